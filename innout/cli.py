@@ -1,0 +1,98 @@
+"""``python -m innout``: the command-line entry point. Each stage of the pipeline adds a subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .weights import REGISTRY, download_eg3d
+
+    if args.what != "eg3d":
+        raise SystemExit(f"unknown model {args.what!r}; available: {', '.join(REGISTRY)}")
+    path = download_eg3d(args.dest, url=args.url)
+    print(f"saved {path}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .eg3d.checkpoint import build_generator, read_official_generator, save_generator
+
+    official = read_official_generator(args.pkl)
+    G = build_generator(official.config, official.state_dict)
+    out = Path(args.output or Path(args.pkl).with_suffix(".innout.safetensors"))
+    save_generator(G, out, {"source": Path(args.pkl).name})
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from .eg3d import frontal_label, load_generator, orbit_label
+    from .eg3d.cameras import FRONTAL_PITCH, FRONTAL_YAW
+    from .images import save_image
+    from .weights import resolve_eg3d_checkpoint
+
+    torch.manual_seed(args.seed)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    G = load_generator(resolve_eg3d_checkpoint(args.checkpoint), device)
+    z = torch.from_numpy(np.random.RandomState(args.seed).randn(1, G.z_dim)).float().to(device)
+    c_cond = frontal_label().to(device)
+    c = orbit_label(FRONTAL_YAW + args.yaw, FRONTAL_PITCH + args.pitch).to(device)
+    with torch.no_grad():
+        ws = G.mapping(z, c_cond, truncation_psi=args.truncation)
+        image = G.synthesis(ws, c)["image"]
+    save_image(image[0], args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m innout", description="In-N-Out studio command line")
+    parser.add_argument("--version", action="version", version=f"innout {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("download", help="download model weights into pretrained/")
+    p.add_argument("what", choices=["eg3d"], help="which weights: eg3d = ffhqrebalanced512-128.pkl from NVIDIA NGC")
+    p.add_argument("--dest", help="folder to save into (default: pretrained/ or $INNOUT_PRETRAINED_DIR)")
+    p.add_argument("--url", help="download from this URL instead of NVIDIA's (a mirror)")
+    p.set_defaults(func=_cmd_download)
+
+    p = sub.add_parser("convert", help="convert an official EG3D .pkl into the safe, fast .safetensors format")
+    p.add_argument("pkl", help="official network pickle (read without executing any code in it)")
+    p.add_argument("-o", "--output", help="output .safetensors (default: beside the pickle)")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("sample", help="render a random face from the EG3D generator (downloads weights on first use)")
+    p.add_argument("-o", "--output", default="sample.png", help="output PNG (default: sample.png)")
+    p.add_argument("--seed", type=int, default=0, help="latent seed (default: 0)")
+    p.add_argument("--truncation", type=float, default=0.7, help="truncation psi (default: 0.7)")
+    p.add_argument("--yaw", type=float, default=0.0, help="camera yaw offset from frontal, radians")
+    p.add_argument("--pitch", type=float, default=0.0, help="camera pitch offset from frontal, radians")
+    p.add_argument(
+        "--checkpoint", help="generator .pkl or .safetensors (default: $INNOUT_EG3D_CHECKPOINT, pretrained/)"
+    )
+    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    p.set_defaults(func=_cmd_sample)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .eg3d.checkpoint import CheckpointError
+    from .weights import IntegrityError, WeightsUnavailableError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except (WeightsUnavailableError, IntegrityError, CheckpointError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,21 @@
+"""EG3D (Chan et al., CVPR 2022) in pure PyTorch: the frozen 3D face prior of In-N-Out."""
+
+from .cameras import FFHQ_FOCAL, INO_FOCAL, frontal_label, orbit_label
+from .checkpoint import CheckpointError, UnsafeCheckpointError, load_generator, save_generator
+from .config import GeneratorConfig, RenderingConfig
+from .generator import NeuralRender, TriPlaneGenerator
+
+__all__ = [
+    "FFHQ_FOCAL",
+    "INO_FOCAL",
+    "CheckpointError",
+    "GeneratorConfig",
+    "NeuralRender",
+    "RenderingConfig",
+    "TriPlaneGenerator",
+    "UnsafeCheckpointError",
+    "frontal_label",
+    "load_generator",
+    "orbit_label",
+    "save_generator",
+]

@@ -1,0 +1,115 @@
+"""EG3D camera labels: 25 numbers = OpenCV cam2world 4x4 (row-major) + normalised intrinsics 3x3 (facts D).
+
+Camera axes: +x right, +y down, +z forward. World: y up, the face at the origin looking towards +z.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+FFHQ_FOCAL = 4.2647  # 2985.29 px / 700 px: the focal length of every FFHQ data label
+FOV_18_837_FOCAL = 4.26339  # FOV_to_intrinsics(18.837), EG3D's generation scripts
+INO_FOCAL = 4.4652  # FOV_to_intrinsics(18): the truncated --fov-deg, used by In-N-Out's conditioning
+CAMERA_RADIUS = 2.7
+CAMERA_PIVOT = (0.0, 0.0, 0.2)
+FRONTAL_YAW = math.pi / 2
+FRONTAL_PITCH = math.pi / 2
+
+
+def fov_to_focal(fov_degrees: float) -> float:
+    """EG3D's ``FOV_to_intrinsics`` focal length (it uses 3.14159 and 1.414, kept for identical numbers)."""
+    return float(1 / (math.tan(fov_degrees * 3.14159 / 360) * 1.414))
+
+
+def intrinsics(focal: float = FFHQ_FOCAL, principal: float = 0.5) -> torch.Tensor:
+    return torch.tensor([[focal, 0.0, principal], [0.0, focal, principal], [0.0, 0.0, 1.0]])
+
+
+def _normalize(v: torch.Tensor) -> torch.Tensor:
+    return v / v.norm(dim=-1, keepdim=True)
+
+
+def look_at_cam2world(position: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """cam2world [N, 4, 4] for cameras at ``position`` [N, 3] looking at ``target`` [3] or [N, 3], world up +y."""
+    position = position.float()
+    forward = _normalize(target.float().expand_as(position) - position)
+    up = torch.tensor([0.0, 1.0, 0.0], device=position.device).expand_as(forward)
+    right = -_normalize(torch.linalg.cross(up, forward, dim=-1))
+    up = _normalize(torch.linalg.cross(forward, right, dim=-1))
+    cam2world = torch.eye(4, device=position.device).repeat(position.shape[0], 1, 1)
+    cam2world[:, :3, :3] = torch.stack((right, up, forward), dim=-1)
+    cam2world[:, :3, 3] = position
+    return cam2world
+
+
+def orbit_cam2world(
+    yaw: float | torch.Tensor,
+    pitch: float | torch.Tensor,
+    *,
+    radius: float = CAMERA_RADIUS,
+    lookat: tuple[float, float, float] = CAMERA_PIVOT,
+) -> torch.Tensor:
+    """EG3D's ``LookAtPoseSampler.sample`` without noise: yaw = pitch = pi/2 is the frontal camera.
+
+    The camera sits on a sphere of ``radius`` around the world origin (not around the pivot) and looks
+    at ``lookat``. Larger yaw moves the camera towards +x; smaller pitch moves it up.
+    """
+    yaw_t = torch.as_tensor(yaw, dtype=torch.float32).reshape(-1, 1)
+    pitch_t = torch.as_tensor(pitch, dtype=torch.float32).reshape(-1, 1)
+    yaw_t, pitch_t = torch.broadcast_tensors(yaw_t, pitch_t)
+    v = pitch_t.clamp(1e-5, math.pi - 1e-5) / math.pi
+    phi = torch.arccos(1 - 2 * v)
+    position = torch.cat(
+        [
+            radius * torch.sin(phi) * torch.cos(math.pi - yaw_t),
+            radius * torch.cos(phi),
+            radius * torch.sin(phi) * torch.sin(math.pi - yaw_t),
+        ],
+        dim=1,
+    )
+    return look_at_cam2world(position, torch.tensor(lookat))
+
+
+def make_label(cam2world: torch.Tensor, focal: float = FFHQ_FOCAL) -> torch.Tensor:
+    """25-d labels [N, 25] from cam2world [N, 4, 4]."""
+    k = intrinsics(focal).to(cam2world.device).reshape(1, 9).expand(cam2world.shape[0], 9)
+    return torch.cat([cam2world.reshape(-1, 16), k], dim=1)
+
+
+def orbit_label(
+    yaw: float | torch.Tensor, pitch: float | torch.Tensor, *, focal: float = FFHQ_FOCAL, radius: float = CAMERA_RADIUS
+) -> torch.Tensor:
+    return make_label(orbit_cam2world(yaw, pitch, radius=radius), focal)
+
+
+def frontal_label(focal: float = FFHQ_FOCAL) -> torch.Tensor:
+    """The conditioning camera EG3D's scripts pass to the mapping network."""
+    return orbit_label(FRONTAL_YAW, FRONTAL_PITCH, focal=focal)
+
+
+def split_label(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[N, 25] -> cam2world [N, 4, 4], intrinsics [N, 3, 3]."""
+    if c.ndim != 2 or c.shape[1] != 25:
+        raise ValueError(f"camera labels must have shape [N, 25], got {tuple(c.shape)}")
+    return c[:, :16].reshape(-1, 4, 4), c[:, 16:25].reshape(-1, 3, 3)
+
+
+def camera_rays(c: torch.Tensor, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ray origins and unit directions [N, R*R, 3] through pixel centres, row-major (facts C12)."""
+    cam2world, k = split_label(c.float())
+    n = c.shape[0]
+    fx, fy, cx, cy, sk = (k[:, 0, 0, None], k[:, 1, 1, None], k[:, 0, 2, None], k[:, 1, 2, None], k[:, 0, 1, None])
+    coords = torch.arange(resolution, dtype=torch.float32, device=c.device) * (1.0 / resolution) + (0.5 / resolution)
+    v, u = torch.meshgrid(coords, coords, indexing="ij")
+    u = u.reshape(1, -1)
+    v = v.reshape(1, -1)
+    x_cam = (u - cx + cy * sk / fy - sk * v / fy) / fx
+    y_cam = (v - cy) / fy
+    ones = torch.ones_like(x_cam.expand(n, -1))
+    points = torch.stack([x_cam.expand(n, -1), y_cam.expand(n, -1), ones, ones], dim=-1)
+    world = torch.bmm(cam2world, points.transpose(1, 2)).transpose(1, 2)[..., :3]
+    origins = cam2world[:, None, :3, 3]
+    dirs = torch.nn.functional.normalize(world - origins, dim=2)
+    return origins.expand_as(dirs), dirs

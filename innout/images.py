@@ -1,0 +1,26 @@
+"""Conversions between the project's image tensors ([-1, 1], CHW) and uint8 arrays / files."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """[3, H, W] or [N, 3, H, W] in [-1, 1] -> HWC / NHWC uint8, with EG3D's rounding (x * 127.5 + 128)."""
+    x = (image.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    return x.movedim(-3, -1).cpu().numpy()
+
+
+def from_uint8(array: np.ndarray) -> torch.Tensor:
+    """HWC / NHWC uint8 -> [3, H, W] / [N, 3, H, W] float in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(array)).float().movedim(-1, -3) / 127.5 - 1
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike) -> None:
+    """Write a [3, H, W] tensor in [-1, 1] as an image file (format from the extension)."""
+    import imageio.v3 as iio
+
+    iio.imwrite(path, to_uint8(image))
