@@ -87,9 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .eg3d.checkpoint import CheckpointError
+    from .runtime import keep_freed_memory
     from .weights import IntegrityError, WeightsUnavailableError
 
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     try:
         return args.func(args)

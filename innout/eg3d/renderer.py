@@ -218,19 +218,30 @@ def render_rays(
     depth_resolution_importance: int | None = None,
     deterministic: bool = False,
     points_per_chunk: int = 1 << 17,
+    sampler: str = "gather",
 ) -> RayRender:
-    """EG3D's ImportanceRenderer + MipRayMarcher2 on rays [N, M, 3] through tri-planes [N, 3, C, H, W]."""
+    """EG3D's ImportanceRenderer + MipRayMarcher2 on rays [N, M, 3] through tri-planes [N, 3, C, H, W].
+
+    ``sampler``: 'gather' (``sample_planes_mean``, the fast default) or 'grid_sample' (the official
+    formulation; the same numbers, kept for comparison and for devices where it is faster).
+    """
+    if sampler not in ("gather", "grid_sample"):
+        raise ValueError(f"sampler must be 'gather' or 'grid_sample', got {sampler!r}")
     n, m, _ = origins.shape
     coarse = depth_resolution or cfg.depth_resolution
     fine = cfg.depth_resolution_importance if depth_resolution_importance is None else depth_resolution_importance
     depths_coarse, u = _draw_samples(n, m, cfg, coarse, fine, deterministic, origins.device)
-    table = planes_to_table(planes)
+    table = planes_to_table(planes) if sampler == "gather" else None
     resolution = planes.shape[-1]
 
     def field(depths: torch.Tensor, o: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rays, samples = depths.shape[1], depths.shape[2]
         points = (o.unsqueeze(-2) + depths.unsqueeze(-1) * d.unsqueeze(-2)).reshape(n, -1, 3)
-        rgb, sigma = decoder(sample_planes_mean(table, resolution, points, cfg.box_warp))
+        if table is not None:
+            features = sample_planes_mean(table, resolution, points, cfg.box_warp)
+        else:
+            features = sample_planes(planes, points, cfg.box_warp).mean(1).reshape(-1, planes.shape[2])
+        rgb, sigma = decoder(features)
         if cfg.density_noise > 0:
             sigma = sigma + torch.randn_like(sigma) * cfg.density_noise
         return rgb.reshape(n, rays, samples, -1), sigma.reshape(n, rays, samples)

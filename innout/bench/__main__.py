@@ -1,0 +1,18 @@
+"""``python -m innout.bench <benchmark> [options]``."""
+
+import sys
+
+BENCHMARKS = {"generator": "innout.bench.generator"}
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
+        names = ",".join(BENCHMARKS)
+        print(f"usage: python -m innout.bench {{{names}}} [options]  (--help after a name for its options)")
+        return 2
+    import importlib
+
+    return importlib.import_module(BENCHMARKS[sys.argv[1]]).main(sys.argv[2:])
+
+
+sys.exit(main())
