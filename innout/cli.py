@@ -54,6 +54,21 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .frames import read_frames
+    from .metrics import evaluate_frames
+
+    pred, target = read_frames(args.pred), read_frames(args.target)
+    identity = None if args.identity == "none" else args.identity
+    report = evaluate_frames(pred, target, lpips_net=args.lpips_net, identity=identity, device=args.device)
+    print(report.table())
+    if args.json:
+        report.write_json(args.json)
+    if args.csv:
+        report.write_csv(args.csv)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m innout", description="In-N-Out studio command line")
     parser.add_argument("--version", action="version", version=f"innout {__version__}")
@@ -82,11 +97,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("eval", help="reconstruction metrics in the paper's format (LPIPS, L2, SSIM, PSNR, ID)")
+    p.add_argument("--pred", required=True, help="predicted frames: a video, a folder of images or one image")
+    p.add_argument("--target", required=True, help="ground-truth frames, same count and size")
+    p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"], help="LPIPS backbone (default: alex)")
+    p.add_argument(
+        "--identity", default="sface", help="identity backend: sface (default), arcface:/path/model.onnx, or none"
+    )
+    p.add_argument("--device", default="cpu", help="torch device for LPIPS (default: cpu)")
+    p.add_argument("--json", help="also write the report (means and per-frame values) as JSON")
+    p.add_argument("--csv", help="also write per-frame values and the means as CSV")
+    p.set_defaults(func=_cmd_eval)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from .eg3d.checkpoint import CheckpointError
+    from .frames import FramesError
+    from .metrics import IdentityModelError, LPIPSWeightsError
     from .runtime import keep_freed_memory
     from .weights import IntegrityError, WeightsUnavailableError
 
@@ -95,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     try:
         return args.func(args)
-    except (WeightsUnavailableError, IntegrityError, CheckpointError, FileNotFoundError) as exc:
+    except (
+        WeightsUnavailableError,
+        IntegrityError,
+        CheckpointError,
+        FileNotFoundError,
+        FramesError,
+        LPIPSWeightsError,
+        IdentityModelError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

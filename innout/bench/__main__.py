@@ -2,7 +2,7 @@
 
 import sys
 
-BENCHMARKS = {"generator": "innout.bench.generator"}
+BENCHMARKS = {"generator": "innout.bench.generator", "metrics": "innout.bench.metrics"}
 
 
 def main() -> int:

@@ -20,7 +20,6 @@ import io
 import json
 import logging
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..safe_pickle import RestrictedUnpickler, UnsafePickleError
 from .config import GeneratorConfig, RenderingConfig
 from .generator import TriPlaneGenerator
 
@@ -42,7 +42,7 @@ class CheckpointError(ValueError):
     """The file is not a usable generator checkpoint."""
 
 
-class UnsafeCheckpointError(CheckpointError):
+class UnsafeCheckpointError(CheckpointError, UnsafePickleError):
     """The pickle asks for a global outside the allowlist; nothing from it was executed."""
 
 
@@ -110,27 +110,13 @@ ALLOWED_GLOBALS: dict[str, Any] = {
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        key = f"{module}.{name}"
-        if key not in ALLOWED_GLOBALS:
-            raise UnsafeCheckpointError(
-                f"refusing to load the checkpoint: it references the global {key!r}, which is not on the "
-                "allowlist of an EG3D network pickle (nothing from the file was executed)"
-            )
-        return ALLOWED_GLOBALS[key]
-
-    def persistent_load(self, pid):
-        raise UnsafeCheckpointError("refusing to load the checkpoint: unexpected persistent id in the outer pickle")
-
-
 def read_network_pickle(path: str | os.PathLike) -> dict[str, Any]:
     """Unpickle an official network pickle safely; networks come back as ``PersistentObject`` dicts."""
     with open(path, "rb") as f:
         try:
-            data = RestrictedUnpickler(f).load()
-        except UnsafeCheckpointError:
-            raise
+            data = RestrictedUnpickler(f, ALLOWED_GLOBALS, f"the checkpoint {Path(path).name}").load()
+        except UnsafePickleError as exc:
+            raise UnsafeCheckpointError(str(exc)) from None
         except Exception as exc:  # truncated file, wrong format...
             raise CheckpointError(f"{path}: not a readable EG3D network pickle ({type(exc).__name__}: {exc})") from exc
     if not isinstance(data, dict):
