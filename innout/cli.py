@@ -69,6 +69,24 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from .preprocess import PrepareOptions, prepare
+    from .preprocess.export import write_prepared
+
+    options = PrepareOptions(
+        stride=args.stride,
+        max_frames=args.max_frames,
+        landmark_smoothing=args.landmark_smoothing,
+        camera_smoothing=args.camera_smoothing,
+        max_gap=args.max_gap,
+    )
+    pv = prepare(args.input, options, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    write_prepared(pv, args.outdir, preview=not args.no_preview)
+    print(pv.report())
+    print(f"wrote {args.outdir}/frames/, dataset.json, prepare.json" + ("" if args.no_preview else ", preview.mp4"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m innout", description="In-N-Out studio command line")
     parser.add_argument("--version", action="version", version=f"innout {__version__}")
@@ -97,6 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("prepare", help="video or photo -> aligned 512 crops + EG3D cameras (dataset.json)")
+    p.add_argument("input", help="a video (mp4, mov, webm, mkv, gif, ...), a folder of frames, or one image")
+    p.add_argument("outdir", help="output folder: frames/, dataset.json, prepare.json, preview.mp4, audio.mka")
+    p.add_argument("--stride", type=int, default=1, help="keep every n-th frame (default: 1)")
+    p.add_argument("--max-frames", type=int, default=None, help="keep at most this many frames")
+    p.add_argument("--landmark-smoothing", type=float, default=1.5, help="landmark smoothing sigma, frames (0: off)")
+    p.add_argument("--camera-smoothing", type=float, default=2.0, help="camera smoothing sigma, frames (0: off)")
+    p.add_argument("--max-gap", type=int, default=8, help="fill runs of up to N frames without a face (default: 8)")
+    p.add_argument("--cache-dir", default=None, help="cache folder (default: $INNOUT_CACHE_DIR or ~/.cache/innout)")
+    p.add_argument("--no-cache", action="store_true", help="recompute even if a cached result exists")
+    p.add_argument("--no-preview", action="store_true", help="do not write preview.mp4")
+    p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("eval", help="reconstruction metrics in the paper's format (LPIPS, L2, SSIM, PSNR, ID)")
     p.add_argument("--pred", required=True, help="predicted frames: a video, a folder of images or one image")

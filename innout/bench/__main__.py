@@ -2,7 +2,11 @@
 
 import sys
 
-BENCHMARKS = {"generator": "innout.bench.generator", "metrics": "innout.bench.metrics"}
+BENCHMARKS = {
+    "generator": "innout.bench.generator",
+    "metrics": "innout.bench.metrics",
+    "prepare": "innout.bench.prepare",
+}
 
 
 def main() -> int:

@@ -1,0 +1,285 @@
+"""From a raw face video (or photo) to aligned 512 crops, EG3D cameras and paste-back transforms.
+
+``prepare`` runs: read -> track the main face's mesh -> fill short gaps -> zero-lag smoothing ->
+EG3D crop per frame -> head pose -> smoothed cameras, and caches the result on disk under a key made
+of the input's content, the options and the format version. The cache entry is written to a temporary
+folder and renamed into place, so a failure never leaves a half-written entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import align, camera
+from .landmarks import FaceMeshTracker
+from .media import InputError, extract_audio, load_media
+from .smoothing import fill_gaps, find_gaps, gaussian_smooth
+
+FORMAT_VERSION = 1
+
+
+class NoFaceError(InputError):
+    """No usable face; ``frames`` lists the frame indices (in the source) without one."""
+
+    def __init__(self, message: str, frames: list[int]) -> None:
+        super().__init__(message)
+        self.frames = frames
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Every knob of preprocessing. Smoothing sigmas are in frames; 0 turns a filter off."""
+
+    stride: int = 1  # keep every n-th frame
+    max_frames: int | None = None  # cap on the number of kept frames
+    landmark_smoothing: float = 1.5
+    camera_smoothing: float = 2.0
+    max_gap: int = 8  # interpolate runs of at most this many frames without a face
+    min_face_fraction: float = 0.5  # fail if fewer frames than this have a face
+    max_faces: int = 3  # faces looked for per frame (the main one is tracked)
+
+
+@dataclass
+class AlignedFace:
+    crop: np.ndarray  # 512x512x3 uint8
+    camera: np.ndarray  # [25] float32
+    landmarks: np.ndarray  # [468, 2] in crop pixels
+    transform: np.ndarray  # [2, 3] crop pixels -> image pixels
+    landmarks_image: np.ndarray  # [468, 3] in image pixels
+
+
+@dataclass
+class PreparedVideo:
+    crops: np.ndarray  # [T, 512, 512, 3] uint8
+    cameras: np.ndarray  # [T, 25] float32
+    transforms: np.ndarray  # [T, 2, 3]
+    landmarks: np.ndarray  # [T, 468, 2] crop pixels
+    frame_indices: list[int]  # source frame of each kept frame
+    status: list[str]  # 'detected' or 'interpolated', per kept frame
+    dropped: list[int]  # source frames left out: no face and too long a gap to fill
+    fps: float
+    frame_size: tuple[int, int]  # (height, width) of the source frames
+    source: str
+    audio_path: str | None = None
+    jitter: dict[str, float] = field(default_factory=dict)
+    cache_dir: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def report(self) -> str:
+        interpolated = [self.frame_indices[i] for i, s in enumerate(self.status) if s == "interpolated"]
+        lines = [f"{len(self)} frames at {self.fps:.2f} fps from {self.source}"]
+        if interpolated:
+            lines.append(f"no face found, filled by interpolation: frames {_ranges(interpolated)}")
+        if self.dropped:
+            lines.append(f"no face found, left out (gap too long to fill): frames {_ranges(self.dropped)}")
+        if self.jitter:
+            lines.append(
+                "eye-centre jitter in the crop: "
+                f"{self.jitter['raw']:.2f} px/frame before smoothing, {self.jitter['smoothed']:.2f} after"
+            )
+        lines.append("audio: " + ("kept" if self.audio_path else "none"))
+        return "\n".join(lines)
+
+
+def _ranges(indices: list[int]) -> str:
+    parts, start, prev = [], None, None
+    for i in indices:
+        if start is None:
+            start = prev = i
+        elif i == prev + 1:
+            prev = i
+        else:
+            parts.append(f"{start}-{prev}" if prev > start else str(start))
+            start = prev = i
+    if start is not None:
+        parts.append(f"{start}-{prev}" if prev > start else str(start))
+    return ", ".join(parts)
+
+
+def _eye_centres(landmarks: np.ndarray) -> np.ndarray:
+    return landmarks[:, list(align.EYE_LEFT_IMAGE) + list(align.EYE_RIGHT_IMAGE), :2].mean(1)
+
+
+def _crop_landmarks(landmarks: np.ndarray, transforms: np.ndarray) -> np.ndarray:
+    return np.stack(
+        [align.apply_affine(align.invert_affine(t), lm) for t, lm in zip(transforms, landmarks, strict=True)]
+    )
+
+
+def _jitter(points: np.ndarray) -> float:
+    return float(np.linalg.norm(np.diff(points, axis=0), axis=-1).mean()) if len(points) > 1 else 0.0
+
+
+def align_image(image_rgb: np.ndarray) -> AlignedFace:
+    """Align one photo: EG3D crop, camera, landmarks and the crop -> image transform."""
+    image_rgb = np.ascontiguousarray(image_rgb[..., :3])
+    with FaceMeshTracker(video=False) as tracker:
+        landmarks = tracker(image_rgb)
+    if landmarks is None:
+        raise NoFaceError("no face found in the image", [0])
+    h, w = image_rgb.shape[:2]
+    transform = align.crop_transform(align.five_points(landmarks), w, h)
+    label = camera.camera_label(camera.head_rotation(landmarks))
+    crop_lm = align.apply_affine(align.invert_affine(transform), landmarks)
+    return AlignedFace(align.warp_crop(image_rgb, transform), label, crop_lm, transform, landmarks)
+
+
+def _segments(valid: np.ndarray) -> list[tuple[int, int]]:
+    return find_gaps(~valid)  # runs of valid frames
+
+
+def _process(media, options: PrepareOptions, progress: bool) -> dict:
+    frames = media.frames
+    h, w = frames[0].shape[:2]
+    raw = np.full((len(frames), 468, 3), np.nan)
+    with FaceMeshTracker(video=media.kind != "image", max_faces=options.max_faces) as tracker:
+        for i, frame in enumerate(tqdm(frames, desc="face landmarks", unit="frame", disable=not progress)):
+            lm = tracker(frame)
+            if lm is not None:
+                raw[i] = lm
+    found = ~np.isnan(raw[:, 0, 0])
+    missing_source = [media.frame_indices[i] for i in np.flatnonzero(~found)]
+    if found.mean() < options.min_face_fraction:
+        what = (
+            "no face found in any frame"
+            if not found.any()
+            else f"a face was found in only {found.sum()} of {len(found)} frames"
+        )
+        raise NoFaceError(
+            f"{media.source.name}: {what}; frames without a face: {_ranges(missing_source)}", missing_source
+        )
+
+    filled, still_missing, filled_idx = fill_gaps(raw, found, options.max_gap)
+    keep = ~still_missing
+    smoothed = filled.copy()
+    for start, end in _segments(keep):
+        smoothed[start:end] = gaussian_smooth(filled[start:end], options.landmark_smoothing)
+
+    kept = np.flatnonzero(keep)
+    transforms = np.stack([align.crop_transform(align.five_points(smoothed[i]), w, h) for i in kept])
+    raw_transforms = np.stack([align.crop_transform(align.five_points(filled[i]), w, h) for i in kept])
+    rotations, prev = [], None
+    for i in tqdm(kept, desc="head pose", unit="frame", disable=not progress):
+        prev = camera.head_rotation(smoothed[i], init=prev)
+        rotations.append(prev)
+    rotations = np.stack(rotations)
+    segment_of = np.cumsum(np.r_[0, np.diff(kept) > 1])  # consecutive kept frames share a segment
+    for seg in np.unique(segment_of):
+        sel = segment_of == seg
+        rotations[sel] = camera.smooth_rotations(rotations[sel], options.camera_smoothing)
+    cameras = np.stack([camera.camera_label(r) for r in rotations])
+    crops = np.stack([align.warp_crop(frames[i], t) for i, t in zip(kept, transforms, strict=True)])
+    crop_lm = _crop_landmarks(smoothed[kept], transforms)
+    raw_eyes = _eye_centres(_crop_landmarks(filled[kept], raw_transforms))
+    jitter = {"raw": _jitter(raw_eyes), "smoothed": _jitter(_eye_centres(crop_lm))}
+    filled_set = set(filled_idx)
+    return {
+        "crops": crops,
+        "cameras": cameras.astype(np.float32),
+        "transforms": transforms,
+        "landmarks": crop_lm[..., :2].astype(np.float32),
+        "frame_indices": [media.frame_indices[i] for i in kept],
+        "status": ["interpolated" if i in filled_set else "detected" for i in kept],
+        "dropped": [media.frame_indices[i] for i in np.flatnonzero(still_missing)],
+        "fps": media.fps,
+        "frame_size": (h, w),
+        "jitter": jitter,
+    }
+
+
+def input_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        digest.update(f.name.encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("INNOUT_CACHE_DIR", Path.home() / ".cache" / "innout")) / "prepare"
+
+
+def cache_key(path: Path, options: PrepareOptions) -> str:
+    payload = json.dumps({"input": input_digest(path), "options": dataclasses.asdict(options), "v": FORMAT_VERSION})
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def _save(entry: Path, result: dict, source: Path, audio_codec: str | None) -> None:
+    tmp = entry.with_name(f"{entry.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        np.save(tmp / "crops.npy", result["crops"])
+        np.savez(
+            tmp / "arrays.npz",
+            cameras=result["cameras"],
+            transforms=result["transforms"],
+            landmarks=result["landmarks"],
+        )
+        audio = None
+        if audio_codec and extract_audio(source, tmp / "audio.mka"):
+            audio = "audio.mka"
+        meta = {k: result[k] for k in ("frame_indices", "status", "dropped", "fps", "frame_size", "jitter")}
+        meta.update(source=str(source), audio=audio, version=FORMAT_VERSION)
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        if entry.exists():
+            shutil.rmtree(entry)
+        os.replace(tmp, entry)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_prepared(entry: str | os.PathLike) -> PreparedVideo:
+    entry = Path(entry)
+    meta = json.loads((entry / "meta.json").read_text())
+    arrays = np.load(entry / "arrays.npz")
+    return PreparedVideo(
+        crops=np.load(entry / "crops.npy", mmap_mode="r"),
+        cameras=arrays["cameras"],
+        transforms=arrays["transforms"],
+        landmarks=arrays["landmarks"],
+        frame_indices=meta["frame_indices"],
+        status=meta["status"],
+        dropped=meta["dropped"],
+        fps=meta["fps"],
+        frame_size=tuple(meta["frame_size"]),
+        source=meta["source"],
+        audio_path=str(entry / meta["audio"]) if meta["audio"] else None,
+        jitter=meta["jitter"],
+        cache_dir=str(entry),
+    )
+
+
+def prepare(
+    path: str | os.PathLike,
+    options: PrepareOptions | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> PreparedVideo:
+    """Aligned crops, cameras and transforms for every usable frame of a video, a folder of frames or an image."""
+    options = options or PrepareOptions()
+    path = Path(path)
+    media = load_media(path, stride=options.stride, max_frames=options.max_frames)
+    entry = Path(cache_dir or default_cache_dir()) / cache_key(path, options)
+    if use_cache and (entry / "meta.json").is_file():
+        return load_prepared(entry)
+    result = _process(media, options, progress)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    _save(entry, result, path, media.audio_codec)
+    return load_prepared(entry)
