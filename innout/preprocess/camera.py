@@ -3,9 +3,10 @@
 The rigid template is MediaPipe's canonical face (468 points, ``data/canonical_face_468.txt``), carried
 once into the frame of the five standard 3D points that define EG3D's world (Deep3DFaceRecon's BFM
 frame: y up, the face looking towards +z). Per frame, a weak-perspective fit of all 468 points (rotation,
-scale, 2D translation; MediaPipe's depth estimates are not used) gives the rotation from world to camera,
-roll included. The camera is then placed on the sphere of radius 2.7 around the origin, looking along
-its optical axis through the pivot (0, 0, 0.2), with EG3D's focal 4.2647 and principal point 0.5.
+scale, 2D translation, Huber loss against expression; MediaPipe's depth estimates are not used) gives the
+rotation from world to camera, roll included. The camera is then placed on the sphere of radius 2.7
+around the origin, looking along its optical axis through the pivot (0, 0, 0.2), with EG3D's focal
+4.2647 and principal point 0.5.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ FOCAL = 4.2647
 RADIUS = 2.7
 PIVOT = np.array([0.0, 0.0, 0.2])
 CANONICAL_FILE = Path(__file__).with_name("data") / "canonical_face_468.txt"
+ROBUST_SCALE = 0.02  # residuals beyond 2% of the face's size are treated as outliers (Huber)
 
 
 def similarity_fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
@@ -65,12 +67,15 @@ def head_rotation(landmarks: np.ndarray, init: np.ndarray | None = None) -> np.n
     obs_c = observed - observed.mean(0)
     scale0 = np.linalg.norm(obs_c) / np.linalg.norm((model_c @ init.T)[:, :2])
 
+    face_size = float(np.sqrt((obs_c**2).sum(1).mean()))
+
     def residual(x: np.ndarray) -> np.ndarray:
         rot = cv2.Rodrigues(x[:3])[0]
-        return (x[3] * (model_c @ rot.T)[:, :2] + x[4:6] - obs_c).ravel()
+        return (x[3] * (model_c @ rot.T)[:, :2] + x[4:6] - obs_c).ravel() / face_size
 
     x0 = np.concatenate([cv2.Rodrigues(init)[0].ravel(), [scale0, 0.0, 0.0]])
-    fit = least_squares(residual, x0, method="lm")
+    # Huber loss: points moved by expression (a wide smile, an open mouth) count less than rigid ones
+    fit = least_squares(residual, x0, method="trf", loss="huber", f_scale=ROBUST_SCALE)
     return cv2.Rodrigues(fit.x[:3])[0]
 
 
