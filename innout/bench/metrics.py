@@ -20,8 +20,7 @@ import torch
 from ..frames import read_frames
 from ..metrics import get_lpips, make_embedder
 from ..metrics.identity import cosine
-
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from . import SHARED_DATA
 
 
 def bench_lpips(net: str, size: int, repeats: int) -> None:
@@ -95,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--net", default="vgg", choices=["alex", "vgg"], help="LPIPS backbone (default: vgg)")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data folder")
     parser.add_argument("--identity", default="sface", help="identity backend (sface or arcface:PATH)")
     parser.add_argument("--stride", type=int, default=10, help="use every n-th video frame (default: 10)")
     args = parser.parse_args(argv)

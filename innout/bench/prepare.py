@@ -22,8 +22,7 @@ from ..preprocess import PrepareOptions, align_image, face_mask, paste_back, pre
 from ..preprocess.camera import angle_between_cameras
 from ..preprocess.media import load_media
 from ..preprocess.pasteback import frame_mask
-
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from . import SHARED_DATA
 
 
 def masked_psnr(a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> float:
@@ -74,7 +73,7 @@ def bench_cameras(data: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m innout.bench prepare", description=__doc__)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data folder")
     parser.add_argument("--psnr-frames", type=int, default=20, help="frames per clip for the paste-back PSNR")
     args = parser.parse_args(argv)
     if not args.data.is_dir():

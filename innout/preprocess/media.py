@@ -11,7 +11,6 @@ import numpy as np
 
 from ..frames import IMAGE_SUFFIXES, FramesError, iter_video, list_images, read_frames
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".gif", ".avi", ".m4v"}
 DEFAULT_FPS = 25.0
 
 
