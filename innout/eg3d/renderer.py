@@ -196,7 +196,9 @@ class RayRender:
     weight_sum: torch.Tensor
 
 
-def _draw_samples(n: int, m: int, cfg: RenderingConfig, coarse: int, fine: int, deterministic: bool, device):
+def draw_samples(n: int, m: int, cfg: RenderingConfig, coarse: int, fine: int, deterministic: bool, device):
+    """All random numbers of a render, drawn up-front in EG3D's order and shapes: coarse depths
+    [N, M, coarse, 1], then the importance draws u [N, M, fine] (None when fine = 0)."""
     depths = stratified_depths(n, m, coarse, cfg, deterministic=deterministic, device=device)
     if fine <= 0:
         return depths, None
@@ -230,7 +232,7 @@ def render_rays(
     n, m, _ = origins.shape
     coarse = depth_resolution or cfg.depth_resolution
     fine = cfg.depth_resolution_importance if depth_resolution_importance is None else depth_resolution_importance
-    depths_coarse, u = _draw_samples(n, m, cfg, coarse, fine, deterministic, origins.device)
+    depths_coarse, u = draw_samples(n, m, cfg, coarse, fine, deterministic, origins.device)
     table = planes_to_table(planes) if sampler == "gather" else None
     resolution = planes.shape[-1]
 

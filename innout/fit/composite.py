@@ -27,7 +27,7 @@ from ..eg3d.cameras import camera_rays
 from ..eg3d.config import RenderingConfig
 from ..eg3d.generator import TriPlaneGenerator
 from ..eg3d.renderer import (
-    _draw_samples,
+    draw_samples,
     expected_depth,
     importance_depths,
     march_weights,
@@ -111,7 +111,7 @@ def render_composite(
     n, m, _ = origins.shape
     coarse = depth_resolution or cfg.depth_resolution
     fine = cfg.depth_resolution_importance if depth_resolution_importance is None else depth_resolution_importance
-    depths_coarse, u = _draw_samples(n, m, cfg, coarse, fine, deterministic, origins.device)
+    depths_coarse, u = draw_samples(n, m, cfg, coarse, fine, deterministic, origins.device)
     scale_per_ray = torch.as_tensor(blend_scale, dtype=origins.dtype, device=origins.device)
     if scale_per_ray.ndim == 0:
         scale_per_ray = scale_per_ray.expand(n, m)
