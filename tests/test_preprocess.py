@@ -186,6 +186,7 @@ def test_prepare_video_fills_gaps_keeps_fps_and_audio_and_caches(synthetic_video
         raise AssertionError("recomputed")
 
     monkeypatch.setattr(pipeline, "_process", boom)
+    monkeypatch.setattr(pipeline, "load_media", boom)  # a cache hit does not decode the video either
     again = prepare(synthetic_video, cache_dir=tmp_path, progress=False)
     assert again.cache_dir == pv.cache_dir
     np.testing.assert_array_equal(again.cameras, pv.cameras)

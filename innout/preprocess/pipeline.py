@@ -275,10 +275,11 @@ def prepare(
     """Aligned crops, cameras and transforms for every usable frame of a video, a folder of frames or an image."""
     options = options or PrepareOptions()
     path = Path(path)
+    # a missing path has no key; load_media below reports it
+    entry = Path(cache_dir or default_cache_dir()) / cache_key(path, options) if path.exists() else None
+    if use_cache and entry is not None and (entry / "meta.json").is_file():
+        return load_prepared(entry)  # a cache hit does not decode the video
     media = load_media(path, stride=options.stride, max_frames=options.max_frames)
-    entry = Path(cache_dir or default_cache_dir()) / cache_key(path, options)
-    if use_cache and (entry / "meta.json").is_file():
-        return load_prepared(entry)
     result = _process(media, options, progress)
     entry.parent.mkdir(parents=True, exist_ok=True)
     _save(entry, result, path, media.audio_codec)
