@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .align import EYE_LEFT_IMAGE, EYE_RIGHT_IMAGE, MOUTH_LEFT_IMAGE, MOUTH_RIGHT_IMAGE, NOSE_TIP
+from .align import five_points
 from .pipeline import PreparedVideo
 
 
@@ -22,9 +22,7 @@ def draw_landmarks(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     out = np.ascontiguousarray(crop).copy()
     for x, y in landmarks[::3, :2]:
         cv2.circle(out, (int(round(x)), int(round(y))), 1, (0, 255, 0), -1, lineType=cv2.LINE_AA)
-    five = [landmarks[list(EYE_LEFT_IMAGE)].mean(0), landmarks[list(EYE_RIGHT_IMAGE)].mean(0)]
-    five += [landmarks[NOSE_TIP], landmarks[MOUTH_LEFT_IMAGE], landmarks[MOUTH_RIGHT_IMAGE]]
-    for x, y in five:
+    for x, y in five_points(landmarks):
         cv2.circle(out, (int(round(x)), int(round(y))), 4, (255, 64, 64), -1, lineType=cv2.LINE_AA)
     return out
 
