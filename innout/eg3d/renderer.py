@@ -13,6 +13,7 @@ render is the same whatever the chunk size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -87,6 +88,26 @@ def sample_planes_mean(table: torch.Tensor, resolution: int, coords: torch.Tenso
         per_sample_weights=weights.reshape(n * m, 4 * N_PLANES).to(table.dtype),
         mode="sum",
     )
+
+
+def ray_points(origins: torch.Tensor, directions: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
+    """Points o + t d [N, R * S, 3] for rays [N, R, 3] at depths [N, R, S]."""
+    points = origins.unsqueeze(-2) + depths.unsqueeze(-1) * directions.unsqueeze(-2)
+    return points.reshape(origins.shape[0], -1, 3)
+
+
+def triplane_field(
+    planes: torch.Tensor, decoder: OSGDecoder, box_warp: float, sampler: str = "gather"
+) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Tri-planes [N, 3, C, H, W] + decoder as a function: points [N, P, 3] -> (colour features
+    [N * P, 32], raw density [N * P, 1]). ``sampler``: 'gather' (``sample_planes_mean``, the fast
+    default) or 'grid_sample' (the official formulation; the same numbers)."""
+    if sampler == "gather":
+        table, resolution = planes_to_table(planes), planes.shape[-1]
+        return lambda points: decoder(sample_planes_mean(table, resolution, points, box_warp))
+    if sampler == "grid_sample":
+        return lambda points: decoder(sample_planes(planes, points, box_warp).mean(1).reshape(-1, planes.shape[2]))
+    raise ValueError(f"sampler must be 'gather' or 'grid_sample', got {sampler!r}")
 
 
 class OSGDecoder(nn.Module):
@@ -224,26 +245,18 @@ def render_rays(
 ) -> RayRender:
     """EG3D's ImportanceRenderer + MipRayMarcher2 on rays [N, M, 3] through tri-planes [N, 3, C, H, W].
 
-    ``sampler``: 'gather' (``sample_planes_mean``, the fast default) or 'grid_sample' (the official
-    formulation; the same numbers, kept for comparison and for devices where it is faster).
+    ``sampler``: see ``triplane_field`` (the grid_sample one is kept for comparison and for devices
+    where it is faster).
     """
-    if sampler not in ("gather", "grid_sample"):
-        raise ValueError(f"sampler must be 'gather' or 'grid_sample', got {sampler!r}")
+    decode = triplane_field(planes, decoder, cfg.box_warp, sampler)
     n, m, _ = origins.shape
     coarse = depth_resolution or cfg.depth_resolution
     fine = cfg.depth_resolution_importance if depth_resolution_importance is None else depth_resolution_importance
     depths_coarse, u = draw_samples(n, m, cfg, coarse, fine, deterministic, origins.device)
-    table = planes_to_table(planes) if sampler == "gather" else None
-    resolution = planes.shape[-1]
 
     def field(depths: torch.Tensor, o: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rays, samples = depths.shape[1], depths.shape[2]
-        points = (o.unsqueeze(-2) + depths.unsqueeze(-1) * d.unsqueeze(-2)).reshape(n, -1, 3)
-        if table is not None:
-            features = sample_planes_mean(table, resolution, points, cfg.box_warp)
-        else:
-            features = sample_planes(planes, points, cfg.box_warp).mean(1).reshape(-1, planes.shape[2])
-        rgb, sigma = decoder(features)
+        rgb, sigma = decode(ray_points(o, d, depths))
         if cfg.density_noise > 0:
             sigma = sigma + torch.randn_like(sigma) * cfg.density_noise
         return rgb.reshape(n, rays, samples, -1), sigma.reshape(n, rays, samples)

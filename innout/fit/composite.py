@@ -32,8 +32,8 @@ from ..eg3d.renderer import (
     importance_depths,
     march_weights,
     per_sample_weights,
-    planes_to_table,
-    sample_planes_mean,
+    ray_points,
+    triplane_field,
 )
 from .ood_field import FieldSamples, OODField
 
@@ -118,7 +118,7 @@ def render_composite(
 
     def evaluate(depths: torch.Tensor, o: torch.Tensor, d: torch.Tensor, scale: torch.Tensor):
         rays, samples = depths.shape[1], depths.shape[2]
-        points = (o.unsqueeze(-2) + depths.unsqueeze(-1) * d.unsqueeze(-2)).reshape(n, -1, 3)
+        points = ray_points(o, d, depths)
         f, g = face(points), ood(points)
         shape = (n, rays, samples)
         blend = g.blend.reshape(shape) * scale.unsqueeze(-1)
@@ -176,14 +176,8 @@ def render_composite(
 
 def face_field(G: TriPlaneGenerator, planes: torch.Tensor) -> Field:
     """EG3D's tri-planes + decoder as a field over points [N, P, 3]."""
-    table = planes_to_table(planes)
-    resolution = planes.shape[-1]
-
-    def field(points: torch.Tensor) -> FieldSamples:
-        rgb, sigma = G.decoder(sample_planes_mean(table, resolution, points, G.rendering.box_warp))
-        return FieldSamples(rgb, sigma)
-
-    return field
+    decode = triplane_field(planes, G.decoder, G.rendering.box_warp)
+    return lambda points: FieldSamples(*decode(points))
 
 
 def ood_field(ood: OODField, frames: torch.Tensor) -> Field:
