@@ -87,6 +87,41 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fit(args: argparse.Namespace) -> int:
+    import torch
+
+    from .eg3d import load_generator
+    from .fit.config import apply_overrides, get_preset
+    from .fit.loop import tqdm_progress
+    from .fit.run import fit_video, random_generator
+    from .weights import resolve_eg3d_checkpoint
+
+    config = apply_overrides(get_preset(args.preset), args.set or [])
+    if args.seed is not None:
+        config.seed = args.seed
+    if args.max_frames is not None:
+        config.max_frames = args.max_frames
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.random_generator:
+        print(f"note: using an UNTRAINED random '{args.random_generator}' generator (for trying the flow only)")
+        G = random_generator(args.random_generator)
+    else:
+        G = load_generator(resolve_eg3d_checkpoint(args.checkpoint), device)
+    path = fit_video(
+        args.input,
+        G,
+        config,
+        method=args.method,
+        mask=args.mask,
+        output=args.output,
+        workdir=args.workdir,
+        progress=tqdm_progress(),
+        device=device,
+    )
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m innout", description="In-N-Out studio command line")
     parser.add_argument("--version", action="version", version=f"innout {__version__}")
@@ -129,6 +164,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-preview", action="store_true", help="do not write preview.mp4")
     p.set_defaults(func=_cmd_prepare)
 
+    p = sub.add_parser("fit", help="fit In-N-Out (or a baseline) to a video or photo -> a scene file")
+    p.add_argument("input", help="a video, a folder of frames or one image (prepared automatically, cached)")
+    p.add_argument("--preset", default="preview", choices=["preview", "fast", "paper"], help="default: preview")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override any setting of the preset, e.g. --set joint.iterations=500 --set init.samples=64 "
+        "(sections: init, inversion, joint, superres, pti; see innout/fit/config.py); repeatable",
+    )
+    p.add_argument("--method", default="innout", choices=["innout", "w+", "w", "pti"], help="default: innout")
+    p.add_argument(
+        "--mask",
+        help="semi-supervised fit: a PNG mask of the OOD object on the first aligned crop (propagated by "
+        "optical flow) or a folder with one mask per fitted frame; white = OOD",
+    )
+    p.add_argument("--max-frames", type=int, help="fit at most this many evenly spaced frames")
+    p.add_argument("--seed", type=int, help="random seed (default: the preset's)")
+    p.add_argument("-o", "--output", help="scene file to write (default: inside the work folder)")
+    p.add_argument("--workdir", help="stage caches and checkpoints (default: ~/.cache/innout/fit)")
+    p.add_argument(
+        "--checkpoint", help="generator .pkl or .safetensors (default: $INNOUT_EG3D_CHECKPOINT, pretrained/)"
+    )
+    p.add_argument(
+        "--random-generator",
+        choices=["tiny", "ffhq"],
+        help="use an untrained random generator instead of EG3D weights (to try the flow; results are noise)",
+    )
+    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    p.set_defaults(func=_cmd_fit)
+
     p = sub.add_parser("eval", help="reconstruction metrics in the paper's format (LPIPS, L2, SSIM, PSNR, ID)")
     p.add_argument("--pred", required=True, help="predicted frames: a video, a folder of images or one image")
     p.add_argument("--target", required=True, help="ground-truth frames, same count and size")
@@ -145,8 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .eg3d.checkpoint import CheckpointError
+    from .fit.config import SettingError
+    from .fit.masks import MaskError
     from .frames import FramesError
     from .metrics import IdentityModelError, LPIPSWeightsError
+    from .preprocess.media import InputError
     from .runtime import keep_freed_memory
     from .weights import IntegrityError, WeightsUnavailableError
 
@@ -163,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         FramesError,
         LPIPSWeightsError,
         IdentityModelError,
+        InputError,
+        MaskError,
+        SettingError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ BENCHMARKS = {
     "generator": "innout.bench.generator",
     "metrics": "innout.bench.metrics",
     "prepare": "innout.bench.prepare",
+    "fit": "innout.bench.fit",
 }
 
 

@@ -1,0 +1,152 @@
+"""Joint optimisation of the face latents and the OOD field (paper eq. 8, facts E4).
+
+Per step: a batch of frames is rendered through the composite renderer and compared with the
+targets: L2 + LPIPS at the rendering resolution (+ L2 of the 512 SR image), the blend entropy and
+area terms that make b binary and small, and the latent regularisers. With OOD masks (semi-
+supervised) the OOD-only render must match the target inside the mask and b is kept at zero outside.
+When the latents are frozen (``latent_lr`` 0) the face tri-planes are synthesised once per frame and
+reused: the backbone, the most expensive part, then runs F times instead of every step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..eg3d.generator import NeuralRender, TriPlaneGenerator
+from .composite import render_composite_image
+from .config import JointConfig
+from .data import FitData, frame_batches
+from .inversion import InversionResult
+from .latents import LatentCodes, RenderSettings
+from .loop import Progress, run_loop
+from .losses import (
+    blend_area,
+    blend_entropy,
+    blend_sparsity,
+    delta_regulariser,
+    l2,
+    masked_l2,
+    perceptual,
+    w_regulariser,
+)
+from .ood_field import OODField
+
+
+@dataclass
+class JointResult:
+    codes: LatentCodes
+    ood: OODField
+    history: list[dict[str, float]]
+
+
+def joint_schedule(n_frames: int, iterations: int, batch: int, seed: int) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    steps: list[torch.Tensor] = []
+    while len(steps) < iterations:
+        steps += frame_batches(n_frames, batch, generator)
+    return steps[:iterations]
+
+
+def make_ood_field(n_frames: int, cfg: JointConfig, seed: int) -> OODField:
+    """The OOD field with seeded N(0, 1) tri-planes and codes (facts E2)."""
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        return OODField(n_frames, resolution=cfg.ood_resolution, code_dim=cfg.ood_code_dim)
+    finally:
+        torch.random.set_rng_state(state)
+
+
+@torch.no_grad()
+def face_planes(G: TriPlaneGenerator, ws: torch.Tensor) -> torch.Tensor:
+    """Tri-planes of every frame [F, 3, 32, H, W], synthesised one frame at a time."""
+    return torch.cat([G.synthesize_planes(w[None], noise_mode="const") for w in ws])
+
+
+def joint_fit(
+    G: TriPlaneGenerator,
+    data: FitData,
+    start: InversionResult,
+    cfg: JointConfig,
+    *,
+    seed: int = 0,
+    checkpoint: Path | None = None,
+    progress: Progress | None = None,
+) -> JointResult:
+    device = data.cameras.device
+    codes = start.codes(G.num_ws).to(device)
+    ood = make_ood_field(len(data), cfg, seed).to(device)
+    settings = RenderSettings.of(cfg.resolution, cfg.samples_per_ray)
+    resolution = settings.size(G)
+    train_latents = cfg.latent_lr > 0
+    cached_planes = None if train_latents else face_planes(G, codes.all_ws().detach())
+    w_avg = G.backbone.mapping.w_avg.reshape(1, 1, -1)
+    semi_supervised = data.ood_masks is not None
+
+    groups = [
+        {"params": [ood.triplanes, *ood.decoder.parameters()], "lr": cfg.lr},
+        {"params": [ood.codes], "lr": cfg.lr},
+    ]
+    params = {"ood." + k: v for k, v in ood.named_parameters()}
+    if train_latents:
+        groups.append({"params": [codes.w_cano, codes.residuals], "lr": cfg.latent_lr})
+        params.update({"w_cano": codes.w_cano, "residuals": codes.residuals})
+    else:
+        codes.requires_grad_(False)
+    optimizer = torch.optim.Adam(groups)
+    schedule = joint_schedule(len(data), cfg.iterations, cfg.batch_frames, seed)
+
+    def step(i: int) -> dict[str, float]:
+        frames = schedule[i].to(device)
+        ws = codes(frames)
+        planes = cached_planes[frames] if cached_planes is not None else G.synthesize_planes(ws, noise_mode="const")
+        out = render_composite_image(
+            G,
+            planes,
+            ood,
+            frames,
+            data.cameras[frames],
+            resolution=resolution,
+            separate=semi_supervised,
+            **settings.kwargs(),
+        )
+        target = data.target(frames, resolution)
+        ramp = 0.0 if i < cfg.blend_warmup * cfg.iterations else 1.0
+        terms = {
+            "l2": (cfg.lambda_l2, l2(out.image_raw, target)),
+            "lpips": (cfg.lambda_lpips, perceptual(out.image_raw, target, cfg.lpips_net)),
+            "entropy": (ramp * cfg.lambda_entropy, blend_entropy(out.blend, cfg.entropy_skew)),
+            "area": (ramp * cfg.lambda_area, blend_area(out.blend)),
+        }
+        if cfg.lambda_l2_sr:
+            render = NeuralRender(out.feature_image, out.depth_image, out.weight_image)
+            image = G.super_resolve(render, ws, noise_mode="const")
+            terms["l2_sr"] = (cfg.lambda_l2_sr, l2(image, data.target(frames, G.img_resolution)))
+        if train_latents:
+            terms["delta"] = (cfg.lambda_delta, delta_regulariser(ws))
+            terms["w"] = (cfg.lambda_w, w_regulariser(ws, w_avg))
+        if semi_supervised:
+            mask = data.mask(frames, resolution)
+            terms["l2_ood"] = (cfg.lambda_l2_ood, masked_l2(out.ood_feature_image[:, :3], target, mask))
+            terms["sparsity"] = (cfg.lambda_sparsity, blend_sparsity(out.blend, 1 - mask.flatten(1)))
+        loss = sum(weight * value for weight, value in terms.values() if weight)
+        loss.backward()
+        result = {"loss": float(loss.detach()), **{k: float(v.detach()) for k, (_, v) in terms.items()}}
+        result["ood_opacity"] = float(out.ood_opacity.detach().mean())
+        return result
+
+    history = run_loop(
+        "joint",
+        cfg.iterations,
+        step,
+        params,
+        optimizer,
+        seed=seed,
+        checkpoint=checkpoint,
+        every=cfg.checkpoint_every,
+        progress=progress,
+    )
+    return JointResult(codes=codes.requires_grad_(False), ood=ood.requires_grad_(False), history=history)

@@ -1,0 +1,68 @@
+"""Loss terms of the inversion and the joint fit (paper section 3, facts E4/E5). Images are in [-1, 1]."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..metrics.perceptual import get_lpips
+
+
+def l2(image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (image - target).square().mean()
+
+
+def masked_l2(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the pixels where ``mask`` [N, 1, H, W] is 1 (zero when the mask is empty,
+    where the official code divides by zero, facts G11)."""
+    weight = mask.expand_as(image)
+    return ((image - target).square() * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def perceptual(image: torch.Tensor, target: torch.Tensor, net: str) -> torch.Tensor:
+    """Mean LPIPS over the batch (the spatial mean of the distance map, as the official code)."""
+    return get_lpips(net, str(image.device))(image, target).mean()
+
+
+def resize(target: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Targets to the rendering resolution: bilinear without anti-aliasing, as the official loader."""
+    if target.shape[-1] == resolution:
+        return target
+    return F.interpolate(target, size=(resolution, resolution), mode="bilinear", align_corners=False)
+
+
+def resize_mask(mask: torch.Tensor, resolution: int) -> torch.Tensor:
+    if mask.shape[-1] == resolution:
+        return mask
+    return F.interpolate(mask, size=(resolution, resolution), mode="nearest")
+
+
+def delta_regulariser(ws: torch.Tensor) -> torch.Tensor:
+    """L_Delta = sum_{i >= 1} ||w_i - w_0||, mean over frames. All 13 offsets count (the official code
+    skips w_13, facts G9)."""
+    return (ws[:, 1:] - ws[:, :1]).norm(dim=-1).sum(dim=1).mean()
+
+
+def w_regulariser(ws: torch.Tensor, w_avg: torch.Tensor) -> torch.Tensor:
+    """L_w = ||w_t - w_avg|| (Frobenius over the 14 x 512 codes), mean over frames."""
+    return (ws - w_avg).flatten(1).norm(dim=1).mean()
+
+
+def blend_entropy(blend: torch.Tensor, skew: float = 2.0) -> torch.Tensor:
+    """Mean binary entropy of b ** skew over all samples: pushes every b to 0 or 1. The skew makes a
+    b around 0.5 cheaper to push down than up, so the face stays the default explanation."""
+    # the official clamp to 1 - 1e-19 rounds to 1 in float32 (log 0 = -inf, then nan where sigmoid saturates)
+    upper = 1 - torch.finfo(blend.dtype).eps
+    p = blend.pow(skew).clamp(1e-19, upper)
+    return -(p * torch.log(p) + (1 - p) * torch.log1p(-p)).mean()
+
+
+def blend_area(blend: torch.Tensor) -> torch.Tensor:
+    """Square of the mean over rays of the largest b along each ray: keeps the OOD object small."""
+    return blend.amax(dim=-1).mean().square()
+
+
+def blend_sparsity(blend: torch.Tensor, outside: torch.Tensor) -> torch.Tensor:
+    """Mean largest-b of the rays marked in-distribution by a mask (``outside`` [N, M], 1 = face)."""
+    per_ray = blend.amax(dim=-1)
+    return (per_ray * outside).sum() / outside.sum().clamp_min(1.0)

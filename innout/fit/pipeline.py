@@ -1,0 +1,218 @@
+"""The staged, cached and resumable fit: init -> invert -> joint -> superres -> scene.
+
+Every stage's result is a safetensors file in its own folder named by a key made of: the stage's
+configuration, the key of the stage before it, the data's content key, the generator's weights and
+the seed. Running the same fit again returns the cached results at once; changing, say, the joint
+stage's iterations re-runs the joint stage and what follows, not the inversion. While a stage runs it
+checkpoints every N steps; after a crash or a kill the next run resumes from the last checkpoint.
+The baselines (W, W+, PTI) run through the same stages and write the same scene format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..eg3d.generator import TriPlaneGenerator
+from .config import FitConfig
+from .data import FitData
+from .init import nearest_neighbour_init
+from .inversion import InversionResult, invert, pivotal_tuning
+from .joint import joint_fit, make_ood_field
+from .latents import RenderSettings
+from .loop import Progress
+from .scene_file import SceneData, save_scene
+from .superres import finetune_superresolution
+
+METHODS = ("innout", "w+", "w", "pti")
+PIPELINE_VERSION = "1"
+
+
+def generator_digest(G: TriPlaneGenerator) -> str:
+    digest = hashlib.sha256(json.dumps(G.config.to_dict(), sort_keys=True).encode())
+    for name, tensor in G.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class FitPipeline:
+    """Runs a fit of ``data`` with generator ``G`` under ``config``, caching stages in ``workdir``."""
+
+    def __init__(
+        self,
+        G: TriPlaneGenerator,
+        data: FitData,
+        config: FitConfig,
+        workdir: str | os.PathLike,
+        *,
+        progress: Progress | None = None,
+        source: dict[str, Any] | None = None,
+        transforms: torch.Tensor | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.G, self.data, self.config = G, data, config
+        self.workdir = Path(workdir)
+        self.progress = progress
+        self.source = source or {}
+        self.transforms = transforms
+        self.log = log or (lambda message: None)
+        self.base_key = _key(PIPELINE_VERSION, data.key, generator_digest(G), config.seed)
+        self.history: dict[str, list[dict[str, float]]] = {}
+
+    # -- stage machinery ------------------------------------------------------------------------
+    def _stage(
+        self, name: str, settings: Any, upstream: str, compute: Callable[[Path], tuple[dict, list]]
+    ) -> tuple[dict[str, torch.Tensor], str]:
+        settings_json = json.dumps(dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else settings)
+        key = _key(name, settings_json, upstream, self.base_key)
+        folder = self.workdir / f"{name}-{key}"
+        result = folder / "result.safetensors"
+        if result.is_file():
+            self.log(f"{name}: cached ({folder})")
+            tensors = load_file(str(result), device=str(self.data.cameras.device))
+            from safetensors import safe_open
+
+            with safe_open(str(result), framework="pt") as f:
+                self.history[name] = json.loads((f.metadata() or {}).get("history", "[]"))
+            if self.progress is not None:
+                self.progress(name, 1, 1, {})
+            return tensors, key
+        folder.mkdir(parents=True, exist_ok=True)
+        checkpoint = folder / "checkpoint.pt"
+        if checkpoint.is_file():
+            self.log(f"{name}: resuming from {checkpoint}")
+        tensors, history = compute(checkpoint)
+        self.history[name] = history
+        tmp = folder / "result.safetensors.tmp"
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+            str(tmp),
+            metadata={"history": json.dumps(history), "settings": settings_json},
+        )
+        os.replace(tmp, result)
+        checkpoint.unlink(missing_ok=True)
+        return tensors, key
+
+    # -- stages ---------------------------------------------------------------------------------
+    def initialise(self) -> tuple[dict[str, torch.Tensor], str]:
+        def compute(_: Path):
+            result = nearest_neighbour_init(
+                self.G, self.data, self.config.init, seed=self.config.seed, progress=self.progress
+            )
+            return {"ws": result.ws, "w_cano": result.w_cano, "distances": result.distances}, []
+
+        return self._stage("init", self.config.init, "", compute)
+
+    def invert(self, space: str = "w+") -> tuple[InversionResult, str]:
+        init, init_key = self.initialise()
+        settings = dataclasses.replace(self.config.inversion, space=space)
+
+        def compute(checkpoint: Path):
+            result = invert(
+                self.G, self.data, init["w_cano"], settings, seed=self.config.seed,
+                checkpoint=checkpoint, progress=self.progress,
+            )
+            return {"w_cano": result.w_cano, "residuals": result.residuals}, result.history
+
+        tensors, key = self._stage("invert" if space == "w+" else "invert-w", settings, init_key, compute)
+        return InversionResult(tensors["w_cano"], tensors["residuals"], settings.residual_scale, []), key
+
+    def run(self, method: str = "innout", output: str | os.PathLike | None = None) -> Path:
+        """Run (or fetch from the cache) every stage of ``method`` and write the scene file."""
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        inversion, key = self.invert("w" if method == "w" else "w+")
+        codes = inversion.codes(self.G.num_ws).to(self.data.cameras.device)
+        G, ood = self.G, None
+        if method == "pti":
+            G, key = self._pti(codes.all_ws().detach(), key)
+        elif method == "innout":
+            codes, ood, key = self._joint(inversion, key)
+            G, key = self._superres(codes, ood, key)
+        path = Path(output) if output else self.workdir / f"scene-{method}-{key}.safetensors"
+        scene = SceneData(
+            generator=G,
+            ws=codes.all_ws().detach(),
+            cameras=self.data.cameras,
+            ood=ood,
+            frame_indices=list(self.data.frame_indices),
+            transforms=self.transforms,
+            method=method,
+            fit_config=self.config.to_dict(),
+            source=self.source,
+            history=self.history,
+        )
+        return save_scene(scene, path)
+
+    def _joint(self, inversion: InversionResult, upstream: str):
+        cfg = self.config.joint
+
+        def compute(checkpoint: Path):
+            result = joint_fit(
+                self.G, self.data, inversion, cfg, seed=self.config.seed, checkpoint=checkpoint, progress=self.progress
+            )
+            tensors = {"w_cano": result.codes.w_cano, "residuals": result.codes.residuals}
+            tensors.update({f"ood.{k}": v for k, v in result.ood.state_dict().items()})
+            return tensors, result.history
+
+        tensors, key = self._stage("joint", cfg, upstream, compute)
+        fitted = InversionResult(tensors["w_cano"], tensors["residuals"], inversion.residual_scale, [])
+        codes = fitted.codes(self.G.num_ws).to(self.data.cameras.device).requires_grad_(False)
+        ood = make_ood_field(len(self.data), cfg, 0)
+        ood.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ood.")})
+        return codes, ood.to(self.data.cameras.device).requires_grad_(False), key
+
+    def _superres(self, codes, ood, upstream: str) -> tuple[TriPlaneGenerator, str]:
+        cfg = self.config.superres
+        if cfg.epochs <= 0:
+            return self.G, upstream
+        settings = RenderSettings.of(self.config.joint.resolution, self.config.joint.samples_per_ray)
+
+        def compute(checkpoint: Path):
+            sr, history = finetune_superresolution(
+                self.G, self.data, codes, ood, cfg, settings, seed=self.config.seed,
+                checkpoint=checkpoint, progress=self.progress,
+            )
+            return dict(sr.state_dict()), history
+
+        tensors, key = self._stage("superres", cfg, upstream, compute)
+        return _with_weights(self.G, {f"superresolution.{k}": v for k, v in tensors.items()}), key
+
+    def _pti(self, ws: torch.Tensor, upstream: str) -> tuple[TriPlaneGenerator, str]:
+        cfg = self.config.pti
+        inv = self.config.inversion
+        settings = RenderSettings.of(inv.resolution, inv.samples_per_ray)
+
+        def compute(checkpoint: Path):
+            tuned, history = pivotal_tuning(
+                self.G, self.data, ws, cfg, settings=settings, compare=inv.compare, seed=self.config.seed,
+                checkpoint=checkpoint, progress=self.progress,
+            )
+            return dict(tuned.state_dict()), history
+
+        tensors, key = self._stage("pti", {"pti": dataclasses.asdict(cfg), "compare": inv.compare}, upstream, compute)
+        return _with_weights(self.G, tensors), key
+
+
+def _with_weights(G: TriPlaneGenerator, weights: dict[str, torch.Tensor]) -> TriPlaneGenerator:
+    """A generator sharing G's configuration with some (or all) weights replaced."""
+    import copy
+
+    out = copy.deepcopy(G)
+    state = out.state_dict()
+    state.update({k: v.to(state[k].device) for k, v in weights.items()})
+    out.load_state_dict(state)
+    return out.eval().requires_grad_(False)

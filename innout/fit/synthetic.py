@@ -1,0 +1,201 @@
+"""A synthetic face video with ground truth, for testing and benchmarking the fit.
+
+A generator renders known latents along a known camera path (the clean video). A known 3D OOD
+object, an opaque coloured band across the eyes built as its own density field with b = 1 inside,
+is added through the composite renderer (the composite video). The OOD mask is where the band's
+share of a pixel's colour exceeds one half. Everything is at the neural rendering resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..eg3d.cameras import FFHQ_FOCAL, INO_FOCAL, camera_rays, frontal_label, orbit_label
+from ..eg3d.config import GeneratorConfig
+from ..eg3d.generator import TriPlaneGenerator
+from .composite import face_field, render_composite
+from .data import FitData
+from .ood_field import FieldSamples
+
+
+def band_field(
+    colour: tuple[float, float, float] = (1.0, 0.0, 0.0),
+    y: tuple[float, float] = (0.02, 0.12),
+    z_min: float = 0.12,
+    half_width: float = 0.15,
+):
+    """An opaque slab across the eyes, in front of the face, entirely OOD (b = 1 inside, 0 outside)."""
+    rgb = torch.zeros(32)
+    rgb[:3] = torch.tensor(colour)
+
+    def field(points: torch.Tensor) -> FieldSamples:
+        p = points.reshape(-1, 3)
+        inside = (p[:, 1] > y[0]) & (p[:, 1] < y[1]) & (p[:, 2] > z_min) & (p[:, 0].abs() < half_width)
+        sigma = torch.where(inside, 60.0, -30.0).unsqueeze(-1)
+        return FieldSamples(rgb.to(p.device).expand(len(p), 32), sigma, inside.to(p.dtype).unsqueeze(-1))
+
+    return field
+
+
+def synthetic_generator(
+    config: GeneratorConfig | None = None, seed: int = 1234, contrast: float = 4.0, grey: bool = True
+) -> TriPlaneGenerator:
+    """A random generator whose scenes have opaque regions and empty space (random biases and noise
+    strengths, a positive density bias), as a trained one has. ``contrast`` scales the decoder's
+    colour outputs (a random decoder gives nearly flat images). With ``grey`` its RGB channels are tied,
+    so it can only make grey images: a coloured object is then truly out of its distribution, as
+    face paint is for EG3D, instead of something a random W+ code can imitate."""
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        G = TriPlaneGenerator(config or GeneratorConfig.tiny()).eval().requires_grad_(False)
+        with torch.no_grad():
+            for name, p in G.named_parameters():
+                if name.endswith("noise_strength") or name.endswith(".bias"):
+                    p.copy_(torch.randn_like(p) * 0.1)
+            G.decoder.net[2].bias[0] = 2.0
+            G.decoder.net[2].weight[1:] *= contrast
+            if grey:  # output 0 is density, 1-3 the RGB features
+                G.decoder.net[2].weight[2:4] = G.decoder.net[2].weight[1]
+                G.decoder.net[2].bias[2:4] = G.decoder.net[2].bias[1]
+    finally:
+        torch.random.set_rng_state(state)
+    return G
+
+
+@dataclass
+class SyntheticVideo:
+    clean: torch.Tensor  # [F, 3, R, R] the face alone
+    composite: torch.Tensor  # [F, 3, R, R] face + OOD band
+    ood_mask: torch.Tensor  # [F, 1, R, R] bool
+    cameras: torch.Tensor  # [F, 25]
+    ws: torch.Tensor  # [F, 14, 512] the true latents
+
+    def fit_data(self, *, with_masks: bool = False) -> FitData:
+        key = f"synthetic-{hash_tensor(self.composite)}"
+        return FitData(
+            targets=self.composite,
+            cameras=self.cameras,
+            key=key,
+            ood_masks=self.ood_mask.float() if with_masks else None,
+        )
+
+
+def hash_tensor(x: torch.Tensor) -> str:
+    import hashlib
+
+    return hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+@torch.no_grad()
+def make_synthetic_video(
+    G: TriPlaneGenerator,
+    n_frames: int = 4,
+    *,
+    seed: int = 7,
+    yaw_range: float = 0.3,
+    residual_strength: float = 0.3,
+    resolution: int | None = None,
+) -> SyntheticVideo:
+    """Frames of one identity (w_cano from one z, small per-frame residuals) seen along a yaw sweep."""
+    generator = torch.Generator().manual_seed(seed)
+    res = resolution or G.neural_rendering_resolution
+    z = torch.randn(1, G.z_dim, generator=generator)
+    w_cano = G.mapping(z, frontal_label(INO_FOCAL))
+    spread = G.mapping(torch.randn(64, G.z_dim, generator=generator), frontal_label(INO_FOCAL).expand(64, -1))
+    residual = torch.randn(n_frames, 1, G.w_dim, generator=generator) * spread[:, 0].std(dim=0)
+    ws = w_cano + residual_strength * residual  # the same offset on every layer: a W-space motion
+    angles = torch.linspace(-yaw_range, yaw_range, n_frames) if n_frames > 1 else torch.zeros(1)
+    cameras = torch.cat(
+        [orbit_label(math.pi / 2 + float(a), math.pi / 2 - 0.05 * float(a), focal=FFHQ_FOCAL) for a in angles]
+    )
+    clean, composite, masks = [], [], []
+    band = band_field()
+    for t in range(n_frames):
+        planes = G.synthesize_planes(ws[t : t + 1])
+        origins, dirs = camera_rays(cameras[t : t + 1], res)
+        out = render_composite(face_field(G, planes), band, origins, dirs, G.rendering, deterministic=True)
+        eg3d = G.render_planes(planes, cameras[t : t + 1], resolution=res, deterministic=True)
+        composite.append(out["features"][0, :, :3].T.reshape(1, 3, res, res))
+        masks.append((out["opacity"][0, :, 0] > 0.5).reshape(1, 1, res, res))
+        clean.append(eg3d.image_raw)
+    return SyntheticVideo(
+        clean=torch.cat(clean).clamp(-1, 1),
+        composite=torch.cat(composite).clamp(-1, 1),
+        ood_mask=torch.cat(masks),
+        cameras=cameras,
+        ws=ws,
+    )
+
+
+@dataclass
+class FitScores:
+    """Scores of a fitted scene against a synthetic video (all at the neural rendering resolution)."""
+
+    psnr: float  # reconstruction of the composite video
+    lpips: float
+    psnr_ood: float  # reconstruction inside the true OOD mask
+    mask_iou: float | None  # IoU of (predicted OOD opacity > 0.5) with the true mask; None without an OOD field
+    removal_psnr: float | None  # OOD-removed render vs the clean video
+    composite_vs_clean_psnr: float  # the target composite vs the clean video (what removal must beat)
+
+    def row(self) -> dict[str, float | None]:
+        return dict(self.__dict__)
+
+
+@torch.no_grad()
+def render_scene_raw(scene, frames: torch.Tensor, *, remove_ood: bool = False, resolution: int | None = None):
+    """Neural renders [N, 3, R, R] and OOD opacity [N, 1, R, R] (zeros without an OOD field) of a fitted
+    scene (``SceneData``) at its own cameras, with the deterministic sample protocol."""
+    from .composite import render_composite_image
+
+    G = scene.generator
+    res = resolution or G.neural_rendering_resolution
+    ws = scene.ws[frames]
+    planes = torch.cat([G.synthesize_planes(w[None]) for w in ws])
+    cameras = scene.cameras[frames]
+    if scene.ood is None:
+        render = G.render_planes(planes, cameras, resolution=res, deterministic=True)
+        return render.image_raw, torch.zeros_like(render.weight_image)
+    out = render_composite_image(
+        G, planes, scene.ood, frames, cameras, resolution=res, deterministic=True,
+        blend_scale=0.0 if remove_ood else 1.0,
+    )
+    return out.image_raw, out.ood_opacity
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    err = (a.clamp(-1, 1) - b.clamp(-1, 1)).square() / 4  # in [0, 1] units
+    if mask is not None:
+        m = mask.float().expand_as(err)
+        value = (err * m).sum() / m.sum().clamp_min(1)
+    else:
+        value = err.mean()
+    return float(10 * torch.log10(1 / value.clamp_min(1e-10)))
+
+
+def score_fit(scene, video: SyntheticVideo) -> FitScores:
+    from ..metrics.perceptual import get_lpips
+
+    frames = torch.arange(len(video.composite))
+    image, opacity = render_scene_raw(scene, frames)
+    lpips = float(get_lpips("alex")(image.clamp(-1, 1), video.composite).mean())
+    has_ood = scene.ood is not None
+    iou = removal = None
+    if has_ood:
+        predicted = opacity > 0.5
+        union = (predicted | video.ood_mask).sum()
+        iou = float((predicted & video.ood_mask).sum() / union.clamp_min(1))
+        removed, _ = render_scene_raw(scene, frames, remove_ood=True)
+        removal = _psnr(removed, video.clean)
+    return FitScores(
+        psnr=_psnr(image, video.composite),
+        lpips=lpips,
+        psnr_ood=_psnr(image, video.composite, video.ood_mask),
+        mask_iou=iou,
+        removal_psnr=removal,
+        composite_vs_clean_psnr=_psnr(video.composite, video.clean),
+    )

@@ -1,0 +1,211 @@
+"""The fitting engine: presets and overrides, losses, resumable loop, NN init, stage caches, scene files,
+mask propagation, and the synthetic benchmark with ground truth at test scale."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from innout.eg3d.cameras import INO_FOCAL, frontal_label
+from innout.fit.config import FitConfig, InitConfig, SettingError, apply_overrides, get_preset
+from innout.fit.data import FitData
+from innout.fit.init import nearest_neighbour_init
+from innout.fit.loop import run_loop
+from innout.fit.losses import blend_entropy, delta_regulariser, masked_l2
+from innout.fit.masks import propagate_mask
+from innout.fit.pipeline import FitPipeline
+from innout.fit.scene_file import SceneFormatError, load_scene
+from innout.fit.synthetic import make_synthetic_video, render_scene_raw, synthetic_generator
+
+
+def test_presets_and_overrides():
+    for name in ("paper", "fast", "preview"):
+        cfg = get_preset(name)
+        assert cfg.name == name
+        assert FitConfig.from_dict(cfg.to_dict()) == cfg
+    paper = get_preset("paper")
+    assert (paper.init.samples, paper.inversion.subset_frames, paper.inversion.residual_scale) == (500, 16, 0.7)
+    assert (paper.joint.iterations, paper.joint.lr) == (10_000, 5e-3)
+    assert (paper.superres.lr, paper.superres.epochs) == (1e-3, 100)
+    cfg = apply_overrides(
+        get_preset("preview"),
+        ["joint.iterations=7", "joint.lr=0.01", "init.samples_per_ray=16,8", "inversion.resolution=None",
+         "superres.cache_renders=false", "max_frames=3"],
+    )
+    assert cfg.joint.iterations == 7 and cfg.joint.lr == 0.01 and cfg.init.samples_per_ray == (16, 8)
+    assert cfg.inversion.resolution is None and cfg.superres.cache_renders is False and cfg.max_frames == 3
+    with pytest.raises(SettingError, match="unknown setting"):
+        apply_overrides(get_preset("preview"), ["joint.iteration=3"])
+    with pytest.raises(SettingError, match="joint.iterations"):
+        apply_overrides(get_preset("preview"), ["joint.iterations=many"])
+    with pytest.raises(SettingError, match="unknown preset"):
+        get_preset("best")
+
+
+def test_loss_terms():
+    b = torch.tensor([0.0, 1.0])
+    assert 0 <= blend_entropy(b) < 2e-6 and torch.isfinite(blend_entropy(b))
+    grid = torch.linspace(0.01, 0.99, 99)
+    values = torch.stack([blend_entropy(g.reshape(1)) for g in grid])
+    assert abs(float(grid[values.argmax()]) - 0.5**0.5) < 0.011  # H(b^2) peaks where b^2 = 1/2
+    ws = torch.randn(2, 1, 8).expand(2, 14, 8)
+    assert float(delta_regulariser(ws)) == 0
+    image, target = torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
+    assert float(masked_l2(image, target, torch.zeros(1, 1, 4, 4))) == 0  # no division by zero
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2, :] = 1
+    assert float(masked_l2(image, target, mask)) == 1
+
+
+def test_loop_resumes_exactly(tmp_path):
+    """A run interrupted after a checkpoint and resumed ends where an uninterrupted run ends."""
+
+    def train(checkpoint, stop_at=None):
+        x = torch.nn.Parameter(torch.zeros(5))
+        opt = torch.optim.Adam([x], lr=0.1)
+
+        def step(i):
+            if stop_at is not None and i == stop_at:
+                raise KeyboardInterrupt
+            noise = torch.randn(5)  # seeded per step by the loop
+            loss = (x - noise).square().sum()
+            loss.backward()
+            return {"loss": float(loss.detach())}
+
+        history = run_loop("t", 10, step, {"x": x}, opt, seed=1, checkpoint=checkpoint, every=3)
+        return x.detach().clone(), history
+
+    reference, ref_history = train(None)
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train(ckpt, stop_at=7)
+    assert torch.load(ckpt, weights_only=True)["step"] == 6
+    resumed, history = train(ckpt)
+    torch.testing.assert_close(resumed, reference, rtol=0, atol=0)
+    assert [h["loss"] for h in history] == [h["loss"] for h in ref_history]
+
+
+@pytest.fixture(scope="module")
+def grey_generator():
+    return synthetic_generator()
+
+
+def test_nearest_neighbour_init_finds_the_generating_candidate(grey_generator):
+    G = grey_generator
+    cfg = InitConfig(samples=6, batch=4, compare="raw", lpips_net="alex")
+    z = torch.randn(cfg.samples, G.z_dim, generator=torch.Generator().manual_seed(11))  # the init's own draw
+    ws = G.mapping(z[4:5], frontal_label(INO_FOCAL))
+    cameras = torch.cat([frontal_label(), frontal_label()])
+    with torch.no_grad():
+        targets = G.render_planes(G.synthesize_planes(ws).expand(2, -1, -1, -1, -1), cameras).image_raw
+    result = nearest_neighbour_init(G, FitData(targets, cameras, key="nn"), cfg, seed=11)
+    torch.testing.assert_close(result.ws, ws.expand(2, -1, -1))
+    assert float(result.distances.max()) < 0.05
+
+
+def _tiny_config(iterations=30) -> FitConfig:
+    cfg = FitConfig(name="test", seed=5)
+    cfg.init = InitConfig(samples=2, batch=2, compare="raw", lpips_net="alex")
+    cfg.inversion = dataclasses.replace(
+        cfg.inversion, subset_frames=1, subset_epochs=3, all_epochs=1, lpips_net="alex", compare="raw"
+    )
+    cfg.joint = dataclasses.replace(
+        cfg.joint, iterations=iterations, ood_resolution=16, lpips_net="alex", lambda_l2_sr=0.0, checkpoint_every=10
+    )
+    cfg.superres = dataclasses.replace(cfg.superres, epochs=1, lpips_net="alex")
+    cfg.pti = dataclasses.replace(cfg.pti, steps=3, lpips_net="alex")
+    return cfg
+
+
+def test_pipeline_caches_stages_resumes_and_writes_a_scene(tmp_path, grey_generator):
+    G = grey_generator
+    data = make_synthetic_video(G, 2).fit_data()
+    log: list[str] = []
+    out = FitPipeline(G, data, _tiny_config(), tmp_path / "a", log=log.append).run("innout")
+    assert not any("cached" in m for m in log)
+    scene = load_scene(out)
+    assert scene.method == "innout" and scene.ood is not None and scene.ws.shape == (2, 14, 512)
+    assert set(scene.history) == {"init", "invert", "joint", "superres"}
+    assert len(scene.history["joint"]) == 30
+    # the SR stage changed the scene's SR module only
+    assert not torch.equal(scene.generator.superresolution.block1.torgb.weight, G.superresolution.block1.torgb.weight)
+    assert torch.equal(scene.generator.backbone.synthesis.b4.const, G.backbone.synthesis.b4.const)
+
+    # the same fit again: everything cached, identical scene
+    log.clear()
+    again = load_scene(FitPipeline(G, data, _tiny_config(), tmp_path / "a", log=log.append).run("innout"))
+    assert sum("cached" in m for m in log) == 4
+    torch.testing.assert_close(again.ws, scene.ws, rtol=0, atol=0)
+
+    # killed in the joint stage after a checkpoint, then resumed: the result equals the straight run
+    def killer(stage, done, total, losses):
+        if stage == "joint" and done == 25:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        FitPipeline(G, data, _tiny_config(), tmp_path / "b", progress=killer).run("innout")
+    log.clear()
+    resumed = load_scene(FitPipeline(G, data, _tiny_config(), tmp_path / "b", log=log.append).run("innout"))
+    assert any(m.startswith("init: cached") for m in log) and any(m.startswith("invert: cached") for m in log)
+    assert any(m.startswith("joint: resuming") for m in log)
+    for name, value in scene.ood.state_dict().items():
+        torch.testing.assert_close(resumed.ood.state_dict()[name], value, rtol=0, atol=0)
+
+    # changing a joint setting re-runs the joint stage (and what follows), not the inversion
+    log.clear()
+    FitPipeline(G, data, _tiny_config(iterations=12), tmp_path / "a", log=log.append).run("innout")
+    assert any(m.startswith("invert: cached") for m in log) and not any(m.startswith("joint: cached") for m in log)
+
+
+def test_baselines_share_the_code_path(tmp_path, grey_generator):
+    G = grey_generator
+    data = make_synthetic_video(G, 2).fit_data()
+    cfg = _tiny_config()
+    w = load_scene(FitPipeline(G, data, cfg, tmp_path).run("w"))
+    assert w.ood is None and torch.equal(w.ws[:, :1].expand(-1, 14, -1), w.ws)  # one code per frame
+    pti = load_scene(FitPipeline(G, data, cfg, tmp_path).run("pti"))
+    assert pti.ood is None and len(pti.history["pti"]) == 3
+    assert not torch.equal(pti.generator.decoder.net[0].weight, G.decoder.net[0].weight)  # the generator was tuned
+    image, opacity = render_scene_raw(pti, torch.arange(2))
+    assert image.shape == (2, 3, 32, 32) and float(opacity.abs().max()) == 0
+
+
+def test_scene_file_rejects_other_files(tmp_path):
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"not a scene")
+    with pytest.raises(SceneFormatError):
+        load_scene(bad)
+    with pytest.raises(FileNotFoundError):
+        load_scene(tmp_path / "missing.safetensors")
+
+
+def test_first_frame_mask_follows_the_motion():
+    rng = np.random.default_rng(0)
+    base = (rng.random((80, 96, 3)) * 255).astype(np.uint8)
+    import cv2
+
+    base = cv2.GaussianBlur(base, (5, 5), 0)
+    crops = np.stack([base[8:72, 8:72], base[8:72, 11:75], base[8:72, 14:78]])  # content moves 3 px left per frame
+    mask = np.zeros((64, 64), bool)
+    mask[20:40, 30:50] = True
+    masks = propagate_mask(crops, mask)
+    for t in (1, 2):
+        expected = np.roll(mask, -3 * t, axis=1)
+        iou = (masks[t] & expected).sum() / (masks[t] | expected).sum()
+        assert iou > 0.8, (t, iou)
+
+
+def test_synthetic_benchmark_at_test_scale():
+    """In-N-Out against W+ and PTI on a synthetic video with a known OOD band (tiny scale, deterministic)."""
+    from innout.bench.fit import run_fit_benchmark
+
+    rows = {r["method"]: r for r in run_fit_benchmark("tiny")}
+    ours, wplus, pti = rows["innout"], rows["w+"], rows["pti"]
+    assert ours["psnr_ood"] >= wplus["psnr_ood"] + 3
+    assert ours["psnr_ood"] >= pti["psnr_ood"] + 3
+    assert ours["mask_iou"] >= 0.6
+    assert ours["removal_psnr"] > ours["composite_vs_clean_psnr"]
+    assert ours["psnr"] > wplus["psnr"]
