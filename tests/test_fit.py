@@ -106,7 +106,7 @@ def test_nearest_neighbour_init_finds_the_generating_candidate(grey_generator):
     assert float(result.distances.max()) < 0.05
 
 
-def _tiny_config(iterations=30) -> FitConfig:
+def _tiny_config(iterations=30, sr_epochs=1) -> FitConfig:
     cfg = FitConfig(name="test", seed=5)
     cfg.init = InitConfig(samples=2, batch=2, compare="raw", lpips_net="alex")
     cfg.inversion = dataclasses.replace(
@@ -115,7 +115,7 @@ def _tiny_config(iterations=30) -> FitConfig:
     cfg.joint = dataclasses.replace(
         cfg.joint, iterations=iterations, ood_resolution=16, lpips_net="alex", lambda_l2_sr=0.0, checkpoint_every=10
     )
-    cfg.superres = dataclasses.replace(cfg.superres, epochs=1, lpips_net="alex")
+    cfg.superres = dataclasses.replace(cfg.superres, epochs=sr_epochs, lpips_net="alex")
     cfg.pti = dataclasses.replace(cfg.pti, steps=3, lpips_net="alex")
     return cfg
 
@@ -146,9 +146,9 @@ def test_pipeline_caches_stages_resumes_and_writes_a_scene(tmp_path, grey_genera
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        FitPipeline(G, data, _tiny_config(), tmp_path / "b", progress=killer).run("innout")
+        FitPipeline(G, data, _tiny_config(sr_epochs=0), tmp_path / "b", progress=killer).run("innout")
     log.clear()
-    resumed = load_scene(FitPipeline(G, data, _tiny_config(), tmp_path / "b", log=log.append).run("innout"))
+    resumed = load_scene(FitPipeline(G, data, _tiny_config(sr_epochs=0), tmp_path / "b", log=log.append).run("innout"))
     assert any(m.startswith("init: cached") for m in log) and any(m.startswith("invert: cached") for m in log)
     assert any(m.startswith("joint: resuming") for m in log)
     for name, value in scene.ood.state_dict().items():
@@ -156,7 +156,7 @@ def test_pipeline_caches_stages_resumes_and_writes_a_scene(tmp_path, grey_genera
 
     # changing a joint setting re-runs the joint stage (and what follows), not the inversion
     log.clear()
-    FitPipeline(G, data, _tiny_config(iterations=12), tmp_path / "a", log=log.append).run("innout")
+    FitPipeline(G, data, _tiny_config(iterations=12, sr_epochs=0), tmp_path / "a", log=log.append).run("innout")
     assert any(m.startswith("invert: cached") for m in log) and not any(m.startswith("joint: cached") for m in log)
 
 
@@ -209,3 +209,38 @@ def test_synthetic_benchmark_at_test_scale():
     assert ours["mask_iou"] >= 0.6
     assert ours["removal_psnr"] > ours["composite_vs_clean_psnr"]
     assert ours["psnr"] > wplus["psnr"]
+
+
+def test_cli_fit_a_photo_with_a_mask_and_clear_errors(tmp_path, monkeypatch, capsys):
+    """`python -m innout fit` end to end on one photo (random tiny generator), semi-supervised with a mask."""
+    import cv2
+    from skimage import data as skdata
+
+    from innout.cli import main
+
+    monkeypatch.setenv("INNOUT_CACHE_DIR", str(tmp_path / "cache"))
+    photo = tmp_path / "portrait.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
+    mask = np.zeros((512, 512), np.uint8)
+    mask[200:260, 120:400] = 255  # a band over the eyes of the aligned crop
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    settings = [
+        "init.samples=2", "init.resolution=32", "inversion.subset_epochs=1", "inversion.all_epochs=1",
+        "inversion.resolution=32", "joint.iterations=3", "joint.resolution=32", "joint.ood_resolution=16",
+        "inversion.samples_per_ray=6,6", "joint.samples_per_ray=6,6", "init.samples_per_ray=6,6",
+    ]
+    args = ["fit", str(photo), "--random-generator", "tiny", "--workdir", str(tmp_path / "work")]
+    args += [a for s in settings for a in ("--set", s)]
+    out = tmp_path / "scene.safetensors"
+    assert main([*args, "--mask", str(tmp_path / "mask.png"), "-o", str(out)]) == 0
+    scene = load_scene(out)
+    assert scene.n_frames == 1 and scene.ood is not None and scene.transforms.shape == (1, 2, 3)
+    assert "l2_ood" in scene.history["joint"][0] and "sparsity" in scene.history["joint"][0]
+    assert scene.source["input"].endswith("portrait.png")
+
+    assert main([*args, "--set", "joint.iterationz=3"]) == 2
+    assert "unknown setting 'joint.iterationz'" in capsys.readouterr().err
+    cv2.imwrite(str(tmp_path / "small.png"), mask[:100, :100])
+    assert main([*args, "--mask", str(tmp_path / "small.png")]) == 2
+    assert "must match the 512x512 crops" in capsys.readouterr().err
+    assert main(["fit", str(tmp_path / "none.mp4"), *args[2:]]) == 2

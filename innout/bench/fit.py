@@ -1,6 +1,7 @@
 """Synthetic fitting benchmark with ground truth: In-N-Out against the W+, W and PTI baselines.
 
     python -m innout.bench fit [--scale tiny|script] [--workdir DIR] [--methods innout,w+,pti]
+    python -m innout.bench fit --iteration-time preview,paper
 
 A grey-only random generator renders known latents along a yaw sweep; an opaque red band over the
 eyes (its own density field, b = 1) is composited in (see ``innout.fit.synthetic``). Every method
@@ -83,13 +84,61 @@ def run_fit_benchmark(
     return rows
 
 
+def joint_iteration_time(preset: str, generator: str = "ffhq", iterations: int = 4) -> dict:
+    """Median seconds per joint-stage iteration of a preset (first iteration excluded), with a random
+    generator of the given architecture on two random 512 frames: the cost does not depend on the weights."""
+    from ..eg3d.cameras import orbit_label
+    from ..fit.config import get_preset
+    from ..fit.data import FitData
+    from ..fit.inversion import InversionResult
+    from ..fit.joint import joint_fit
+    from ..fit.run import random_generator
+
+    cfg = get_preset(preset).joint
+    cfg.iterations = iterations
+    G = random_generator(generator)
+    cameras = torch.cat([orbit_label(1.5, 1.57), orbit_label(1.65, 1.5)])
+    data = FitData(torch.rand(2, 3, G.img_resolution, G.img_resolution) * 2 - 1, cameras, key="timing")
+    with torch.no_grad():
+        w = G.mapping(torch.randn(1, G.z_dim), cameras[:1])
+    start = InversionResult(w, torch.zeros(2, G.num_ws, G.w_dim), 0.7, [])
+    times: list[float] = []
+    last = [time.perf_counter()]
+
+    def progress(stage, done, total, losses):
+        now = time.perf_counter()
+        times.append(now - last[0])
+        last[0] = now
+
+    joint_fit(G, data, start, cfg, progress=progress)
+    steady = sorted(times[1:]) or times
+    return {
+        "preset": preset,
+        "generator": generator,
+        "resolution": cfg.resolution or G.neural_rendering_resolution,
+        "samples": cfg.samples_per_ray or (G.rendering.depth_resolution, G.rendering.depth_resolution_importance),
+        "latents_trained": cfg.latent_lr > 0,
+        "sr_in_loss": cfg.lambda_l2_sr > 0,
+        "s_per_iteration": steady[len(steady) // 2],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m innout.bench fit", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=("tiny", "script"), default="script")
     parser.add_argument("--workdir", help="keep the stage caches here (default: a temporary folder)")
     parser.add_argument("--methods", default="innout,w+,pti", help="comma-separated: innout, w+, w, pti")
+    parser.add_argument(
+        "--iteration-time",
+        metavar="PRESETS",
+        help="instead: time joint iterations of these presets (e.g. preview,paper) on a random full-size generator",
+    )
     args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.iteration_time:
+        for preset in args.iteration_time.split(","):
+            row = joint_iteration_time(preset)
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+        return 0
     rows = run_fit_benchmark(args.scale, args.workdir, tuple(args.methods.split(",")))
     for row in rows:
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
