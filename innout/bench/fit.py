@@ -84,7 +84,7 @@ def run_fit_benchmark(
     return rows
 
 
-def joint_iteration_time(preset: str, generator: str = "ffhq", iterations: int = 4) -> dict:
+def joint_iteration_time(preset: str, generator: str = "ffhq", iterations: int = 4, device: str = "cpu") -> dict:
     """Median seconds per joint-stage iteration of a preset (first iteration excluded), with a random
     generator of the given architecture on two random 512 frames: the cost does not depend on the weights."""
     from ..eg3d.cameras import orbit_label
@@ -96,16 +96,19 @@ def joint_iteration_time(preset: str, generator: str = "ffhq", iterations: int =
 
     cfg = get_preset(preset).joint
     cfg.iterations = iterations
-    G = random_generator(generator)
-    cameras = torch.cat([orbit_label(1.5, 1.57), orbit_label(1.65, 1.5)])
-    data = FitData(torch.rand(2, 3, G.img_resolution, G.img_resolution) * 2 - 1, cameras, key="timing")
+    G = random_generator(generator).to(device)
+    cameras = torch.cat([orbit_label(1.5, 1.57), orbit_label(1.65, 1.5)]).to(device)
+    targets = torch.rand(2, 3, G.img_resolution, G.img_resolution, device=device) * 2 - 1
+    data = FitData(targets, cameras, key="timing")
     with torch.no_grad():
-        w = G.mapping(torch.randn(1, G.z_dim), cameras[:1])
-    start = InversionResult(w, torch.zeros(2, G.num_ws, G.w_dim), 0.7, [])
+        w = G.mapping(torch.randn(1, G.z_dim, device=device), cameras[:1])
+    start = InversionResult(w, torch.zeros(2, G.num_ws, G.w_dim, device=device), 0.7, [])
     times: list[float] = []
     last = [time.perf_counter()]
 
     def progress(stage, done, total, losses):
+        if device != "cpu":
+            torch.cuda.synchronize()
         now = time.perf_counter()
         times.append(now - last[0])
         last[0] = now
@@ -115,6 +118,7 @@ def joint_iteration_time(preset: str, generator: str = "ffhq", iterations: int =
     return {
         "preset": preset,
         "generator": generator,
+        "device": device,
         "resolution": cfg.resolution or G.neural_rendering_resolution,
         "samples": cfg.samples_per_ray or (G.rendering.depth_resolution, G.rendering.depth_resolution_importance),
         "latents_trained": cfg.latent_lr > 0,
@@ -133,10 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PRESETS",
         help="instead: time joint iterations of these presets (e.g. preview,paper) on a random full-size generator",
     )
+    parser.add_argument("--device", default="cpu", help="torch device for --iteration-time (default: cpu)")
     args = parser.parse_args(argv)
     if args.iteration_time:
         for preset in args.iteration_time.split(","):
-            row = joint_iteration_time(preset)
+            row = joint_iteration_time(preset, device=args.device)
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
         return 0
     rows = run_fit_benchmark(args.scale, args.workdir, tuple(args.methods.split(",")))
