@@ -19,7 +19,7 @@ from .config import InversionConfig, PTIConfig
 from .data import FitData, _evenly_spaced, frame_batches
 from .latents import LatentCodes, RenderSettings, render_face
 from .loop import Progress, lr_schedule, run_loop
-from .losses import delta_regulariser, l2, perceptual, w_regulariser
+from .losses import backward_weighted, delta_regulariser, l2, perceptual, w_regulariser
 
 
 @dataclass
@@ -86,17 +86,14 @@ def invert(
         image = image_for_loss(G, ws, data.cameras[frames], settings, cfg.compare)
         target = data.target(frames, resolution)
         terms = {
-            "l2": l2(image, target),
-            "lpips": perceptual(image, target, cfg.lpips_net),
+            "l2": (cfg.lambda_l2, l2(image, target)),
+            "lpips": (cfg.lambda_lpips, perceptual(image, target, cfg.lpips_net)),
         }
         if cfg.lambda_delta:
-            terms["delta"] = delta_regulariser(ws)
+            terms["delta"] = (cfg.lambda_delta, delta_regulariser(ws))
         if cfg.lambda_w:
-            terms["w"] = w_regulariser(ws, w_avg)
-        weights = {"l2": cfg.lambda_l2, "lpips": cfg.lambda_lpips, "delta": cfg.lambda_delta, "w": cfg.lambda_w}
-        loss = sum(weights[k] * v for k, v in terms.items())
-        loss.backward()
-        return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+            terms["w"] = (cfg.lambda_w, w_regulariser(ws, w_avg))
+        return backward_weighted(terms)
 
     history = run_loop(
         "invert" if cfg.space == "w+" else "invert-w",
@@ -149,10 +146,12 @@ def pivotal_tuning(
         frames = frames_of_step[i].to(ws.device)
         image = image_for_loss(tuned, ws[frames], data.cameras[frames], settings, compare)
         target = data.target(frames, resolution)
-        terms = {"l2": l2(image, target), "lpips": perceptual(image, target, cfg.lpips_net)}
-        loss = cfg.lambda_l2 * terms["l2"] + cfg.lambda_lpips * terms["lpips"]
-        loss.backward()
-        return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+        return backward_weighted(
+            {
+                "l2": (cfg.lambda_l2, l2(image, target)),
+                "lpips": (cfg.lambda_lpips, perceptual(image, target, cfg.lpips_net)),
+            }
+        )
 
     history = run_loop(
         "pti",

@@ -23,6 +23,7 @@ from .inversion import InversionResult
 from .latents import LatentCodes, RenderSettings
 from .loop import Progress, run_loop
 from .losses import (
+    backward_weighted,
     blend_area,
     blend_entropy,
     blend_sparsity,
@@ -132,9 +133,7 @@ def joint_fit(
             mask = data.mask(frames, resolution)
             terms["l2_ood"] = (cfg.lambda_l2_ood, masked_l2(out.ood_feature_image[:, :3], target, mask))
             terms["sparsity"] = (cfg.lambda_sparsity, blend_sparsity(out.blend, 1 - mask.flatten(1)))
-        loss = sum(weight * value for weight, value in terms.values() if weight)
-        loss.backward()
-        result = {"loss": float(loss.detach()), **{k: float(v.detach()) for k, (_, v) in terms.items()}}
+        result = backward_weighted(terms)
         result["ood_opacity"] = float(out.ood_opacity.detach().mean())
         return result
 

@@ -66,3 +66,11 @@ def blend_sparsity(blend: torch.Tensor, outside: torch.Tensor) -> torch.Tensor:
     """Mean largest-b of the rays marked in-distribution by a mask (``outside`` [N, M], 1 = face)."""
     per_ray = blend.amax(dim=-1)
     return (per_ray * outside).sum() / outside.sum().clamp_min(1.0)
+
+
+def backward_weighted(terms: dict[str, tuple[float, torch.Tensor]]) -> dict[str, float]:
+    """Back-propagate sum(weight * term) over ``{name: (weight, term)}`` (zero weights left out) and return
+    the total and every term as floats, for the loss history."""
+    loss = sum(weight * value for weight, value in terms.values() if weight)
+    loss.backward()
+    return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, (_, v) in terms.items()}}

@@ -20,7 +20,7 @@ from .data import FitData, frame_batches
 from .joint import face_planes
 from .latents import LatentCodes, RenderSettings
 from .loop import Progress, run_loop
-from .losses import l2, perceptual
+from .losses import backward_weighted, l2, perceptual
 from .ood_field import OODField
 
 
@@ -83,10 +83,12 @@ def finetune_superresolution(
             )
         image = sr(features[:, :3], features, all_ws[frames], noise_mode="const", allow_fp16=False)
         target = data.target(frames, G.img_resolution)
-        terms = {"l2": l2(image, target), "lpips": perceptual(image, target, cfg.lpips_net)}
-        loss = cfg.lambda_l2 * terms["l2"] + cfg.lambda_lpips * terms["lpips"]
-        loss.backward()
-        return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+        return backward_weighted(
+            {
+                "l2": (cfg.lambda_l2, l2(image, target)),
+                "lpips": (cfg.lambda_lpips, perceptual(image, target, cfg.lpips_net)),
+            }
+        )
 
     params = dict(sr.named_parameters())
     history = run_loop(
