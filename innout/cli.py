@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--mask",
         help="semi-supervised fit: a PNG mask of the OOD object on the first aligned crop (propagated by "
-        "optical flow) or a folder with one mask per fitted frame; white = OOD",
+        "optical flow) or a folder with one mask per prepared frame; white = OOD",
     )
     p.add_argument("--max-frames", type=int, help="fit at most this many evenly spaced frames")
     p.add_argument("--seed", type=int, help="random seed (default: the preset's)")

@@ -26,15 +26,9 @@ def _deterministic():
 
 @pytest.fixture(scope="session")
 def tiny_generator():
-    """A randomly initialised generator with the tiny fixture's architecture (no files needed)."""
-    from innout.eg3d import GeneratorConfig, TriPlaneGenerator
+    """A randomly initialised generator with the tiny fixture's architecture (no files needed): random
+    biases and noise strengths and a positive density bias, so scenes have opaque regions and empty space."""
+    from innout.eg3d import GeneratorConfig
+    from innout.fit.synthetic import synthetic_generator
 
-    torch.manual_seed(1234)
-    G = TriPlaneGenerator(GeneratorConfig.tiny()).eval().requires_grad_(False)
-    with torch.no_grad():  # give noise and biases non-trivial values, as a trained model has
-        for name, p in G.named_parameters():
-            if name.endswith("noise_strength") or name.endswith(".bias"):
-                p.copy_(torch.randn_like(p) * 0.1)
-        # make the scene have opaque regions and empty space, like the fixture
-        G.decoder.net[2].bias[0] = 2.0
-    return G
+    return synthetic_generator(GeneratorConfig.tiny(), seed=1234, contrast=1.0, grey=False)

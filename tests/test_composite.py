@@ -7,22 +7,14 @@ import torch
 
 from innout.eg3d import frontal_label, orbit_label
 from innout.eg3d.cameras import camera_rays
-from innout.fit import FieldSamples, OODField, render_composite, render_composite_image
+from innout.fit import OODField, render_composite, render_composite_image
 from innout.fit.composite import face_field
+from innout.fit.synthetic import band_field as synthetic_band
 
 
-def band_field(colour=(1.0, 0.0, 0.0), y=(0.02, 0.12), z_min=0.12):
-    """An analytic OOD object: an opaque slab across the eyes, in front of the face, fully OOD (b = 1)."""
-    rgb = torch.zeros(32)
-    rgb[:3] = torch.tensor(colour)
-
-    def field(points: torch.Tensor) -> FieldSamples:
-        p = points.reshape(-1, 3)
-        inside = (p[:, 1] > y[0]) & (p[:, 1] < y[1]) & (p[:, 2] > z_min) & (p[:, 0].abs() < 0.3)
-        sigma = torch.where(inside, 60.0, -30.0).unsqueeze(-1)
-        return FieldSamples(rgb.expand(len(p), 32), sigma, torch.where(inside, 1.0, 0.0).unsqueeze(-1))
-
-    return field
+def band_field():
+    """An opaque slab across the eyes, in front of the face, fully OOD (b = 1), wider than the benchmark's."""
+    return synthetic_band(half_width=0.3)
 
 
 def planes_and_camera(G, yaw=1.7, pitch=1.5):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,6 +39,12 @@ class FitData:
 
     def __len__(self) -> int:
         return len(self.targets)
+
+    def to(self, device: str | torch.device) -> FitData:
+        masks = None if self.ood_masks is None else self.ood_masks.to(device)
+        return dataclasses.replace(
+            self, targets=self.targets.to(device), cameras=self.cameras.to(device), ood_masks=masks
+        )
 
     def target(self, frames: torch.Tensor, resolution: int) -> torch.Tensor:
         """Targets of ``frames`` at ``resolution``, float in [-1, 1]."""

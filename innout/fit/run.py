@@ -7,6 +7,7 @@ and settings return the cached scene at once, and an interrupted fit resumes whe
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from ..eg3d.config import GeneratorConfig
 from ..eg3d.generator import TriPlaneGenerator
 from ..preprocess.pipeline import PrepareOptions, default_cache_dir, prepare
 from .config import FitConfig
-from .data import FitData, _evenly_spaced
+from .data import FitData
 from .loop import Progress
 from .masks import load_masks
 from .pipeline import FitPipeline
@@ -56,20 +57,14 @@ def fit_video(
 ) -> Path:
     """Fit ``path`` and return the scene file's path."""
     prepared = prepare(path, prepare_options, progress=progress is not None)
-    keep = _evenly_spaced(len(prepared), config.max_frames)
-    crops = np.asarray(prepared.crops)
-    masks = load_masks(mask, crops)[keep] if mask is not None else None
+    masks = load_masks(mask, prepared.crops) if mask is not None else None  # propagated over every frame
     # the key of a prepared video is its cache entry's name: input content + preprocessing options
     key = Path(prepared.cache_dir).name if prepared.cache_dir else None
-    data = FitData.from_arrays(crops[keep], prepared.cameras[keep], key=key, ood_masks=masks)
-    data.frame_indices = [prepared.frame_indices[i] for i in keep]
-    data = FitData(
-        targets=data.targets.to(device),
-        cameras=data.cameras.to(device),
-        key=data.key,
-        ood_masks=None if data.ood_masks is None else data.ood_masks.to(device),
-        frame_indices=data.frame_indices,
+    data = FitData.from_arrays(
+        prepared.crops, prepared.cameras, key=key, ood_masks=masks, max_frames=config.max_frames
     )
+    keep = data.frame_indices  # indices into the prepared video; the scene keeps source frame numbers
+    data = dataclasses.replace(data, frame_indices=[prepared.frame_indices[i] for i in keep]).to(device)
     source = {
         "input": str(Path(path).resolve()),
         "prepared": prepared.cache_dir,

@@ -151,11 +151,12 @@ def render_scene_raw(scene, frames: torch.Tensor, *, remove_ood: bool = False, r
     """Neural renders [N, 3, R, R] and OOD opacity [N, 1, R, R] (zeros without an OOD field) of a fitted
     scene (``SceneData``) at its own cameras, with the deterministic sample protocol."""
     from .composite import render_composite_image
+    from .joint import face_planes
 
     G = scene.generator
     res = resolution or G.neural_rendering_resolution
     ws = scene.ws[frames]
-    planes = torch.cat([G.synthesize_planes(w[None]) for w in ws])
+    planes = face_planes(G, ws)
     cameras = scene.cameras[frames]
     if scene.ood is None:
         render = G.render_planes(planes, cameras, resolution=res, deterministic=True)
