@@ -84,6 +84,16 @@ def orbit_label(
     return make_label(orbit_cam2world(yaw, pitch, radius=radius), focal)
 
 
+def orbit_angles(c: torch.Tensor, *, lookat: tuple[float, float, float] = CAMERA_PIVOT) -> tuple[float, float]:
+    """(yaw, pitch) in radians of a camera label [25] or [1, 25], the inverse of ``orbit_cam2world`` for
+    the camera's position (frontal = (pi/2, pi/2)); for any camera, the orbit point nearest to it."""
+    position = c.reshape(-1)[:16].reshape(4, 4)[:3, 3].double()
+    r = float(position.norm())
+    phi = math.acos(max(-1.0, min(1.0, float(position[1]) / r)))
+    pitch = math.pi * (1 - math.cos(phi)) / 2
+    return math.pi - math.atan2(float(position[2]), float(position[0])), pitch
+
+
 def frontal_label(focal: float = FFHQ_FOCAL) -> torch.Tensor:
     """The conditioning camera EG3D's scripts pass to the mapping network."""
     return orbit_label(FRONTAL_YAW, FRONTAL_PITCH, focal=focal)

@@ -180,8 +180,9 @@ def face_field(G: TriPlaneGenerator, planes: torch.Tensor) -> Field:
     return lambda points: FieldSamples(*decode(points))
 
 
-def ood_field(ood: OODField, frames: torch.Tensor) -> Field:
-    return lambda points: ood(points, frames)
+def ood_field(ood: OODField, frames: torch.Tensor, codes: torch.Tensor | None = None) -> Field:
+    """The OOD field of ``frames`` [N] (or of explicit per-frame ``codes`` [N, code_dim], e.g. smoothed)."""
+    return lambda points: ood(points, frames, codes)
 
 
 def render_composite_image(
@@ -194,10 +195,12 @@ def render_composite_image(
     resolution: int | None = None,
     blend_scale: float | torch.Tensor = 1.0,
     separate: bool = False,
+    ood_codes: torch.Tensor | None = None,
     **render_kwargs,
 ) -> CompositeRender:
     """Composite neural render from face tri-planes [N, 3, 32, H, W], the OOD field at ``frames`` [N] and
-    cameras [N, 25]. ``blend_scale`` may be a per-pixel map [N, 1, R, R] (mask-guided removal)."""
+    cameras [N, 25]. ``blend_scale`` may be a per-pixel map [N, 1, R, R] (mask-guided removal);
+    ``ood_codes`` [N, code_dim] replace the frames' own OOD codes (temporal smoothing)."""
     res = resolution or G.neural_rendering_resolution
     origins, directions = camera_rays(cameras.to(planes.device), res)
     n = planes.shape[0]
@@ -205,7 +208,7 @@ def render_composite_image(
         blend_scale = blend_scale.reshape(n, res * res)
     out = render_composite(
         face_field(G, planes),
-        ood_field(ood, frames),
+        ood_field(ood, frames, ood_codes),
         origins,
         directions,
         G.rendering,

@@ -1,0 +1,46 @@
+"""Temporal smoothing of per-frame codes (latents ws, OOD codes phi) for rendering a video.
+
+``causal`` is the official In-N-Out ``smooth_out`` filter (facts E7): from the third frame on, each
+frame becomes 0.125 x (t-2) + 0.375 x (t-1) + 0.5 x t; the first two frames are left as they are. It
+only looks back, so it lags motion by about half a frame. ``zero-lag`` is a centred filter with the
+same weights mirrored around the current frame, [0.25, 0.5, 0.25] (edges replicated): as smooth
+without the lag, for offline export where every frame is known in advance.
+"""
+
+from __future__ import annotations
+
+import torch
+
+CAUSAL_WEIGHTS = (0.125, 0.375, 0.5)  # oldest -> current
+ZERO_LAG_WEIGHTS = (0.25, 0.5, 0.25)  # previous, current, next
+SMOOTHING_MODES = ("none", "causal", "zero-lag")
+
+
+def causal_smooth(x: torch.Tensor) -> torch.Tensor:
+    """The official causal filter along dim 0 (frames)."""
+    if len(x) < 3:
+        return x.clone()
+    out = x.clone()
+    a, b, c = CAUSAL_WEIGHTS
+    out[2:] = a * x[:-2] + b * x[1:-1] + c * x[2:]
+    return out
+
+
+def zero_lag_smooth(x: torch.Tensor) -> torch.Tensor:
+    """Centred [0.25, 0.5, 0.25] filter along dim 0, edges replicated."""
+    if len(x) < 2:
+        return x.clone()
+    padded = torch.cat([x[:1], x, x[-1:]])
+    a, b, c = ZERO_LAG_WEIGHTS
+    return a * padded[:-2] + b * padded[1:-1] + c * padded[2:]
+
+
+def smooth(x: torch.Tensor, mode: str | None) -> torch.Tensor:
+    """Smooth per-frame codes [F, ...] with ``mode`` in ``SMOOTHING_MODES`` (None = 'none')."""
+    if mode in (None, "none"):
+        return x
+    if mode == "causal":
+        return causal_smooth(x)
+    if mode == "zero-lag":
+        return zero_lag_smooth(x)
+    raise ValueError(f"smoothing must be one of {SMOOTHING_MODES}, got {mode!r}")

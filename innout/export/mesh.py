@@ -1,0 +1,176 @@
+"""Geometry of a fitted frame: marching cubes on the composite density, exported as .ply or .glb.
+
+The density of the two fields combined as the renderer combines them, (1 - b) sigma_face + b sigma_OOD
+(softplus(raw - 1) each, EG3D's activation), is sampled on a grid over EG3D's box (side ``box_warp``,
+centred at the origin, the grid EG3D's own shape export uses) and meshed at ``level`` (EG3D uses 10).
+Each vertex is labelled by the field that contributes more density there: ``part`` 0 = face
+(in-distribution), 1 = OOD object. The .glb holds the parts as two named meshes ("face", "ood"); the
+.ply has a per-vertex ``part`` property. Colours are the fields' RGB features at the vertices.
+Coordinates are EG3D's world (y up, the face looking towards +z, as glTF expects).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..fit.composite import face_field, ood_field
+from ..scene import Scene
+
+
+@dataclass
+class Mesh:
+    vertices: np.ndarray  # [V, 3] float32
+    faces: np.ndarray  # [T, 3] int64
+    colours: np.ndarray  # [V, 3] uint8
+    part: np.ndarray  # [V] uint8: 0 face, 1 OOD
+
+    def part_faces(self, part: int) -> np.ndarray:
+        """Triangles whose vertices are mostly of ``part``."""
+        votes = self.part[self.faces].astype(np.int64).sum(1)
+        return self.faces[(votes >= 2) == bool(part)]
+
+
+@torch.no_grad()
+def _sample(scene: Scene, planes: torch.Tensor, frame: int, points: torch.Tensor, codes, remove_ood: bool):
+    face = face_field(scene.G, planes)(points[None])
+    density = F.softplus(face.sigma[:, 0] - 1)
+    rgb = face.rgb[:, :3]
+    ood_share = torch.zeros_like(density)
+    if scene.has_ood and not remove_ood:
+        frames = torch.tensor([frame], device=points.device)
+        ood = ood_field(scene.data.ood, frames, codes)(points[None])
+        b = ood.blend[:, 0]
+        face_part, ood_part = (1 - b) * density, b * F.softplus(ood.sigma[:, 0] - 1)
+        density = face_part + ood_part
+        ood_share = ood_part / density.clamp_min(1e-8)
+        rgb = (1 - ood_share[:, None]) * rgb + ood_share[:, None] * ood.rgb[:, :3]
+    return density, rgb, ood_share
+
+
+def extract_mesh(
+    scene: Scene,
+    frame: int = 0,
+    edits: dict[str, float] | None = None,
+    *,
+    resolution: int = 128,
+    level: float = 10.0,
+    remove_ood: bool = False,
+    chunk: int = 1 << 18,
+) -> Mesh:
+    """Marching cubes of the composite density of ``frame`` (with ``edits``) on a ``resolution``^3 grid."""
+    from skimage.measure import marching_cubes
+
+    planes, _ = scene.planes(frame, edits)
+    codes = scene.data.ood.codes[frame][None].detach() if scene.has_ood else None
+    half = scene.G.rendering.box_warp / 2
+    axis = torch.linspace(-half, half, resolution, device=scene.device)
+    grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1).reshape(-1, 3)
+    density = torch.cat([_sample(scene, planes, frame, p, codes, remove_ood)[0] for p in grid.split(chunk)])
+    volume = density.reshape(resolution, resolution, resolution).cpu().numpy()
+    if not volume.min() < level < volume.max():
+        raise ValueError(
+            f"the density never crosses level {level} (it spans {volume.min():.3g} to {volume.max():.3g}); "
+            "choose a level inside that range"
+        )
+    verts, faces, _, _ = marching_cubes(volume, level=level)
+    verts = verts * (2 * half / (resolution - 1)) - half
+    points = torch.from_numpy(verts.astype(np.float32)).to(scene.device)
+    _, rgb, share = _sample(scene, planes, frame, points, codes, remove_ood)
+    return Mesh(
+        vertices=verts.astype(np.float32),
+        faces=faces.astype(np.int64),
+        colours=(rgb.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy(),
+        part=(share > 0.5).to(torch.uint8).cpu().numpy(),
+    )
+
+
+def write_ply(mesh: Mesh, path: str | os.PathLike) -> Path:
+    """Binary little-endian PLY with per-vertex colour and ``part``."""
+    path = Path(path)
+    header = (
+        "ply\nformat binary_little_endian 1.0\n"
+        f"element vertex {len(mesh.vertices)}\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\nproperty uchar part\n"
+        f"element face {len(mesh.faces)}\nproperty list uchar int vertex_indices\nend_header\n"
+    )
+    vertex = np.zeros(
+        len(mesh.vertices),
+        dtype=[("p", "<f4", 3), ("c", "u1", 3), ("part", "u1")],
+    )
+    vertex["p"], vertex["c"], vertex["part"] = mesh.vertices, mesh.colours, mesh.part
+    face = np.zeros(len(mesh.faces), dtype=[("n", "u1"), ("i", "<i4", 3)])
+    face["n"], face["i"] = 3, mesh.faces
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(header.encode("ascii"))
+        f.write(vertex.tobytes())
+        f.write(face.tobytes())
+    return path
+
+
+def _pad4(data: bytes, fill: bytes = b"\x00") -> bytes:
+    return data + fill * (-len(data) % 4)
+
+
+def write_glb(mesh: Mesh, path: str | os.PathLike) -> Path:
+    """Binary glTF 2.0: one node and mesh per part present ("face", "ood"), vertex colours."""
+    path = Path(path)
+    binary, views, accessors, meshes, nodes = b"", [], [], [], []
+
+    def add(array: np.ndarray, target: int, component: int, kind: str, with_bounds: bool = False) -> int:
+        nonlocal binary
+        views.append({"buffer": 0, "byteOffset": len(binary), "byteLength": array.nbytes, "target": target})
+        binary = _pad4(binary + array.tobytes())
+        accessor = {"bufferView": len(views) - 1, "componentType": component, "count": len(array), "type": kind}
+        if with_bounds:
+            accessor.update(min=array.min(0).tolist(), max=array.max(0).tolist())
+        accessors.append(accessor)
+        return len(accessors) - 1
+
+    for part, name in ((0, "face"), (1, "ood")):
+        faces = mesh.part_faces(part)
+        if len(faces) == 0:
+            continue
+        used, local = np.unique(faces, return_inverse=True)
+        position = add(np.ascontiguousarray(mesh.vertices[used], np.float32), 34962, 5126, "VEC3", True)
+        colour = add(np.ascontiguousarray(mesh.colours[used], np.float32) / 255, 34962, 5126, "VEC3")
+        indices = add(local.reshape(-1).astype(np.uint32), 34963, 5125, "SCALAR")
+        primitive = {"attributes": {"POSITION": position, "COLOR_0": colour}, "indices": indices, "mode": 4}
+        meshes.append({"name": name, "primitives": [primitive]})
+        nodes.append({"name": name, "mesh": len(meshes) - 1})
+    document = {
+        "asset": {"version": "2.0", "generator": "In-N-Out studio"},
+        "scene": 0,
+        "scenes": [{"nodes": list(range(len(nodes)))}],
+        "nodes": nodes,
+        "meshes": meshes,
+        "accessors": accessors,
+        "bufferViews": views,
+        "buffers": [{"byteLength": len(binary)}],
+    }
+    chunk_json = _pad4(json.dumps(document, separators=(",", ":")).encode(), b" ")
+    total = 12 + 8 + len(chunk_json) + 8 + len(binary)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<III", 0x46546C67, 2, total))
+        f.write(struct.pack("<II", len(chunk_json), 0x4E4F534A) + chunk_json)
+        f.write(struct.pack("<II", len(binary), 0x004E4942) + binary)
+    return path
+
+
+def write_mesh(mesh: Mesh, path: str | os.PathLike) -> Path:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".ply":
+        return write_ply(mesh, path)
+    if suffix == ".glb":
+        return write_glb(mesh, path)
+    raise ValueError(f"mesh files must end in .ply or .glb, got {path}")

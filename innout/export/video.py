@@ -1,0 +1,229 @@
+"""Video export: render every fitted frame, paste it back into the original footage, keep the audio.
+
+One output frame per fitted frame. When the fit kept every source frame, the video has the source's
+frame rate and frame count; when it kept every k-th frame, the rate is divided by k, so the audio (the
+source's, over the same span of time) stays in sync. Outside the soft face mask the pasted frame is
+the original frame, pixel for pixel (before the encoder's compression).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..fit.loop import Progress
+from ..frames import IMAGE_SUFFIXES, FramesError, iter_video, read_frames
+from ..preprocess.pasteback import face_mask, paste_back
+from ..scene import Scene
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RenderOptions:
+    """What every frame of an export is rendered with (see ``Scene.render``)."""
+
+    edits: dict[str, float] = field(default_factory=dict)
+    conditional: list[str] = field(default_factory=list)
+    remove_ood: bool = False
+    removal: str = "global"
+    outside_scale: float = 1.0
+    quality: str = "full"
+    smoothing: str = "causal"
+
+    def render(self, scene: Scene, frame: int, camera=None):
+        return scene.render(
+            frame,
+            camera,
+            self.edits,
+            remove_ood=self.remove_ood,
+            quality=self.quality,
+            removal=self.removal,
+            outside_scale=self.outside_scale,
+            smoothing=self.smoothing,
+            conditional=self.conditional or None,
+        )
+
+
+def default_face_mask(size: int = 512) -> np.ndarray:
+    """A feathered ellipse over the face of an EG3D crop, for scenes whose landmarks are not at hand."""
+    import cv2
+
+    mask = np.zeros((size, size), np.float32)
+    centre, axes = (size // 2, int(0.54 * size)), (int(0.3 * size), int(0.4 * size))
+    cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, -1)
+    return np.clip(cv2.GaussianBlur(mask, (0, 0), 0.03 * size), 0, 1)
+
+
+def scene_face_masks(scene: Scene) -> list[np.ndarray]:
+    """The paste-back mask of every fitted frame: from the prepared video's face-mesh landmarks when its
+    cache entry is still there, else the default ellipse."""
+    source = scene.data.source
+    prepared, keep = source.get("prepared"), source.get("prepared_frames")
+    if prepared and keep is not None and Path(prepared).is_dir():
+        from ..preprocess.pipeline import load_prepared
+
+        landmarks = load_prepared(prepared).landmarks
+        return [face_mask(landmarks[i]) for i in keep]
+    log.warning("the prepared video is not in the cache any more: pasting back with a default face mask")
+    return [default_face_mask()] * scene.n_frames
+
+
+def source_frames(path: Path, indices: list[int]):
+    """The frames of the source at ``indices`` (ascending), read in one pass."""
+    if path.suffix.lower() in IMAGE_SUFFIXES or path.is_dir():
+        frames = read_frames(path)
+        yield from (frames[i] for i in indices)
+        return
+    wanted, it = iter(indices), iter_video(path)
+    target = next(wanted, None)
+    for i, frame in enumerate(it):
+        if target is None:
+            break
+        if i == target:
+            yield frame
+            target = next(wanted, None)
+    if target is not None:
+        raise FramesError(f"{path}: the video ended before frame {target}; is it the video the scene was fitted on?")
+
+
+def video_fps(path: Path) -> float:
+    from ..preprocess.media import DEFAULT_FPS, probe_video
+
+    if path.suffix.lower() in IMAGE_SUFFIXES or path.is_dir():
+        return DEFAULT_FPS
+    return float(probe_video(path).get("fps") or DEFAULT_FPS)
+
+
+class VideoWriter:
+    """H.264 mp4 through imageio-ffmpeg; odd sizes are padded by one pixel (yuv420p needs even sizes)."""
+
+    def __init__(self, path: Path, size: tuple[int, int], fps: float, quality: float = 8.0) -> None:
+        import imageio_ffmpeg
+
+        self.width, self.height = size
+        even = (self.width + self.width % 2, self.height + self.height % 2)
+        self.writer = imageio_ffmpeg.write_frames(
+            str(path), even, fps=fps, codec="libx264", quality=quality, macro_block_size=1, pix_fmt_out="yuv420p"
+        )
+        self.writer.send(None)
+        self.even = even
+
+    def send(self, frame: np.ndarray) -> None:
+        if frame.shape[1] != self.even[0] or frame.shape[0] != self.even[1]:
+            pad = ((0, self.even[1] - frame.shape[0]), (0, self.even[0] - frame.shape[1]), (0, 0))
+            frame = np.pad(frame, pad, "edge")
+        self.writer.send(np.ascontiguousarray(frame))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def mux_audio(video: Path, audio_source: Path, output: Path, start: float, duration: float) -> bool:
+    """Copy ``video`` to ``output`` with the audio of ``audio_source`` from ``start`` for ``duration``
+    seconds (AAC). False, and the video alone, when the source has no audio."""
+    import imageio_ffmpeg
+
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-i", str(video),
+        "-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", str(audio_source),
+        "-map", "0:v:0", "-map", "1:a:0?", "-c:v", "copy", "-c:a", "aac", "-shortest", str(output),
+    ]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        log.warning("could not add the audio (%s); writing the video without it", result.stderr.strip()[-300:])
+        shutil.copyfile(video, output)
+        return False
+    return True
+
+
+def _report(progress: Progress | None, done: int, total: int) -> None:
+    if progress is not None:
+        progress("export", done, total, {})
+
+
+def export_video(
+    scene: Scene,
+    output: str | os.PathLike,
+    options: RenderOptions | None = None,
+    *,
+    paste: bool = True,
+    audio: bool = True,
+    source: str | os.PathLike | None = None,
+    quality: float = 8.0,
+    progress: Progress | None = None,
+) -> Path:
+    """Render all fitted frames with ``options`` and write an mp4. With ``paste`` each crop goes back into
+    its source frame (``source``: the video the scene was fitted on; default: the path in the scene)."""
+    options = options or RenderOptions()
+    output = Path(output)
+    indices = list(scene.data.frame_indices)
+    src = Path(source or scene.data.source.get("input", ""))
+    can_paste = paste and scene.data.transforms is not None and src.exists()
+    if paste and not can_paste:
+        raise FramesError(
+            f"cannot paste back: the source {src} is missing or the scene has no crop transforms; "
+            "pass the source video, or export the crops alone (paste=False / --no-paste)"
+        )
+    src_fps = video_fps(src) if src.exists() else float(scene.data.source.get("fps") or 25.0)
+    spacing = int(np.median(np.diff(indices))) if len(indices) > 1 else 1
+    if len(indices) > 1 and len(set(np.diff(indices).tolist())) > 1:
+        log.warning("the fitted frames are not evenly spaced; the video plays them at a constant rate")
+    fps = src_fps / max(spacing, 1)
+    masks = scene_face_masks(scene) if can_paste else None
+    originals = source_frames(src, indices) if can_paste else None
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
+        silent = Path(tmp) / "video.mp4"
+        writer = None
+        for i in range(scene.n_frames):
+            crop = options.render(scene, i).image
+            frame = crop
+            if can_paste:
+                frame = paste_back(next(originals), crop, scene.data.transforms[i].cpu().numpy(), masks[i])
+            if writer is None:
+                writer = VideoWriter(silent, (frame.shape[1], frame.shape[0]), fps, quality)
+            writer.send(frame)
+            _report(progress, i + 1, scene.n_frames)
+        writer.close()
+        has_source_audio = audio and src.exists() and src.suffix.lower() not in IMAGE_SUFFIXES and not src.is_dir()
+        if has_source_audio:
+            mux_audio(silent, src, output, indices[0] / src_fps, scene.n_frames * spacing / src_fps)
+        else:
+            shutil.copyfile(silent, output)
+    return output
+
+
+def export_camera_path(
+    scene: Scene,
+    output: str | os.PathLike,
+    frame: int,
+    views: list[tuple[float, float]],
+    options: RenderOptions | None = None,
+    *,
+    fps: float = 25.0,
+    quality: float = 8.0,
+    progress: Progress | None = None,
+) -> Path:
+    """A novel-view video of one frame along ``views`` ((yaw, pitch) offsets; see ``camera_path``). The
+    face tri-planes are computed once and reused for every view."""
+    options = options or RenderOptions()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    writer = None
+    for i, view in enumerate(views):
+        image = options.render(scene, frame, view).image
+        if writer is None:
+            writer = VideoWriter(output, (image.shape[1], image.shape[0]), fps, quality)
+        writer.send(image)
+        _report(progress, i + 1, len(views))
+    writer.close()
+    return output

@@ -1,0 +1,287 @@
+"""A fitted scene: render any frame, from any camera, with edits, with or without the OOD object.
+
+This is what the CLI (``python -m innout render``) and the app call. Edits move the in-distribution
+latents only (linear directions, StyleCLIP mappers); the OOD field is never touched, so an edit leaves
+the pixels the OOD object covers as they are. The face tri-planes of each (frame, edits, smoothing)
+are cached: orbiting the camera or toggling removal re-renders without running the StyleGAN backbone.
+
+Removal: ``removal='global'`` renders with b = 0 everywhere, which is exactly EG3D's render of the
+same latents. ``removal='mask'`` is the official mask-guided variant (facts E7): b = 0 on rays inside
+a dilated OOD mask, b x ``outside_scale`` elsewhere (the official code uses 1.2, which can push b
+above 1; the default here is 1, which keeps what lies outside the mask exactly as fitted). The mask is
+the user's (crop-sized, 1 = OOD) or, by default, where this view's own OOD opacity exceeds one half.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .edit.directions import Direction, apply_directions, latent_space_digest
+from .edit.mapper import LevelsMapper
+from .edit.smoothing import smooth
+from .eg3d.cameras import FRONTAL_PITCH, FRONTAL_YAW, orbit_angles, orbit_label
+from .eg3d.generator import NeuralRender
+from .fit.composite import render_composite_image
+from .fit.scene_file import SceneData, load_scene
+
+Camera = None | tuple[float, float] | torch.Tensor
+REMOVAL_MODES = ("global", "mask")
+
+
+@dataclass(frozen=True)
+class Quality:
+    """``resolution`` / ``samples`` cap the neural render (None: the generator's own); without the
+    super-resolution the raw render is upsampled to the output size."""
+
+    resolution: int | None
+    samples: tuple[int, int] | None
+    super_resolution: bool
+
+
+QUALITIES = {
+    "preview": Quality(resolution=64, samples=(24, 24), super_resolution=False),
+    "full": Quality(resolution=None, samples=None, super_resolution=True),
+}
+
+
+@dataclass
+class SceneRender:
+    image: np.ndarray  # [H, W, 3] uint8 at the generator's output size (512)
+    raw: torch.Tensor  # [3, R, R] the neural render's RGB in [-1, 1]
+    depth: np.ndarray | None = None  # [R, R] expected ray depth
+    ood_opacity: np.ndarray | None = None  # [R, R] share of each pixel's colour from the OOD field
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """[3, H, W] in [-1, 1] -> [H, W, 3] uint8 (the project's convention)."""
+    return (image.detach() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def dilate(mask: torch.Tensor, kernel: int) -> torch.Tensor:
+    return F.max_pool2d(mask.float(), kernel, stride=1, padding=kernel // 2) > 0.5
+
+
+class Scene:
+    def __init__(self, data: SceneData, *, cache_size: int = 8) -> None:
+        self.data = data
+        self.G = data.generator.eval().requires_grad_(False)
+        self.device = data.ws.device
+        self.latent_space = latent_space_digest(self.G)
+        self.directions: dict[str, Direction] = {}
+        self.mappers: dict[str, LevelsMapper] = {}
+        self.cache_size = cache_size
+        self._planes: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._smoothed: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        self.backbone_runs = 0  # how many times tri-planes were synthesised (for tests and benchmarks)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu", *, cache_size: int = 8) -> Scene:
+        scene = cls(load_scene(path, device), cache_size=cache_size)
+        scene.path = Path(path)
+        return scene
+
+    # --- what the scene holds -------------------------------------------------------------------
+    @property
+    def n_frames(self) -> int:
+        return self.data.n_frames
+
+    @property
+    def has_ood(self) -> bool:
+        return self.data.ood is not None
+
+    @property
+    def edit_names(self) -> list[str]:
+        return sorted([*self.directions, *self.mappers])
+
+    def add_direction(self, direction: Direction) -> None:
+        """Make a direction available to ``edits``; it must belong to this scene's latent space."""
+        direction.check_space(self.latent_space)
+        self.directions[direction.name] = direction
+
+    def add_mapper(self, mapper: LevelsMapper) -> None:
+        self.mappers[mapper.name] = mapper.to(self.device)
+
+    def frame_angles(self, frame: int) -> tuple[float, float]:
+        """(yaw, pitch) of the frame's own camera as offsets from frontal, radians."""
+        yaw, pitch = orbit_angles(self.data.cameras[self._check_frame(frame)].cpu())
+        return yaw - FRONTAL_YAW, pitch - FRONTAL_PITCH
+
+    def camera(self, frame: int, camera: Camera = None) -> torch.Tensor:
+        """The camera label [1, 25]: the frame's own, a (yaw, pitch) offset from frontal on EG3D's orbit
+        (radius 2.7, the frame's focal length), or an explicit label."""
+        own = self.data.cameras[self._check_frame(frame)][None]
+        if camera is None:
+            return own
+        if isinstance(camera, torch.Tensor):
+            return camera.reshape(1, 25).to(own)
+        yaw, pitch = camera
+        focal = float(own[0, 16])
+        return orbit_label(FRONTAL_YAW + yaw, FRONTAL_PITCH + pitch, focal=focal).to(own)
+
+    def _check_frame(self, frame: int) -> int:
+        if not 0 <= frame < self.n_frames:
+            raise IndexError(f"frame {frame} is out of range: the scene has frames 0-{self.n_frames - 1}")
+        return int(frame)
+
+    # --- latents, edits and the tri-plane cache ----------------------------------------------------
+    def _sequence(self, smoothing: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        key = smoothing or "none"
+        if key not in self._smoothed:
+            codes = self.data.ood.codes.detach() if self.has_ood else None
+            self._smoothed[key] = (smooth(self.data.ws, key), None if codes is None else smooth(codes, key))
+        return self._smoothed[key]
+
+    def frame_ws(
+        self,
+        frame: int,
+        edits: dict[str, float] | None = None,
+        *,
+        smoothing: str | None = None,
+        conditional: list[str] | None = None,
+    ) -> torch.Tensor:
+        """ws [1, 14, 512] of a frame after smoothing and edits (directions first, then mappers)."""
+        ws = self._sequence(smoothing)[0][self._check_frame(frame)][None]
+        edits = {k: float(v) for k, v in (edits or {}).items() if float(v) != 0}
+        unknown = [k for k in edits if k not in self.directions and k not in self.mappers]
+        if unknown:
+            known = ", ".join(self.edit_names) or "none loaded"
+            raise KeyError(f"unknown edit(s) {', '.join(unknown)} (available: {known})")
+        linear = {k: v for k, v in edits.items() if k in self.directions}
+        if linear:
+            ws = apply_directions(ws, linear, self.directions, conditional=conditional)
+        for name, strength in edits.items():
+            if name in self.mappers:
+                ws = self.mappers[name].edit(ws, strength)
+        return ws
+
+    def planes(self, frame: int, edits=None, *, smoothing=None, conditional=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(tri-planes [1, 3, 32, H, W], ws) for a frame, from the cache when possible."""
+        key = (
+            int(frame),
+            smoothing or "none",
+            tuple(sorted((k, round(float(v), 6)) for k, v in (edits or {}).items() if float(v) != 0)),
+            tuple(conditional or ()),
+        )
+        ws = self.frame_ws(frame, edits, smoothing=smoothing, conditional=conditional)
+        if key in self._planes:
+            self._planes.move_to_end(key)
+            return self._planes[key], ws
+        with torch.no_grad():
+            planes = self.G.synthesize_planes(ws, noise_mode="const")
+        self.backbone_runs += 1
+        self._planes[key] = planes
+        while len(self._planes) > self.cache_size:
+            self._planes.popitem(last=False)
+        return planes, ws
+
+    def clear_cache(self) -> None:
+        self._planes.clear()
+
+    # --- rendering -------------------------------------------------------------------------------
+    def _settings(self, quality: str) -> tuple[int, dict]:
+        if quality not in QUALITIES:
+            raise ValueError(f"quality must be one of {list(QUALITIES)}, got {quality!r}")
+        q, G = QUALITIES[quality], self.G
+        res = min(q.resolution, G.neural_rendering_resolution) if q.resolution else G.neural_rendering_resolution
+        if q.samples is None:
+            return res, {}
+        cfg = G.rendering
+        return res, {
+            "depth_resolution": min(q.samples[0], cfg.depth_resolution),
+            "depth_resolution_importance": min(q.samples[1], cfg.depth_resolution_importance),
+        }
+
+    @torch.no_grad()
+    def render(
+        self,
+        frame: int,
+        camera: Camera = None,
+        edits: dict[str, float] | None = None,
+        *,
+        remove_ood: bool = False,
+        quality: str = "preview",
+        removal: str = "global",
+        removal_mask: np.ndarray | None = None,
+        outside_scale: float = 1.0,
+        smoothing: str | None = None,
+        conditional: list[str] | None = None,
+        with_depth: bool = False,
+        with_blend: bool = False,
+    ) -> SceneRender:
+        """Render ``frame`` (0-based, of the fitted frames) with the deterministic sample protocol, so the
+        same call always gives the same image. See the module docstring for removal."""
+        if removal not in REMOVAL_MODES:
+            raise ValueError(f"removal must be one of {REMOVAL_MODES}, got {removal!r}")
+        res, samples = self._settings(quality)
+        planes, ws = self.planes(frame, edits, smoothing=smoothing, conditional=conditional)
+        c = self.camera(frame, camera)
+        if not self.has_ood:
+            out = self.G.render_planes(planes, c, resolution=res, deterministic=True, **samples)
+            render, opacity = out, torch.zeros_like(out.weight_image)
+        else:
+            codes = self._sequence(smoothing)[1][frame][None]
+            frames = torch.tensor([frame], device=self.device)
+
+            def composite(scale):
+                return render_composite_image(
+                    self.G, planes, self.data.ood, frames, c, resolution=res, deterministic=True,
+                    blend_scale=scale, ood_codes=codes, **samples,
+                )  # fmt: skip
+
+            scale: float | torch.Tensor = 1.0
+            if remove_ood and removal == "global":
+                scale = 0.0
+            elif remove_ood:
+                scale = self._removal_scale(composite, removal_mask, res, outside_scale)
+            out = composite(scale)
+            render = NeuralRender(out.feature_image, out.depth_image, out.weight_image)
+            opacity = out.ood_opacity
+        if QUALITIES[quality].super_resolution:
+            image = self.G.super_resolve(render, ws, noise_mode="const")[0]
+        else:
+            size = self.G.img_resolution
+            image = F.interpolate(render.image_raw, size=(size, size), mode="bilinear", align_corners=False)[0]
+        return SceneRender(
+            image=to_uint8(image),
+            raw=render.image_raw[0],
+            depth=render.depth_image[0, 0].cpu().numpy() if with_depth else None,
+            ood_opacity=opacity[0, 0].clamp(0, 1).cpu().numpy() if with_blend else None,
+        )
+
+    def _removal_scale(self, composite, mask: np.ndarray | None, res: int, outside_scale: float) -> torch.Tensor:
+        if mask is None:
+            ood = composite(1.0).ood_opacity > 0.5
+        else:
+            m = torch.as_tensor(np.asarray(mask, dtype=np.float32), device=self.device)
+            if m.ndim == 3:
+                m = m[..., 0] if m.shape[-1] in (1, 3) else m[0]
+            ood = F.interpolate(m[None, None], size=(res, res), mode="nearest") > 0.5
+        kernel = max(3, int(round(5 * res / 128)) | 1)  # the official 5x5 at 128, scaled with the resolution
+        inside = dilate(ood, kernel)
+        return torch.where(inside, 0.0, float(outside_scale)).float()
+
+    def orbit_speed(self, frame: int = 0, quality: str = "preview", views: int = 4) -> dict[str, float]:
+        """Seconds per view when orbiting with cached tri-planes and when recomputing them (a benchmark)."""
+        import time
+
+        turns = [2 * math.pi * i / views for i in range(views)]
+        angles = [(0.3 * math.sin(t), 0.1 * math.cos(t)) for t in turns]
+        self.render(frame, angles[0], quality=quality)  # warm up; fills the cache
+        start = time.perf_counter()
+        for a in angles:
+            self.render(frame, a, quality=quality)
+        cached = (time.perf_counter() - start) / views
+        start = time.perf_counter()
+        for a in angles:
+            self.clear_cache()
+            self.render(frame, a, quality=quality)
+        fresh = (time.perf_counter() - start) / views
+        return {"cached_s": cached, "recompute_s": fresh, "speedup": fresh / cached}
