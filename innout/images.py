@@ -19,8 +19,9 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).float().movedim(-1, -3) / 127.5 - 1
 
 
-def save_image(image: torch.Tensor, path: str | os.PathLike) -> None:
-    """Write a [3, H, W] tensor in [-1, 1] as an image file (format from the extension)."""
+def save_image(image: torch.Tensor | np.ndarray, path: str | os.PathLike) -> None:
+    """Write a [3, H, W] tensor in [-1, 1], or a uint8 array (HWC or HW), as an image file (format from
+    the extension)."""
     import imageio.v3 as iio
 
-    iio.imwrite(path, to_uint8(image))
+    iio.imwrite(path, image if isinstance(image, np.ndarray) else to_uint8(image))

@@ -31,8 +31,14 @@ from .eg3d.cameras import FRONTAL_PITCH, FRONTAL_YAW, orbit_angles, orbit_label
 from .eg3d.generator import NeuralRender
 from .fit.composite import render_composite_image
 from .fit.scene_file import SceneData, load_scene
+from .images import to_uint8
 
 Camera = None | tuple[float, float] | torch.Tensor
+
+
+class RenderError(ValueError):
+    """A render request the scene cannot serve (frame out of range, unknown edit, bad option)."""
+
 REMOVAL_MODES = ("global", "mask")
 
 
@@ -58,11 +64,6 @@ class SceneRender:
     raw: torch.Tensor  # [3, R, R] the neural render's RGB in [-1, 1]
     depth: np.ndarray | None = None  # [R, R] expected ray depth
     ood_opacity: np.ndarray | None = None  # [R, R] share of each pixel's colour from the OOD field
-
-
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """[3, H, W] in [-1, 1] -> [H, W, 3] uint8 (the project's convention)."""
-    return (image.detach() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
 def dilate(mask: torch.Tensor, kernel: int) -> torch.Tensor:
@@ -109,6 +110,19 @@ class Scene:
     def add_mapper(self, mapper: LevelsMapper) -> None:
         self.mappers[mapper.name] = mapper.to(self.device)
 
+    def load_directions(self, paths: list[str | os.PathLike]) -> list[str]:
+        """Add the directions found in files/folders that belong to this scene's latent space; returns
+        a note for each one left out (learned for another generator)."""
+        from .edit.directions import DirectionMismatchError, load_directions
+
+        skipped = []
+        for direction in load_directions([p for p in paths if Path(p).exists()]).values():
+            try:
+                self.add_direction(direction)
+            except DirectionMismatchError as exc:
+                skipped.append(str(exc))
+        return skipped
+
     def frame_angles(self, frame: int) -> tuple[float, float]:
         """(yaw, pitch) of the frame's own camera as offsets from frontal, radians."""
         yaw, pitch = orbit_angles(self.data.cameras[self._check_frame(frame)].cpu())
@@ -128,7 +142,7 @@ class Scene:
 
     def _check_frame(self, frame: int) -> int:
         if not 0 <= frame < self.n_frames:
-            raise IndexError(f"frame {frame} is out of range: the scene has frames 0-{self.n_frames - 1}")
+            raise RenderError(f"frame {frame} is out of range: the scene has frames 0-{self.n_frames - 1}")
         return int(frame)
 
     # --- latents, edits and the tri-plane cache ----------------------------------------------------
@@ -153,7 +167,7 @@ class Scene:
         unknown = [k for k in edits if k not in self.directions and k not in self.mappers]
         if unknown:
             known = ", ".join(self.edit_names) or "none loaded"
-            raise KeyError(f"unknown edit(s) {', '.join(unknown)} (available: {known})")
+            raise RenderError(f"unknown edit(s) {', '.join(unknown)} (available: {known})")
         linear = {k: v for k, v in edits.items() if k in self.directions}
         if linear:
             ws = apply_directions(ws, linear, self.directions, conditional=conditional)
@@ -188,7 +202,7 @@ class Scene:
     # --- rendering -------------------------------------------------------------------------------
     def _settings(self, quality: str) -> tuple[int, dict]:
         if quality not in QUALITIES:
-            raise ValueError(f"quality must be one of {list(QUALITIES)}, got {quality!r}")
+            raise RenderError(f"quality must be one of {list(QUALITIES)}, got {quality!r}")
         q, G = QUALITIES[quality], self.G
         res = min(q.resolution, G.neural_rendering_resolution) if q.resolution else G.neural_rendering_resolution
         if q.samples is None:
@@ -219,7 +233,7 @@ class Scene:
         """Render ``frame`` (0-based, of the fitted frames) with the deterministic sample protocol, so the
         same call always gives the same image. See the module docstring for removal."""
         if removal not in REMOVAL_MODES:
-            raise ValueError(f"removal must be one of {REMOVAL_MODES}, got {removal!r}")
+            raise RenderError(f"removal must be one of {REMOVAL_MODES}, got {removal!r}")
         res, samples = self._settings(quality)
         planes, ws = self.planes(frame, edits, smoothing=smoothing, conditional=conditional)
         c = self.camera(frame, camera)

@@ -7,6 +7,7 @@ BENCHMARKS = {
     "metrics": "innout.bench.metrics",
     "prepare": "innout.bench.prepare",
     "fit": "innout.bench.fit",
+    "render": "innout.bench.render",
 }
 
 

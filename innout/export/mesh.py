@@ -73,22 +73,31 @@ def extract_mesh(
     half = scene.G.rendering.box_warp / 2
     axis = torch.linspace(-half, half, resolution, device=scene.device)
     grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1).reshape(-1, 3)
-    density = torch.cat([_sample(scene, planes, frame, p, codes, remove_ood)[0] for p in grid.split(chunk)])
-    volume = density.reshape(resolution, resolution, resolution).cpu().numpy()
+    channels = []  # per grid point: density, OOD density, density-weighted RGB
+    for points in grid.split(chunk):
+        density, rgb, share = _sample(scene, planes, frame, points, codes, remove_ood)
+        channels.append(torch.cat([density[:, None], (share * density)[:, None], rgb * density[:, None]], 1))
+    volumes = torch.cat(channels).T.reshape(5, resolution, resolution, resolution)  # [C, x, y, z]
+    volume = volumes[0].cpu().numpy()
     if not volume.min() < level < volume.max():
         raise ValueError(
             f"the density never crosses level {level} (it spans {volume.min():.3g} to {volume.max():.3g}); "
             "choose a level inside that range"
         )
     verts, faces, _, _ = marching_cubes(volume, level=level)
-    verts = verts * (2 * half / (resolution - 1)) - half
-    points = torch.from_numpy(verts.astype(np.float32)).to(scene.device)
-    _, rgb, share = _sample(scene, planes, frame, points, codes, remove_ood)
+    # Each vertex lies on a grid edge between a point inside the surface and one outside. The fields can
+    # change faster than the grid spacing (an opaque object's edge), so the label and colour come from
+    # the inside end of that edge, not from the fields at the vertex itself (often just outside).
+    lo = np.floor(verts).astype(np.int64).clip(0, resolution - 1)
+    hi = np.ceil(verts).astype(np.int64).clip(0, resolution - 1)
+    inside = np.where((volume[tuple(hi.T)] >= volume[tuple(lo.T)])[:, None], hi, lo)
+    values = volumes[:, inside[:, 0], inside[:, 1], inside[:, 2]].T  # [V, 5]
+    density = values[:, 0].clamp_min(1e-8)
     return Mesh(
-        vertices=verts.astype(np.float32),
+        vertices=(verts * (2 * half / (resolution - 1)) - half).astype(np.float32),
         faces=faces.astype(np.int64),
-        colours=(rgb.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy(),
-        part=(share > 0.5).to(torch.uint8).cpu().numpy(),
+        colours=(values[:, 2:] / density[:, None]).clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy(),
+        part=(values[:, 1] / density > 0.5).to(torch.uint8).cpu().numpy(),
     )
 
 

@@ -103,16 +103,24 @@ def video_fps(path: Path) -> float:
 
 
 class VideoWriter:
-    """H.264 mp4 through imageio-ffmpeg; odd sizes are padded by one pixel (yuv420p needs even sizes)."""
+    """H.264 mp4 through imageio-ffmpeg; odd sizes are padded by one pixel (yuv420p needs even sizes).
+    ``lossless`` writes RGB H.264 at qp 0 (exact pixels; large files, not every player reads it)."""
 
-    def __init__(self, path: Path, size: tuple[int, int], fps: float, quality: float = 8.0) -> None:
+    def __init__(
+        self, path: Path, size: tuple[int, int], fps: float, quality: float = 8.0, lossless: bool = False
+    ) -> None:
         import imageio_ffmpeg
 
         self.width, self.height = size
         even = (self.width + self.width % 2, self.height + self.height % 2)
+        if lossless:
+            codec, pix_fmt, extra, quality = "libx264rgb", "rgb24", ["-qp", "0"], None
+        else:
+            codec, pix_fmt, extra = "libx264", "yuv420p", []
         self.writer = imageio_ffmpeg.write_frames(
-            str(path), even, fps=fps, codec="libx264", quality=quality, macro_block_size=1, pix_fmt_out="yuv420p"
-        )
+            str(path), even, fps=fps, codec=codec, quality=quality, macro_block_size=1, pix_fmt_out=pix_fmt,
+            output_params=extra,
+        )  # fmt: skip
         self.writer.send(None)
         self.even = even
 
@@ -158,6 +166,7 @@ def export_video(
     audio: bool = True,
     source: str | os.PathLike | None = None,
     quality: float = 8.0,
+    lossless: bool = False,
     progress: Progress | None = None,
 ) -> Path:
     """Render all fitted frames with ``options`` and write an mp4. With ``paste`` each crop goes back into
@@ -190,7 +199,7 @@ def export_video(
             if can_paste:
                 frame = paste_back(next(originals), crop, scene.data.transforms[i].cpu().numpy(), masks[i])
             if writer is None:
-                writer = VideoWriter(silent, (frame.shape[1], frame.shape[0]), fps, quality)
+                writer = VideoWriter(silent, (frame.shape[1], frame.shape[0]), fps, quality, lossless)
             writer.send(frame)
             _report(progress, i + 1, scene.n_frames)
         writer.close()

@@ -18,7 +18,7 @@ from ..eg3d.config import GeneratorConfig
 from ..eg3d.generator import TriPlaneGenerator
 from .composite import face_field, render_composite
 from .data import FitData
-from .ood_field import FieldSamples
+from .ood_field import FieldSamples, OODField
 
 
 def band_field(
@@ -38,6 +38,35 @@ def band_field(
         return FieldSamples(rgb.to(p.device).expand(len(p), 32), sigma, inside.to(p.dtype).unsqueeze(-1))
 
     return field
+
+
+@torch.no_grad()
+def band_ood_field(n_frames: int, *, resolution: int = 128, sharpness: float = 60.0) -> OODField:
+    """An ``OODField`` (the fitted kind, as a scene stores it) that holds the same red band as
+    ``band_field``: its tri-plane channel 0 is the band's footprint on each plane, so the mean over the
+    planes is 1 only inside the slab; the decoder turns that into high density, b = 1 and red."""
+    y, z_min, half_width = (0.02, 0.12), 0.12, 0.15
+    ood = OODField(n_frames, resolution=resolution).requires_grad_(False)
+    c = ((torch.arange(resolution) + 0.5) / resolution * 2 - 1) * ood.box_warp / 2  # pixel centres
+    rows, cols = torch.meshgrid(c, c, indexing="ij")  # plane row = v, column = u
+    footprints = [
+        ((rows > y[0]) & (rows < y[1]) & (cols.abs() < half_width)),  # plane (x, y): u = x, v = y
+        ((rows > z_min) & (cols.abs() < half_width)),  # plane (x, z): u = x, v = z
+        ((cols > z_min) & (rows.abs() < half_width)),  # plane (z, x): u = z, v = x
+    ]
+    ood.triplanes.zero_()
+    for i, footprint in enumerate(footprints):
+        ood.triplanes[0, i, 0] = footprint.float()
+    first, last = ood.decoder[0], ood.decoder[2]
+    for layer in (first, last):
+        layer.weight.zero_()
+        layer.bias.zero_()
+    first.weight[0, 0] = sharpness / first.weight_gain  # hidden 0 = softplus(a (f0 - 0.83))
+    first.bias[0] = -0.83 * sharpness / first.bias_gain
+    last.weight[0, 0], last.bias[0] = 6 / last.weight_gain, -30 / last.bias_gain  # density
+    last.bias[1], last.bias[2], last.bias[3] = 10.0, -10.0, -10.0  # red
+    last.weight[33, 0], last.bias[33] = 2 / last.weight_gain, -5 / last.bias_gain  # blend
+    return ood
 
 
 def synthetic_generator(

@@ -1,0 +1,222 @@
+"""Export: videos pasted back with audio, camera paths, meshes, and the render / mesh / directions CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from innout.edit.directions import Direction, latent_space_digest, save_direction
+from innout.eg3d.cameras import orbit_label
+from innout.export import RenderOptions, camera_path, export_camera_path, export_video
+from innout.export.mesh import extract_mesh, write_glb, write_ply
+from innout.export.video import default_face_mask
+from innout.fit.scene_file import SceneData, save_scene
+from innout.fit.synthetic import band_ood_field
+from innout.frames import iter_video
+from innout.preprocess.pasteback import frame_mask
+from innout.scene import Scene
+
+from .test_scene import band_scene_data
+
+FPS, SECONDS, SIZE = 25, 10, (192, 144)  # the source clip: 250 frames of 192x144 with a 440 Hz tone
+
+
+def ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def media_info(path) -> dict:
+    """Frame count, fps, duration and whether there is an audio stream (ffmpeg's own report)."""
+    import imageio_ffmpeg
+
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
+    text = subprocess.run([ffmpeg(), "-i", str(path)], capture_output=True, text=True).stderr
+    h, m, s = re.search(r"Duration: (\d+):(\d+):([\d.]+)", text).groups()
+    fps = float(re.search(r"([\d.]+) fps", text).group(1))
+    return {"frames": frames, "fps": fps, "duration": int(h) * 3600 + int(m) * 60 + float(s), "audio": "Audio:" in text}
+
+
+@pytest.fixture(scope="module")
+def source_clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    cmd = [
+        ffmpeg(), "-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={SIZE[0]}x{SIZE[1]}:rate={FPS}",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000", "-t", str(SECONDS),
+        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path),
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True)
+    return path
+
+
+def clip_scene(G, clip, n_frames: int, every: int = 1) -> Scene:
+    """A scene over frames 0, every, 2*every, ... of the clip: one identity, slowly turning, the band as
+    OOD object, each 512 crop mapped onto a 96 px square of the frame that drifts to the right."""
+    with torch.no_grad():
+        ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0)), orbit_label(1.57, 1.57))
+    ws = ws + 0.05 * torch.randn(n_frames, 1, 512, generator=torch.Generator().manual_seed(1))
+    yaw = torch.linspace(-0.2, 0.2, n_frames)
+    cameras = torch.cat([orbit_label(math.pi / 2 + float(a), math.pi / 2) for a in yaw])
+    scale = 96 / 512
+    transforms = torch.tensor([[[scale, 0.0, 30.0 + 0.2 * t], [0.0, scale, 20.0]] for t in range(n_frames)])
+    data = SceneData(
+        G, ws, cameras, band_ood_field(n_frames, resolution=32), [t * every for t in range(n_frames)],
+        transforms=transforms, source={"input": str(clip), "fps": FPS},
+    )  # fmt: skip
+    return Scene(data)
+
+
+def test_export_of_a_10s_clip_keeps_fps_frames_and_audio(tiny_generator, source_clip, tmp_path):
+    n = FPS * SECONDS
+    scene = clip_scene(tiny_generator, source_clip, n)
+    calls = []
+    out = export_video(
+        scene, tmp_path / "edited.mp4", RenderOptions(quality="preview", smoothing="causal"), lossless=True,
+        progress=lambda stage, done, total, _: calls.append((stage, done, total)),
+    )  # fmt: skip
+    info = media_info(out)
+    assert info["frames"] == n and info["fps"] == pytest.approx(FPS)
+    assert info["audio"] and info["duration"] == pytest.approx(SECONDS, abs=0.15)
+    assert calls[-1] == ("export", n, n)
+    # outside the face mask the pasted frame is the original frame, pixel for pixel (lossless export)
+    mask = default_face_mask()
+    for t, (original, exported) in enumerate(zip(iter_video(source_clip), iter_video(out), strict=True)):
+        if t % 60:
+            continue
+        outside = frame_mask(mask, scene.data.transforms[t].numpy(), original.shape[:2]) <= 0
+        assert outside.mean() > 0.5
+        assert np.array_equal(exported[outside], original[outside])
+        assert np.abs(exported[~outside].astype(int) - original[~outside].astype(int)).mean() > 5  # a face is in
+
+
+def test_export_of_every_other_frame_halves_the_frame_rate(tiny_generator, source_clip, tmp_path):
+    scene = clip_scene(tiny_generator, source_clip, 20, every=2)  # frames 0, 2, ..., 38: 1.6 s
+    out = export_video(scene, tmp_path / "half.mp4", RenderOptions(quality="preview"))
+    info = media_info(out)
+    assert info["frames"] == 20 and info["fps"] == pytest.approx(FPS / 2)
+    assert info["audio"] and info["duration"] == pytest.approx(1.6, abs=0.15)
+    crops = export_video(scene, tmp_path / "crops.mp4", RenderOptions(quality="preview"), paste=False, audio=False)
+    info = media_info(crops)
+    assert not info["audio"] and info["frames"] == 20
+
+
+def test_export_needs_the_source_to_paste(tiny_generator, source_clip, tmp_path):
+    from innout.frames import FramesError
+
+    scene = clip_scene(tiny_generator, tmp_path / "moved.mp4", 3)
+    with pytest.raises(FramesError, match="cannot paste back"):
+        export_video(scene, tmp_path / "x.mp4")
+    out = export_video(scene, tmp_path / "x.mp4", RenderOptions(quality="preview"), source=source_clip)
+    assert media_info(out)["frames"] == 3
+
+
+def test_camera_path_video_reuses_one_set_of_planes(tiny_generator, tmp_path):
+    scene = Scene(band_scene_data(tiny_generator))
+    views = camera_path("orbit", 8)
+    assert views[0] == pytest.approx((0.0, 0.15)) and max(abs(y) for y, _ in views) == pytest.approx(0.35, abs=0.02)
+    assert all(p == 0 for _, p in camera_path("yaw-sweep", 4))
+    out = export_camera_path(scene, tmp_path / "orbit.mp4", 1, views, RenderOptions(quality="preview"))
+    assert media_info(out)["frames"] == 8
+    assert scene.backbone_runs == 1
+    with pytest.raises(ValueError):
+        camera_path("spiral", 4)
+
+
+def read_glb(path) -> tuple[dict, bytes]:
+    data = path.read_bytes()
+    magic, version, total = struct.unpack("<III", data[:12])
+    assert magic == 0x46546C67 and version == 2 and total == len(data)
+    json_len, json_type = struct.unpack("<II", data[12:20])
+    assert json_type == 0x4E4F534A
+    document = json.loads(data[20 : 20 + json_len])
+    bin_len, bin_type = struct.unpack("<II", data[20 + json_len : 28 + json_len])
+    assert bin_type == 0x004E4942
+    return document, data[28 + json_len : 28 + json_len + bin_len]
+
+
+def test_mesh_has_face_and_ood_parts(tiny_generator, tmp_path):
+    scene = Scene(band_scene_data(tiny_generator))
+    mesh = extract_mesh(scene, 0, resolution=48, level=1.25)  # the random face is a fog of density ~1.2
+    assert len(mesh.faces) > 100
+    band = mesh.vertices[mesh.part == 1]
+    assert len(band) > 20 and (mesh.part == 0).sum() > 20
+    # the OOD part is the band: in front of the face (z > 0.1), at eye height
+    assert band[:, 2].min() > 0.08 and 0.0 < np.median(band[:, 1]) < 0.14
+    assert (mesh.colours[mesh.part == 1, 0] > 200).mean() > 0.9  # red
+    document, binary = read_glb(write_glb(mesh, tmp_path / "scene.glb"))
+    assert [m["name"] for m in document["meshes"]] == ["face", "ood"]
+    for view in document["bufferViews"]:
+        assert view["byteOffset"] + view["byteLength"] <= len(binary)
+    positions = document["accessors"][document["meshes"][1]["primitives"][0]["attributes"]["POSITION"]]
+    assert positions["min"][2] > 0.08
+    header = write_ply(mesh, tmp_path / "scene.ply").read_bytes()[:400].decode("ascii", "ignore")
+    assert f"element vertex {len(mesh.vertices)}" in header and "property uchar part" in header
+    removed = extract_mesh(scene, 0, resolution=48, level=1.25, remove_ood=True)
+    assert removed.part.sum() == 0
+    with pytest.raises(ValueError, match="never crosses"):
+        extract_mesh(scene, 0, resolution=16, level=1e6)
+
+
+@pytest.fixture
+def scene_file(tiny_generator, tmp_path):
+    return save_scene(band_scene_data(tiny_generator), tmp_path / "scene.safetensors")
+
+
+def test_cli_render_mesh_and_directions(tiny_generator, scene_file, tmp_path, capsys):
+    import imageio.v3 as iio
+
+    from innout.cli import main
+
+    direction = Direction("smile", torch.randn(512), scale=3.0, latent_space=latent_space_digest(tiny_generator))
+    save_direction(direction, tmp_path / "dirs" / "smile.safetensors")
+    common = [str(scene_file), "--directions", str(tmp_path / "dirs")]
+    assert main(["render", *common, "-o", str(tmp_path / "a.png"), "--frame", "1"]) == 0
+    assert main([
+        "render", *common, "-o", str(tmp_path / "b.png"), "--frame", "1", "--edit", "smile=2", "--remove-ood",
+        "--depth", str(tmp_path / "d.png"), "--blend", str(tmp_path / "m.png"), "--camera", "10,-5",
+    ]) == 0  # fmt: skip
+    a, b = iio.imread(tmp_path / "a.png"), iio.imread(tmp_path / "b.png")
+    assert a.shape == (512, 512, 3) and np.abs(a.astype(int) - b.astype(int)).mean() > 1
+    assert iio.imread(tmp_path / "d.png").ndim == 2 and iio.imread(tmp_path / "m.png").max() == 0  # removed
+    orbit = ["-o", str(tmp_path / "o.mp4"), "--orbit", "--views", "3", "--quality", "preview"]
+    assert main(["render", *common, *orbit]) == 0
+    assert media_info(tmp_path / "o.mp4")["frames"] == 3
+    assert main(["mesh", str(scene_file), "-o", str(tmp_path / "s.glb"), "--resolution", "32", "--level", "5"]) == 0
+    assert read_glb(tmp_path / "s.glb")[0]["meshes"]
+    assert main(["directions", "show", str(tmp_path / "dirs")]) == 0
+    assert "smile: range -3..3" in capsys.readouterr().out
+    # errors are one readable line and exit code 2
+    assert main(["render", *common, "-o", str(tmp_path / "c.png"), "--edit", "age=1"]) == 2
+    assert "unknown edit(s) age; available: smile" in capsys.readouterr().err
+    assert main(["render", *common, "-o", str(tmp_path / "c.png"), "--frame", "7"]) == 2
+    assert "out of range" in capsys.readouterr().err
+    assert main(["render", *common, "-o", str(tmp_path / "c.gif")]) == 2
+    assert main(["render", str(tmp_path / "dirs" / "smile.safetensors"), "-o", str(tmp_path / "c.png")]) == 2
+    assert "not an In-N-Out scene" in capsys.readouterr().err
+
+
+def test_every_render_flag_is_in_the_help_and_the_readme():
+    from pathlib import Path
+
+    from innout.cli import build_parser
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    directions = commands["directions"]._subparsers._group_actions[0].choices
+    for name, sub in [("render", commands["render"]), ("mesh", commands["mesh"]), *directions.items()]:
+        help_text = sub.format_help()
+        for action in sub._actions:
+            for flag in action.option_strings:
+                if flag in ("-h", "--help"):
+                    continue
+                assert flag in help_text, (name, flag)
+                assert f"`{flag}" in readme or f"{flag} " in readme or f"{flag}`" in readme, (name, flag)

@@ -1,0 +1,162 @@
+"""The scene: rendering with edits, cameras, removal, the tri-plane cache, temporal smoothing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from innout.edit.directions import Direction, latent_space_digest
+from innout.edit.smoothing import causal_smooth, smooth, zero_lag_smooth
+from innout.fit.scene_file import SceneData, save_scene
+from innout.fit.synthetic import band_ood_field, make_synthetic_video
+from innout.images import to_uint8
+from innout.scene import RenderError, Scene
+
+
+def band_scene_data(G, n_frames: int = 3, transforms=None, source=None) -> SceneData:
+    """A scene as a fit would leave it: known latents along a yaw sweep, the red band as the OOD field."""
+    video = make_synthetic_video(G, n_frames)
+    return SceneData(
+        G,
+        video.ws,
+        video.cameras,
+        band_ood_field(n_frames, resolution=64),
+        list(range(n_frames)),
+        transforms=transforms,
+        source=source or {},
+    )
+
+
+@pytest.fixture(scope="module")
+def band_scene(tiny_generator, tmp_path_factory) -> Scene:
+    path = save_scene(band_scene_data(tiny_generator), tmp_path_factory.mktemp("scene") / "band.safetensors")
+    return Scene.load(path)
+
+
+def random_direction(G, name: str = "random", seed: int = 0) -> Direction:
+    normal = torch.randn(512, generator=torch.Generator().manual_seed(seed))
+    return Direction(name, normal, scale=1.0, latent_space=latent_space_digest(G))
+
+
+def test_removal_with_b_zero_is_exactly_eg3d(band_scene):
+    G = band_scene.G
+    frame = 1
+    ws, camera = band_scene.data.ws[frame : frame + 1], band_scene.data.cameras[frame : frame + 1]
+    reference = G.synthesis(ws, camera, deterministic=True, sr_noise_mode="const")
+    removed = band_scene.render(frame, remove_ood=True, quality="full")
+    assert np.array_equal(removed.image, to_uint8(reference["image"][0]))
+    torch.testing.assert_close(removed.raw, reference["image_raw"][0], atol=1e-5, rtol=0)
+    kept = band_scene.render(frame, quality="full")
+    assert np.abs(kept.image.astype(int) - removed.image.astype(int)).max() > 50  # the band is there
+
+
+def test_edit_changes_only_the_in_distribution_part(band_scene):
+    band_scene.add_direction(random_direction(band_scene.G))
+    plain = band_scene.render(1, with_blend=True)
+    edited = band_scene.render(1, edits={"random": 40.0}, with_blend=True)
+    covered = torch.from_numpy(plain.ood_opacity > 0.99)
+    assert covered.sum() > 20, "the band must cover some pixels"
+    diff = (edited.raw - plain.raw).abs().amax(0)
+    assert float(diff[covered].max()) < 0.02
+    assert float(diff[~covered].max()) > 0.1  # the edit does move the face
+    np.testing.assert_allclose(edited.ood_opacity[covered.numpy()], plain.ood_opacity[covered.numpy()], atol=1e-3)
+
+
+def test_orbit_and_removal_reuse_the_cached_planes(band_scene):
+    band_scene.clear_cache()
+    start = band_scene.backbone_runs
+    for yaw in (-0.3, 0.0, 0.3):
+        band_scene.render(0, camera=(yaw, 0.05))
+    band_scene.render(0, remove_ood=True)
+    band_scene.render(0, remove_ood=True, removal="mask")
+    assert band_scene.backbone_runs - start == 1
+    band_scene.add_direction(random_direction(band_scene.G))
+    band_scene.render(0, edits={"random": 1.0})
+    band_scene.render(0, edits={"random": 1.0}, camera=(0.2, 0.0))
+    assert band_scene.backbone_runs - start == 2
+
+
+def test_cache_is_bounded(tiny_generator):
+    scene = Scene(band_scene_data(tiny_generator), cache_size=2)
+    for frame in range(3):
+        scene.planes(frame)
+    assert len(scene._planes) == 2
+    scene.planes(0)  # evicted: computed again
+    assert scene.backbone_runs == 4
+
+
+def test_camera_angles_and_novel_views(band_scene):
+    yaw, pitch = band_scene.frame_angles(2)
+    assert yaw == pytest.approx(0.3, abs=1e-4)  # make_synthetic_video sweeps yaw in [-0.3, 0.3]
+    own = band_scene.render(2)
+    same = band_scene.render(2, camera=(yaw, pitch))
+    assert np.abs(own.image.astype(int) - same.image.astype(int)).max() <= 2
+    side = band_scene.render(2, camera=(-0.4, 0.0))
+    assert np.abs(own.image.astype(int) - side.image.astype(int)).mean() > 2
+
+
+def test_mask_guided_removal(band_scene):
+    full = band_scene.render(1, with_blend=True)
+    auto = band_scene.render(1, remove_ood=True, removal="mask", with_blend=True)
+    band = full.ood_opacity > 0.5
+    assert auto.ood_opacity[band].max() < 1e-3  # the whole band is removed
+    # a user mask over the left half of the image removes only the left part of the band
+    mask = np.zeros((512, 512), np.float32)
+    mask[:, :200] = 1
+    half = band_scene.render(1, remove_ood=True, removal="mask", removal_mask=mask, with_blend=True)
+    res = half.ood_opacity.shape[0]
+    cols = np.arange(res)[None, :].repeat(res, 0)
+    right = band & (cols > res * 0.6)
+    left = band & (cols < res * 0.3)
+    assert right.any() and left.any()
+    assert half.ood_opacity[right].min() > 0.9
+    assert half.ood_opacity[left].max() < 1e-3
+
+
+def test_render_errors(band_scene):
+    with pytest.raises(RenderError, match="out of range"):
+        band_scene.render(99)
+    with pytest.raises(RenderError, match="unknown edit"):
+        band_scene.render(0, edits={"nope": 1.0})
+    with pytest.raises(RenderError, match="quality"):
+        band_scene.render(0, quality="ultra")
+
+
+def test_depth_output(band_scene):
+    r = band_scene.render(0, with_depth=True)
+    assert r.depth.shape == r.ood_opacity.shape if r.ood_opacity is not None else r.depth.ndim == 2
+    cfg = band_scene.G.rendering
+    assert cfg.ray_start <= r.depth.min() and r.depth.max() <= cfg.ray_end
+
+
+def test_official_causal_filter():
+    x = torch.arange(6, dtype=torch.float32)[:, None] ** 2
+    y = causal_smooth(x)
+    assert torch.equal(y[:2], x[:2])
+    assert y[4, 0] == pytest.approx(0.125 * 4 + 0.375 * 9 + 0.5 * 16)
+
+
+def test_zero_lag_filter_keeps_ramps_in_place():
+    ramp = torch.linspace(0, 1, 7)[:, None]
+    torch.testing.assert_close(zero_lag_smooth(ramp)[1:-1], ramp[1:-1])  # no lag on linear motion
+    assert float((causal_smooth(ramp) - ramp)[3:].mean()) < -0.05  # the causal filter lags behind
+    noisy = torch.randn(50, 3, generator=torch.Generator().manual_seed(0))
+    assert zero_lag_smooth(noisy).diff(dim=0).std() < noisy.diff(dim=0).std()
+    with pytest.raises(ValueError):
+        smooth(noisy, "gaussian")
+
+
+def test_smoothing_changes_the_render_of_a_moving_sequence(tiny_generator):
+    scene = Scene(band_scene_data(tiny_generator, n_frames=4))
+    plain = scene.frame_ws(3)
+    smoothed = scene.frame_ws(3, smoothing="causal")
+    ws = scene.data.ws
+    torch.testing.assert_close(smoothed[0], 0.125 * ws[1] + 0.375 * ws[2] + 0.5 * ws[3])
+    assert not torch.equal(plain, smoothed)
+    a = scene.render(3, smoothing="causal").image
+    b = scene.render(3).image
+    assert not np.array_equal(a, b)
+    assert math.isfinite(float(np.mean(a)))
