@@ -135,7 +135,7 @@ def test_mapper_file_with_code_is_refused(tmp_path):
             return (print, ("this must never run",))
 
     with open(tmp_path / "evil.pt", "wb") as f:
-        pickle.dump({"state_dict": Evil()}, f)
+        pickle.dump({"state_dict": Evil()}, f, protocol=2)
     with pytest.raises(DirectionError, match="not a readable mapper"):
         load_mapper(tmp_path / "evil.pt")
 
