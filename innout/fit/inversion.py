@@ -19,7 +19,7 @@ from .config import InversionConfig, PTIConfig
 from .data import FitData, _evenly_spaced, frame_batches
 from .latents import LatentCodes, RenderSettings, render_face
 from .loop import Progress, lr_schedule, run_loop
-from .losses import backward_weighted, delta_regulariser, l2, perceptual, w_regulariser
+from .losses import backward_weighted, delta_regulariser, reconstruction_terms, w_regulariser
 
 
 @dataclass
@@ -85,10 +85,7 @@ def invert(
         ws = codes(frames)
         image = image_for_loss(G, ws, data.cameras[frames], settings, cfg.compare)
         target = data.target(frames, resolution)
-        terms = {
-            "l2": (cfg.lambda_l2, l2(image, target)),
-            "lpips": (cfg.lambda_lpips, perceptual(image, target, cfg.lpips_net)),
-        }
+        terms = reconstruction_terms(image, target, cfg)
         if cfg.lambda_delta:
             terms["delta"] = (cfg.lambda_delta, delta_regulariser(ws))
         if cfg.lambda_w:
@@ -146,12 +143,7 @@ def pivotal_tuning(
         frames = frames_of_step[i].to(ws.device)
         image = image_for_loss(tuned, ws[frames], data.cameras[frames], settings, compare)
         target = data.target(frames, resolution)
-        return backward_weighted(
-            {
-                "l2": (cfg.lambda_l2, l2(image, target)),
-                "lpips": (cfg.lambda_lpips, perceptual(image, target, cfg.lpips_net)),
-            }
-        )
+        return backward_weighted(reconstruction_terms(image, target, cfg))
 
     history = run_loop(
         "pti",

@@ -30,7 +30,7 @@ from .losses import (
     delta_regulariser,
     l2,
     masked_l2,
-    perceptual,
+    reconstruction_terms,
     w_regulariser,
 )
 from .ood_field import OODField
@@ -117,8 +117,7 @@ def joint_fit(
         target = data.target(frames, resolution)
         ramp = 0.0 if i < cfg.blend_warmup * cfg.iterations else 1.0
         terms = {
-            "l2": (cfg.lambda_l2, l2(out.image_raw, target)),
-            "lpips": (cfg.lambda_lpips, perceptual(out.image_raw, target, cfg.lpips_net)),
+            **reconstruction_terms(out.image_raw, target, cfg),
             "entropy": (ramp * cfg.lambda_entropy, blend_entropy(out.blend, cfg.entropy_skew)),
             "area": (ramp * cfg.lambda_area, blend_area(out.blend)),
         }

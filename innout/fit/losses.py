@@ -24,6 +24,15 @@ def perceptual(image: torch.Tensor, target: torch.Tensor, net: str) -> torch.Ten
     return get_lpips(net, str(image.device))(image, target).mean()
 
 
+def reconstruction_terms(image: torch.Tensor, target: torch.Tensor, cfg) -> dict[str, tuple[float, torch.Tensor]]:
+    """The weighted L2 + LPIPS terms every stage starts from; ``cfg`` has ``lambda_l2``, ``lambda_lpips``
+    and ``lpips_net`` (the inversion, joint, PTI and SR configurations all do)."""
+    return {
+        "l2": (cfg.lambda_l2, l2(image, target)),
+        "lpips": (cfg.lambda_lpips, perceptual(image, target, cfg.lpips_net)),
+    }
+
+
 def resize(target: torch.Tensor, resolution: int) -> torch.Tensor:
     """Targets to the rendering resolution: bilinear without anti-aliasing, as the official loader."""
     if target.shape[-1] == resolution:

@@ -20,7 +20,7 @@ from .data import FitData, frame_batches
 from .joint import face_planes
 from .latents import LatentCodes, RenderSettings
 from .loop import Progress, run_loop
-from .losses import backward_weighted, l2, perceptual
+from .losses import backward_weighted, reconstruction_terms
 from .ood_field import OODField
 
 
@@ -83,12 +83,7 @@ def finetune_superresolution(
             )
         image = sr(features[:, :3], features, all_ws[frames], noise_mode="const", allow_fp16=False)
         target = data.target(frames, G.img_resolution)
-        return backward_weighted(
-            {
-                "l2": (cfg.lambda_l2, l2(image, target)),
-                "lpips": (cfg.lambda_lpips, perceptual(image, target, cfg.lpips_net)),
-            }
-        )
+        return backward_weighted(reconstruction_terms(image, target, cfg))
 
     params = dict(sr.named_parameters())
     history = run_loop(
