@@ -93,25 +93,28 @@ class CLIPTokenizer:
 
 
 class EncoderLayer(nn.Module):
+    """A pre-norm transformer block; submodule names follow Hugging Face's, so their keys load as they are."""
+
     def __init__(self, dim: int, heads: int, hidden: int, eps: float) -> None:
         super().__init__()
         self.heads = heads
-        self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(dim, dim) for _ in range(4))
+        projections = ("q_proj", "k_proj", "v_proj", "out_proj")
+        self.self_attn = nn.ModuleDict({name: nn.Linear(dim, dim) for name in projections})
         self.layer_norm1, self.layer_norm2 = nn.LayerNorm(dim, eps=eps), nn.LayerNorm(dim, eps=eps)
-        self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+        self.mlp = nn.ModuleDict({"fc1": nn.Linear(dim, hidden), "fc2": nn.Linear(hidden, dim)})
 
     def forward(self, x: torch.Tensor, causal: bool) -> torch.Tensor:
         n, t, d = x.shape
         h = self.layer_norm1(x)
+        attn = self.self_attn
 
-        def split(y: torch.Tensor) -> torch.Tensor:
-            return y.reshape(n, t, self.heads, d // self.heads).transpose(1, 2)
+        def heads(name: str) -> torch.Tensor:
+            return attn[name](h).reshape(n, t, self.heads, d // self.heads).transpose(1, 2)
 
-        attn = F.scaled_dot_product_attention(split(self.q_proj(h)), split(self.k_proj(h)), split(self.v_proj(h)),
-                                              is_causal=causal)  # fmt: skip
-        x = x + self.out_proj(attn.transpose(1, 2).reshape(n, t, d))
-        h = self.fc1(self.layer_norm2(x))
-        return x + self.fc2(h * torch.sigmoid(1.702 * h))  # quick GELU
+        out = F.scaled_dot_product_attention(heads("q_proj"), heads("k_proj"), heads("v_proj"), is_causal=causal)
+        x = x + attn["out_proj"](out.transpose(1, 2).reshape(n, t, d))
+        h = self.mlp["fc1"](self.layer_norm2(x))
+        return x + self.mlp["fc2"](h * torch.sigmoid(1.702 * h))  # quick GELU
 
 
 class Transformer(nn.Module):
@@ -161,15 +164,8 @@ class CLIP(nn.Module):
                 raise CLIPWeightsError(f"the CLIP weights lack {key}")
             return state[key].float()
 
-        for name, enc in (("text_model.", self.text), ("vision_model.", self.vision)):
-            ours = {}
-            for k in enc.state_dict():
-                i, rest = k.split(".", 2)[1:]
-                sub = rest.replace("q_proj", "self_attn.q_proj").replace("k_proj", "self_attn.k_proj")
-                sub = sub.replace("v_proj", "self_attn.v_proj").replace("out_proj", "self_attn.out_proj")
-                sub = sub.replace("fc1", "mlp.fc1").replace("fc2", "mlp.fc2")
-                ours[k] = get(f"{name}encoder.layers.{i}.{sub}")
-            enc.load_state_dict(ours)
+        for prefix, encoder in (("text_model.encoder.", self.text), ("vision_model.encoder.", self.vision)):
+            encoder.load_state_dict({k: get(prefix + k) for k in encoder.state_dict()})
         self.token_embedding = get("text_model.embeddings.token_embedding.weight")
         self.text_positions = get("text_model.embeddings.position_embedding.weight")
         self.final_norm = (get("text_model.final_layer_norm.weight"), get("text_model.final_layer_norm.bias"))
