@@ -14,7 +14,6 @@ the user's (crop-sized, 1 = OOD) or, by default, where this view's own OOD opaci
 
 from __future__ import annotations
 
-import math
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -82,6 +81,7 @@ class Scene:
         self._planes: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self._smoothed: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
         self.backbone_runs = 0  # how many times tri-planes were synthesised (for tests and benchmarks)
+        self.path: Path | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu", *, cache_size: int = 8) -> Scene:
@@ -153,6 +153,13 @@ class Scene:
             self._smoothed[key] = (smooth(self.data.ws, key), None if codes is None else smooth(codes, key))
         return self._smoothed[key]
 
+    def check_edits(self, edits: dict[str, float] | None) -> None:
+        """Raise ``RenderError`` naming the edits this scene has no direction or mapper for."""
+        unknown = [k for k in edits or {} if k not in self.directions and k not in self.mappers]
+        if unknown:
+            known = ", ".join(self.edit_names) or "none loaded (learn one with `python -m innout directions learn`)"
+            raise RenderError(f"unknown edit(s) {', '.join(unknown)}; available: {known}")
+
     def frame_ws(
         self,
         frame: int,
@@ -163,11 +170,8 @@ class Scene:
     ) -> torch.Tensor:
         """ws [1, 14, 512] of a frame after smoothing and edits (directions first, then mappers)."""
         ws = self._sequence(smoothing)[0][self._check_frame(frame)][None]
+        self.check_edits(edits)
         edits = {k: float(v) for k, v in (edits or {}).items() if float(v) != 0}
-        unknown = [k for k in edits if k not in self.directions and k not in self.mappers]
-        if unknown:
-            known = ", ".join(self.edit_names) or "none loaded"
-            raise RenderError(f"unknown edit(s) {', '.join(unknown)} (available: {known})")
         linear = {k: v for k, v in edits.items() if k in self.directions}
         if linear:
             ws = apply_directions(ws, linear, self.directions, conditional=conditional)
@@ -281,21 +285,3 @@ class Scene:
         kernel = max(3, int(round(5 * res / 128)) | 1)  # the official 5x5 at 128, scaled with the resolution
         inside = dilate(ood, kernel)
         return torch.where(inside, 0.0, float(outside_scale)).float()
-
-    def orbit_speed(self, frame: int = 0, quality: str = "preview", views: int = 4) -> dict[str, float]:
-        """Seconds per view when orbiting with cached tri-planes and when recomputing them (a benchmark)."""
-        import time
-
-        turns = [2 * math.pi * i / views for i in range(views)]
-        angles = [(0.3 * math.sin(t), 0.1 * math.cos(t)) for t in turns]
-        self.render(frame, angles[0], quality=quality)  # warm up; fills the cache
-        start = time.perf_counter()
-        for a in angles:
-            self.render(frame, a, quality=quality)
-        cached = (time.perf_counter() - start) / views
-        start = time.perf_counter()
-        for a in angles:
-            self.clear_cache()
-            self.render(frame, a, quality=quality)
-        fresh = (time.perf_counter() - start) / views
-        return {"cached_s": cached, "recompute_s": fresh, "speedup": fresh / cached}
