@@ -93,14 +93,24 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generator(args: argparse.Namespace, device: str):
+    """The generator of ``--checkpoint`` (downloaded on first use), or ``--random-generator``'s."""
+    from .eg3d import load_generator
+    from .fit.run import random_generator
+    from .weights import resolve_eg3d_checkpoint
+
+    if args.random_generator:
+        print(f"note: using an UNTRAINED random '{args.random_generator}' generator (for trying the flow only)")
+        return random_generator(args.random_generator).to(device)
+    return load_generator(resolve_eg3d_checkpoint(args.checkpoint), device)
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     import torch
 
-    from .eg3d import load_generator
     from .fit.config import apply_overrides, get_preset
     from .fit.loop import tqdm_progress
-    from .fit.run import fit_video, random_generator
-    from .weights import resolve_eg3d_checkpoint
+    from .fit.run import fit_video
 
     config = apply_overrides(get_preset(args.preset), args.set or [])
     if args.seed is not None:
@@ -108,11 +118,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if args.max_frames is not None:
         config.max_frames = args.max_frames
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if args.random_generator:
-        print(f"note: using an UNTRAINED random '{args.random_generator}' generator (for trying the flow only)")
-        G = random_generator(args.random_generator)
-    else:
-        G = load_generator(resolve_eg3d_checkpoint(args.checkpoint), device)
+    G = _generator(args, device)
     path = fit_video(
         args.input,
         G,
@@ -170,7 +176,7 @@ def _load_scene(args: argparse.Namespace):
     return scene
 
 
-def _render_options(args: argparse.Namespace, quality: str):
+def _render_options(args: argparse.Namespace):
     from .export import RenderOptions
 
     return RenderOptions(
@@ -179,7 +185,7 @@ def _render_options(args: argparse.Namespace, quality: str):
         remove_ood=args.remove_ood,
         removal=args.removal,
         outside_scale=args.outside_scale,
-        quality=quality,
+        quality=args.quality,
         smoothing=args.smoothing,
     )
 
@@ -193,54 +199,44 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from .fit.loop import tqdm_progress
     from .images import save_image
 
-    scene = _load_scene(args)
     out = Path(args.output)
     suffix = out.suffix.lower()
+    if suffix not in (".png", ".jpg", ".jpeg", ".mp4"):
+        raise _setting_error(f"output must end in .png, .jpg or .mp4, got {out.name}")
     camera = _parse_angles(args.camera)
     path_kind = "orbit" if args.orbit else "yaw-sweep" if args.yaw_sweep else None
-    quality = args.quality or "full"
-    options = _render_options(args, quality)
-    unknown = [k for k in options.edits if k not in scene.edit_names]
-    if unknown:
-        known = ", ".join(scene.edit_names) or "none: pass --directions or learn one with `directions learn`"
-        raise _setting_error(f"unknown edit(s) {', '.join(unknown)}; available: {known}")
+    if suffix == ".mp4" and not path_kind:
+        if camera is not None:
+            raise _setting_error("a video of every frame from one fixed --camera is not supported; use --orbit")
+        if args.removal == "mask" and args.removal_mask:
+            raise _setting_error("--removal-mask is for single frames; videos use each frame's own OOD opacity")
+    options = _render_options(args)
+    scene = _load_scene(args)
+    scene.check_edits(options.edits)  # before any source video is read
     if suffix in (".png", ".jpg", ".jpeg"):
-        mask = _read_mask(args.removal_mask) if args.removal_mask else None
-        result = scene.render(
-            args.frame, camera, options.edits, remove_ood=args.remove_ood, quality=quality, removal=args.removal,
-            removal_mask=mask, outside_scale=args.outside_scale, smoothing=args.smoothing,
-            conditional=options.conditional or None, with_depth=bool(args.depth), with_blend=bool(args.blend),
-        )  # fmt: skip
+        from .fit.masks import read_mask
+
+        mask = read_mask(args.removal_mask) if args.removal_mask else None
+        result = options.render(
+            scene, args.frame, camera, removal_mask=mask, with_depth=bool(args.depth), with_blend=bool(args.blend)
+        )
         save_image(result.image, out)
         if args.depth:
             d = result.depth
             save_image(((d.max() - d) / max(float(np.ptp(d)), 1e-6) * 255).astype(np.uint8), args.depth)
         if args.blend:
             save_image((result.ood_opacity * 255).round().astype(np.uint8), args.blend)
-    elif suffix == ".mp4":
-        if path_kind:
-            yaw, pitch = math.radians(args.path_yaw), math.radians(args.path_pitch)
-            views = camera_path(path_kind, args.views, yaw=yaw, pitch=pitch)
-            export_camera_path(scene, out, args.frame, views, options, fps=args.fps, progress=tqdm_progress())
-        else:
-            if camera is not None:
-                raise _setting_error("a video of every frame from one fixed --camera is not supported; use --orbit")
-            if args.removal == "mask" and args.removal_mask:
-                raise _setting_error("--removal-mask is for single frames; videos use each frame's own OOD opacity")
-            export_video(
-                scene, out, options, paste=not args.no_paste, audio=not args.no_audio, source=args.source,
-                progress=tqdm_progress(),
-            )  # fmt: skip
+    elif path_kind:
+        yaw, pitch = math.radians(args.path_yaw), math.radians(args.path_pitch)
+        views = camera_path(path_kind, args.views, yaw=yaw, pitch=pitch)
+        export_camera_path(scene, out, args.frame, views, options, fps=args.fps, progress=tqdm_progress())
     else:
-        raise _setting_error(f"output must end in .png, .jpg or .mp4, got {out.name}")
+        export_video(
+            scene, out, options, paste=not args.no_paste, audio=not args.no_audio, source=args.source,
+            progress=tqdm_progress(),
+        )  # fmt: skip
     print(f"wrote {out}")
     return 0
-
-
-def _read_mask(path: str):
-    from .fit.masks import read_mask
-
-    return read_mask(path)
 
 
 def _cmd_mesh(args: argparse.Namespace) -> int:
@@ -263,16 +259,9 @@ def _cmd_directions_learn(args: argparse.Namespace) -> int:
     from .edit.directions import default_directions_dir, save_direction
     from .edit.labelers import make_labeler
     from .edit.learn import GeneratorSource, learn_direction
-    from .eg3d import load_generator
-    from .fit.run import random_generator
-    from .weights import resolve_eg3d_checkpoint
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if args.random_generator:
-        print(f"note: using an UNTRAINED random '{args.random_generator}' generator (for trying the flow only)")
-        G = random_generator(args.random_generator).to(device)
-    else:
-        G = load_generator(resolve_eg3d_checkpoint(args.checkpoint), device)
+    G = _generator(args, device)
     layers = _parse_layers(args.layers)
     labeler = make_labeler(args.labeler, clip_weights=args.clip_weights)
     source = GeneratorSource(G, truncation=args.truncation, yaw_std=args.yaw_std, pitch_std=args.pitch_std)
@@ -459,7 +448,7 @@ def _add_render_parsers(sub) -> None:
     p.add_argument("--path-pitch", type=float, default=8.0, help="orbit pitch amplitude, degrees (default: 8)")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of camera-path videos (default: 25)")
     p.add_argument(
-        "--quality", default=None, choices=["preview", "full"],
+        "--quality", default="full", choices=["preview", "full"],
         help="full: the model's resolution + super-resolution (default); preview: 64px raw render, upsampled",
     )  # fmt: skip
     p.add_argument(

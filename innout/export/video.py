@@ -38,7 +38,8 @@ class RenderOptions:
     quality: str = "full"
     smoothing: str = "causal"
 
-    def render(self, scene: Scene, frame: int, camera=None):
+    def render(self, scene: Scene, frame: int, camera=None, **extra):
+        """``scene.render`` with these options; ``extra`` adds per-call ones (removal_mask, with_depth, ...)."""
         return scene.render(
             frame,
             camera,
@@ -49,6 +50,7 @@ class RenderOptions:
             outside_scale=self.outside_scale,
             smoothing=self.smoothing,
             conditional=self.conditional or None,
+            **extra,
         )
 
 
@@ -76,9 +78,14 @@ def scene_face_masks(scene: Scene) -> list[np.ndarray]:
     return [default_face_mask()] * scene.n_frames
 
 
+def is_video(path: Path) -> bool:
+    """A video file, as opposed to a photo or a folder of frames (which have no frame rate or audio)."""
+    return path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES
+
+
 def source_frames(path: Path, indices: list[int]):
     """The frames of the source at ``indices`` (ascending), read in one pass."""
-    if path.suffix.lower() in IMAGE_SUFFIXES or path.is_dir():
+    if not is_video(path):
         frames = read_frames(path)
         yield from (frames[i] for i in indices)
         return
@@ -97,7 +104,7 @@ def source_frames(path: Path, indices: list[int]):
 def video_fps(path: Path) -> float:
     from ..preprocess.media import DEFAULT_FPS, probe_video
 
-    if path.suffix.lower() in IMAGE_SUFFIXES or path.is_dir():
+    if not is_video(path):
         return DEFAULT_FPS
     return float(probe_video(path).get("fps") or DEFAULT_FPS)
 
@@ -203,8 +210,7 @@ def export_video(
             writer.send(frame)
             _report(progress, i + 1, scene.n_frames)
         writer.close()
-        has_source_audio = audio and src.exists() and src.suffix.lower() not in IMAGE_SUFFIXES and not src.is_dir()
-        if has_source_audio:
+        if audio and is_video(src):
             mux_audio(silent, src, output, indices[0] / src_fps, scene.n_frames * spacing / src_fps)
         else:
             shutil.copyfile(silent, output)
