@@ -20,12 +20,16 @@ from .composite import face_field, render_composite
 from .data import FitData
 from .ood_field import FieldSamples, OODField
 
+BAND_Y = (0.02, 0.12)  # the band's extent in y (eye height), in front of z > BAND_Z_MIN, |x| < BAND_HALF_WIDTH
+BAND_Z_MIN = 0.12
+BAND_HALF_WIDTH = 0.15
+
 
 def band_field(
     colour: tuple[float, float, float] = (1.0, 0.0, 0.0),
-    y: tuple[float, float] = (0.02, 0.12),
-    z_min: float = 0.12,
-    half_width: float = 0.15,
+    y: tuple[float, float] = BAND_Y,
+    z_min: float = BAND_Z_MIN,
+    half_width: float = BAND_HALF_WIDTH,
 ):
     """An opaque slab across the eyes, in front of the face, entirely OOD (b = 1 inside, 0 outside)."""
     rgb = torch.zeros(32)
@@ -45,7 +49,7 @@ def band_ood_field(n_frames: int, *, resolution: int = 128, sharpness: float = 6
     """An ``OODField`` (the fitted kind, as a scene stores it) that holds the same red band as
     ``band_field``: its tri-plane channel 0 is the band's footprint on each plane, so the mean over the
     planes is 1 only inside the slab; the decoder turns that into high density, b = 1 and red."""
-    y, z_min, half_width = (0.02, 0.12), 0.12, 0.15
+    y, z_min, half_width = BAND_Y, BAND_Z_MIN, BAND_HALF_WIDTH
     ood = OODField(n_frames, resolution=resolution).requires_grad_(False)
     c = ((torch.arange(resolution) + 0.5) / resolution * 2 - 1) * ood.box_warp / 2  # pixel centres
     rows, cols = torch.meshgrid(c, c, indexing="ij")  # plane row = v, column = u
