@@ -5,6 +5,11 @@ latents only (linear directions, StyleCLIP mappers); the OOD field is never touc
 the pixels the OOD object covers as they are. The face tri-planes of each (frame, edits, smoothing)
 are cached: orbiting the camera or toggling removal re-renders without running the StyleGAN backbone.
 
+Dragging a slider (``approximate_edits=True``) must not wait for the backbone either: each edit's
+tri-planes are computed once at a few strengths ("knots" across the slider's range) and the planes in
+between are interpolated linearly, the edits adding up. Exact at the knots, approximate between them;
+a release renders exactly.
+
 Removal: ``removal='global'`` renders with b = 0 everywhere, which is exactly EG3D's render of the
 same latents. ``removal='mask'`` is the official mask-guided variant (facts E7): b = 0 on rays inside
 a dilated OOD mask, b x ``outside_scale`` elsewhere (the official code uses 1.2, which can push b
@@ -70,7 +75,7 @@ def dilate(mask: torch.Tensor, kernel: int) -> torch.Tensor:
 
 
 class Scene:
-    def __init__(self, data: SceneData, *, cache_size: int = 8) -> None:
+    def __init__(self, data: SceneData, *, cache_size: int = 8, knots: int = 5) -> None:
         self.data = data
         self.G = data.generator.eval().requires_grad_(False)
         self.device = data.ws.device
@@ -79,6 +84,8 @@ class Scene:
         self.mappers: dict[str, LevelsMapper] = {}
         self.cache_size = cache_size
         self._planes: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self.knots = knots  # strengths per edit at which drag previews are exact (odd: 0 is one of them)
+        self._knot_planes: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self._smoothed: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
         self.backbone_runs = 0  # how many times tri-planes were synthesised (for tests and benchmarks)
         self.path: Path | None = None
@@ -202,6 +209,65 @@ class Scene:
 
     def clear_cache(self) -> None:
         self._planes.clear()
+        self._knot_planes.clear()
+
+    def edit_range(self, name: str) -> tuple[float, float]:
+        """The slider range of an edit (a direction's own; mappers: 0 to 2, the official strengths)."""
+        self.check_edits({name: 1.0})
+        if name in self.directions:
+            lo, hi = self.directions[name].value_range
+            return float(lo), float(hi)
+        return 0.0, 2.0
+
+    def edit_knots(self, name: str) -> list[float]:
+        """The strengths at which the drag preview of ``name`` is exact; 0 is always one of them."""
+        lo, hi = self.edit_range(name)
+        values = {round(float(v), 6) for v in np.linspace(lo, hi, self.knots)} | {0.0}
+        return sorted(values)
+
+    def _knot(self, frame: int, name: str, strength: float, smoothing, conditional) -> torch.Tensor:
+        if strength == 0:
+            return self.planes(frame, None, smoothing=smoothing)[0]
+        key = (int(frame), smoothing or "none", tuple(conditional or ()), name, strength)
+        if key in self._knot_planes:
+            self._knot_planes.move_to_end(key)
+            return self._knot_planes[key]
+        ws = self.frame_ws(frame, {name: strength}, smoothing=smoothing, conditional=conditional)
+        with torch.no_grad():
+            planes = self.G.synthesize_planes(ws, noise_mode="const")
+        self.backbone_runs += 1
+        self._knot_planes[key] = planes
+        while len(self._knot_planes) > max(self.cache_size, 4 * self.knots):
+            self._knot_planes.popitem(last=False)
+        return planes
+
+    def warm_edit_knots(self, frame: int, names: list[str] | None = None, *, smoothing=None, conditional=None) -> int:
+        """Compute the knot planes of ``names`` (default: every edit) for a frame ahead of a drag; returns
+        how many backbone runs it took (0 when they were cached)."""
+        before = self.backbone_runs
+        for name in names if names is not None else self.edit_names:
+            for k in self.edit_knots(name):
+                self._knot(frame, name, k, smoothing, conditional)
+        return self.backbone_runs - before
+
+    def interpolated_planes(self, frame: int, edits=None, *, smoothing=None, conditional=None) -> torch.Tensor:
+        """Tri-planes for ``edits`` from the knot planes: per edit, linear between the two knots around
+        its strength (clamped to the range); several edits add their changes to the unedited planes."""
+        self.check_edits(edits)
+        base = self.planes(frame, None, smoothing=smoothing)[0]
+        planes = base
+        for name, value in sorted((edits or {}).items()):
+            if float(value) == 0:
+                continue
+            knots = self.edit_knots(name)
+            s = min(max(float(value), knots[0]), knots[-1])
+            i = max(1, min(int(np.searchsorted(knots, s)), len(knots) - 1))
+            a, b = knots[i - 1], knots[i]
+            t = (s - a) / (b - a)
+            lower = self._knot(frame, name, a, smoothing, conditional)
+            upper = self._knot(frame, name, b, smoothing, conditional)
+            planes = planes + torch.lerp(lower, upper, t) - base
+        return planes
 
     # --- rendering -------------------------------------------------------------------------------
     def _settings(self, quality: str) -> tuple[int, dict]:
@@ -233,13 +299,20 @@ class Scene:
         conditional: list[str] | None = None,
         with_depth: bool = False,
         with_blend: bool = False,
+        approximate_edits: bool = False,
     ) -> SceneRender:
         """Render ``frame`` (0-based, of the fitted frames) with the deterministic sample protocol, so the
-        same call always gives the same image. See the module docstring for removal."""
+        same call always gives the same image. See the module docstring for removal and for
+        ``approximate_edits`` (the slider-drag preview: interpolated edit planes, no backbone run once the
+        knots are cached; the super-resolution, when asked for, uses the exact edited ws)."""
         if removal not in REMOVAL_MODES:
             raise RenderError(f"removal must be one of {REMOVAL_MODES}, got {removal!r}")
         res, samples = self._settings(quality)
-        planes, ws = self.planes(frame, edits, smoothing=smoothing, conditional=conditional)
+        if approximate_edits and any(float(v) != 0 for v in (edits or {}).values()):
+            planes = self.interpolated_planes(frame, edits, smoothing=smoothing, conditional=conditional)
+            ws = self.frame_ws(frame, edits, smoothing=smoothing, conditional=conditional)
+        else:
+            planes, ws = self.planes(frame, edits, smoothing=smoothing, conditional=conditional)
         c = self.camera(frame, camera)
         if not self.has_ood:
             out = self.G.render_planes(planes, c, resolution=res, deterministic=True, **samples)

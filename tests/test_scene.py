@@ -160,3 +160,29 @@ def test_smoothing_changes_the_render_of_a_moving_sequence(tiny_generator):
     b = scene.render(3).image
     assert not np.array_equal(a, b)
     assert math.isfinite(float(np.mean(a)))
+
+
+def test_drag_preview_interpolates_cached_knot_planes(tiny_generator):
+    scene = Scene(band_scene_data(tiny_generator, n_frames=2))
+    scene.add_direction(random_direction(scene.G, "a", seed=1))
+    scene.add_direction(random_direction(scene.G, "b", seed=2))
+    assert scene.edit_knots("a") == [-3.0, -1.5, 0.0, 1.5, 3.0]
+    assert scene.warm_edit_knots(0) == 1 + 2 * 4  # the unedited planes, then 4 knots per edit
+    assert scene.warm_edit_knots(0) == 0
+    runs = scene.backbone_runs
+    # at a knot, the preview is the exact render; between knots it stays close; no backbone run either way
+    at_knot = scene.render(0, edits={"a": 1.5}, approximate_edits=True)
+    between = scene.render(0, edits={"a": 0.7, "b": -2.2}, approximate_edits=True)
+    assert scene.backbone_runs == runs
+    exact_knot = scene.render(0, edits={"a": 1.5})
+    exact_between = scene.render(0, edits={"a": 0.7, "b": -2.2})
+    torch.testing.assert_close(at_knot.raw, exact_knot.raw, atol=1e-5, rtol=0)
+    unedited = scene.render(0)
+    change = (exact_between.raw - unedited.raw).abs().mean()
+    error = (between.raw - exact_between.raw).abs().mean()
+    assert float(error) < 0.25 * float(change), (float(error), float(change))
+    # strengths beyond the range are clamped to it, like the slider
+    torch.testing.assert_close(
+        scene.render(0, edits={"a": 9.0}, approximate_edits=True).raw, scene.render(0, edits={"a": 3.0}).raw,
+        atol=1e-5, rtol=0,
+    )  # fmt: skip
