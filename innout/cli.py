@@ -475,8 +475,8 @@ def _add_render_parsers(sub) -> None:
     q.add_argument("name", help="the edit's name, e.g. smile")
     q.add_argument(
         "--labeler", required=True,
-        help="smile, mouth_open, eyes_open, yaw, pitch (face-mesh based, offline) or clip:TEXT, e.g. "
-        "'clip:A portrait of a smiling face' (needs --clip-weights)",
+        help="smile, mouth_open, eyes_open, yaw, pitch (face-mesh based, offline), brightness, warmth (colour "
+        "statistics, need no face) or clip:TEXT, e.g. 'clip:A portrait of a smiling face' (needs --clip-weights)",
     )  # fmt: skip
     q.add_argument("--clip-weights", help="folder of a CLIP model in Hugging Face format (for clip: labellers)")
     q.add_argument("--samples", type=int, default=500, help="latents to sample and label (default: 500)")

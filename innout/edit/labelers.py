@@ -8,6 +8,8 @@ one float per image (NaN where it cannot tell, e.g. no face found). Shipped, off
   lips' centre), ``mouth_open`` (inner-lip gap over mouth width; "surprise"), ``eyes_open`` (eye
   height over eye width), ``yaw`` and ``pitch`` (head rotation in degrees, from the same rigid fit
   preprocessing uses).
+- ``ImageLabeler``: ``brightness`` (mean luma) and ``warmth`` (mean red minus blue). They need no face,
+  so they also give directions for the untrained demo generator, whose images are not faces.
 - ``CLIPLabeler`` (``innout.edit.clip``) with user-supplied CLIP weights and a text prompt.
 """
 
@@ -27,6 +29,7 @@ INNER_LIPS = (13, 14)
 EYE_CORNERS = (33, 263)  # outer corners
 EYES = ((33, 133, 159, 145), (263, 362, 386, 374))  # outer, inner, upper lid, lower lid
 LANDMARK_ATTRIBUTES = ("smile", "mouth_open", "eyes_open", "yaw", "pitch")
+IMAGE_ATTRIBUTES = ("brightness", "warmth")
 
 
 def _dist(p: np.ndarray, a: int, b: int) -> float:
@@ -98,9 +101,30 @@ class LandmarkLabeler:
         self.tracker.close()
 
 
+class ImageLabeler:
+    """Whole-image colour statistics in [0, 1] (brightness) or [-1, 1] (warmth)."""
+
+    def __init__(self, attribute: str) -> None:
+        if attribute not in IMAGE_ATTRIBUTES:
+            raise ValueError(f"image attribute must be one of {IMAGE_ATTRIBUTES}, got {attribute!r}")
+        self.attribute = self.name = attribute
+
+    def __call__(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        scores = []
+        for image in images:
+            rgb = np.asarray(image, dtype=np.float64)[..., :3] / 255.0
+            if self.attribute == "brightness":
+                scores.append(float((rgb @ np.array([0.299, 0.587, 0.114])).mean()))
+            else:
+                scores.append(float((rgb[..., 0] - rgb[..., 2]).mean()))
+        return np.asarray(scores)
+
+
 def make_labeler(spec: str, *, clip_weights: str | None = None) -> Labeler:
-    """``smile`` / ``mouth_open`` / ``eyes_open`` / ``yaw`` / ``pitch``, or ``clip:TEXT`` (needs
-    ``clip_weights``): the CLI's ``--labeler`` values."""
+    """``smile`` / ``mouth_open`` / ``eyes_open`` / ``yaw`` / ``pitch``, ``brightness`` / ``warmth``, or
+    ``clip:TEXT`` (needs ``clip_weights``): the CLI's ``--labeler`` values."""
+    if spec in IMAGE_ATTRIBUTES:
+        return ImageLabeler(spec)
     if spec.startswith("clip:"):
         if not clip_weights:
             raise ValueError("the CLIP labeller needs CLIP weights: pass --clip-weights FOLDER (see the README)")
