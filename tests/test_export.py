@@ -108,6 +108,14 @@ def test_export_of_every_other_frame_halves_the_frame_rate(tiny_generator, sourc
     assert not info["audio"] and info["frames"] == 20
 
 
+def test_sparse_frames_past_the_end_of_the_audio_keep_every_frame(tiny_generator, source_clip, tmp_path):
+    # 4 frames 83 apart (a preview fit of a 250-frame clip): the last frame's slot outlasts the audio,
+    # which must end early rather than cut the video
+    scene = clip_scene(tiny_generator, source_clip, 4, every=83)
+    info = media_info(export_video(scene, tmp_path / "sparse.mp4", RenderOptions(quality="preview")))
+    assert info["frames"] == 4 and info["audio"]
+
+
 def test_export_needs_the_source_to_paste(tiny_generator, source_clip, tmp_path):
     from innout.frames import FramesError
 

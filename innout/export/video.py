@@ -143,14 +143,14 @@ class VideoWriter:
 
 def mux_audio(video: Path, audio_source: Path, output: Path, start: float, duration: float) -> bool:
     """Copy ``video`` to ``output`` with the audio of ``audio_source`` from ``start`` for ``duration``
-    seconds (AAC). False, and the video alone, when the source has no audio."""
+    seconds (AAC), or until the source's audio ends. False, and the video alone, when it has no audio."""
     import imageio_ffmpeg
 
     cmd = [
         imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-i", str(video),
         "-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", str(audio_source),
-        "-map", "0:v:0", "-map", "1:a:0?", "-c:v", "copy", "-c:a", "aac", "-shortest", str(output),
-    ]  # fmt: skip
+        "-map", "0:v:0", "-map", "1:a:0?", "-c:v", "copy", "-c:a", "aac", str(output),
+    ]  # fmt: skip  (no -shortest: where the source's audio ends early it must not cut the video)
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         log.warning("could not add the audio (%s); writing the video without it", result.stderr.strip()[-300:])
