@@ -257,3 +257,22 @@ def apply_overrides(cfg: FitConfig, overrides: list[str]) -> FitConfig:
         except (TypeError, ValueError) as exc:
             raise SettingError(f"{item!r}: {exc}") from exc
     return cfg
+
+
+def scaled(cfg: FitConfig, factor: float) -> FitConfig:
+    """A copy of ``cfg`` with every stage's optimisation length multiplied by ``factor`` (at least one
+    step each): the app's effort knob, for a quick look before a full fit."""
+    if factor <= 0:
+        raise SettingError(f"the effort factor must be positive, got {factor}")
+    out = FitConfig.from_dict(cfg.to_dict())
+
+    def n(value: int) -> int:
+        return max(1, round(value * factor)) if value > 0 else 0
+
+    out.init.samples = max(out.init.batch, n(out.init.samples))
+    out.inversion.subset_epochs = n(out.inversion.subset_epochs)
+    out.inversion.all_epochs = n(out.inversion.all_epochs)
+    out.joint.iterations = n(out.joint.iterations)
+    out.superres.epochs = n(out.superres.epochs)
+    out.pti.steps = n(out.pti.steps)
+    return out

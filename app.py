@@ -1,0 +1,96 @@
+"""In-N-Out studio: the Gradio app. ``python app.py --help`` lists every option.
+
+It finds the EG3D weights (``--checkpoint``, ``INNOUT_EG3D_CHECKPOINT``, ``pretrained/``), downloads
+them on first run when it can, and otherwise still starts, with a setup panel that says what is missing.
+``--demo-generator tiny`` runs the whole flow on a small untrained generator (noise, not faces).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ.get
+    p = argparse.ArgumentParser(
+        prog="python app.py",
+        description="In-N-Out studio: fit a face video with EG3D + an OOD radiance field, then edit it live.",
+    )
+    p.add_argument(
+        "--host",
+        default=env("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="address to listen on (default: 127.0.0.1; 0.0.0.0 for every interface, as on Spaces)",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(env("GRADIO_SERVER_PORT", "7860")),
+        help="port (default: 7860, or $GRADIO_SERVER_PORT)",
+    )
+    p.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    p.add_argument(
+        "--checkpoint",
+        help="EG3D generator .pkl or converted .safetensors "
+        "(default: $INNOUT_EG3D_CHECKPOINT, then pretrained/, then a download)",
+    )
+    p.add_argument(
+        "--no-download",
+        action="store_true",
+        help="never download the weights; show the setup panel when they are missing",
+    )
+    p.add_argument(
+        "--demo-generator",
+        choices=["tiny"],
+        help="use a small UNTRAINED generator instead of EG3D (to try the flow and for tests; "
+        "its renders are noise, and its only edits are brightness and warmth)",
+    )
+    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    p.add_argument(
+        "--directions",
+        nargs="*",
+        metavar="PATH",
+        help="direction files or folders to offer as sliders (default: pretrained/directions)",
+    )
+    p.add_argument("--max-seconds", type=float, default=60.0, help="longest input clip accepted (default: 60)")
+    p.add_argument(
+        "--queue-size",
+        type=int,
+        default=16,
+        help="requests that may wait in the queue; more are turned away (default: 16)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="fits/exports that run at once (default: 1; each takes the whole CPU or GPU)",
+    )
+    p.add_argument("--tmp-dir", help="where per-session files go (default: the system temp folder)")
+    return p.parse_args(argv)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from innout.app.runtime import learn_demo_directions, load_runtime
+    from innout.app.ui import AppConfig, build_ui
+
+    runtime = load_runtime(
+        checkpoint=args.checkpoint, demo=args.demo_generator, device=args.device, download=not args.no_download,
+        directions=args.directions,
+    )  # fmt: skip
+    if runtime.demo:
+        learned = learn_demo_directions(runtime, progress=True)
+        if learned:
+            print(f"learned the demo directions {', '.join(learned)} (saved; later starts reuse them)")
+    print(runtime.label if runtime.ready else f"no generator: {runtime.problem}")
+    demo = build_ui(runtime, AppConfig(max_seconds=args.max_seconds, tmp_root=args.tmp_dir))
+    demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
+    from innout.app.ui import CSS
+
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS, show_error=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""What the app runs on: the generator (EG3D weights, or the labelled demo generator), the device, the
+edit directions installed for that generator, and ZeroGPU's decorator where it exists.
+
+Nothing here is UI: ``app.py`` and the tests call these directly.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..edit.directions import Direction, default_directions_dir, latent_space_digest, load_directions, save_direction
+from ..eg3d.generator import TriPlaneGenerator
+
+DEMO_KINDS = ("tiny",)
+DEMO_ATTRIBUTES = ("brightness", "warmth")  # labellers that need no face: the demo generator draws none
+
+
+def gpu(fn=None, *, duration: int = 120):
+    """``spaces.GPU`` on Hugging Face ZeroGPU Spaces (where the ``spaces`` package is installed and
+    ``SPACE_ID`` is set); everywhere else the function is returned unchanged."""
+
+    def wrap(f):
+        if os.environ.get("SPACE_ID"):
+            try:
+                import spaces  # type: ignore[import-not-found]
+            except ImportError:
+                return f
+            return spaces.GPU(duration=duration)(f)
+        return f
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def pick_device(requested: str | None = None) -> str:
+    if requested:
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_notice(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        name = torch.cuda.get_device_name(torch.device(device))
+        return f"Running on the GPU ({name}): a preview fit takes minutes."
+    return (
+        f"Running on the CPU ({torch.get_num_threads()} threads): editing a fitted scene is interactive, but "
+        "fitting is slow (the preview preset takes minutes on the demo generator, about an hour with EG3D); "
+        "a GPU makes fitting 50-100x faster."
+    )
+
+
+@dataclass
+class Runtime:
+    """The generator the app fits with (None while the weights are missing) and how it was found."""
+
+    device: str
+    generator: TriPlaneGenerator | None = None
+    label: str = ""
+    demo: str | None = None  # the demo generator's kind when one is used
+    problem: str | None = None  # why there is no generator (shown in the setup panel)
+    checkpoint: str | None = None
+    directions: dict[str, Direction] = field(default_factory=dict)
+    direction_notes: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return self.generator is not None
+
+
+def load_runtime(
+    *,
+    checkpoint: str | None = None,
+    demo: str | None = None,
+    device: str | None = None,
+    download: bool = True,
+    directions: list[str | os.PathLike] | None = None,
+) -> Runtime:
+    """The app's generator: ``demo`` (an untrained stand-in), else the EG3D checkpoint from ``checkpoint``,
+    ``INNOUT_EG3D_CHECKPOINT`` or ``pretrained/``, downloaded when missing and ``download`` is set. A
+    failure is kept in ``problem`` instead of raised: the app still starts and shows a setup panel."""
+    from ..eg3d import load_generator
+    from ..eg3d.checkpoint import CheckpointError
+    from ..fit.run import random_generator
+    from ..weights import IntegrityError, WeightsUnavailableError, resolve_eg3d_checkpoint
+
+    runtime = Runtime(device=pick_device(device))
+    if demo:
+        if demo not in DEMO_KINDS:
+            raise ValueError(f"--demo-generator must be one of {DEMO_KINDS}, got {demo!r}")
+        runtime.generator = random_generator(demo).to(runtime.device)
+        runtime.demo = demo
+        runtime.label = f"DEMO generator '{demo}' (small, untrained: it renders noise, not faces)"
+    else:
+        try:
+            path = resolve_eg3d_checkpoint(checkpoint, download=download)
+            runtime.generator = load_generator(path, runtime.device)
+            runtime.checkpoint = str(path)
+            runtime.label = f"EG3D {path.name}"
+        except (WeightsUnavailableError, IntegrityError, CheckpointError, OSError) as exc:
+            runtime.problem = str(exc)
+            return runtime
+    runtime.directions, runtime.direction_notes = installed_directions(runtime.generator, directions)
+    return runtime
+
+
+def demo_directions_dir(kind: str) -> Path:
+    return default_directions_dir() / f"demo-{kind}"
+
+
+def installed_directions(
+    G: TriPlaneGenerator, folders: list[str | os.PathLike] | None = None
+) -> tuple[dict[str, Direction], list[str]]:
+    """The directions in ``folders`` (default: pretrained/directions and its demo-* folders) that were
+    learned for ``G``'s latent space, and a note for each one left out."""
+    from ..edit.directions import DirectionError
+
+    root = default_directions_dir()
+    folders = folders if folders is not None else [root, *sorted(root.glob("demo-*"))]
+    digest = latent_space_digest(G)
+    found, notes = {}, []
+    for folder in folders:
+        try:
+            candidates = load_directions([folder]) if Path(folder).exists() else {}
+        except DirectionError as exc:
+            notes.append(str(exc))
+            continue
+        for name, direction in candidates.items():
+            if direction.latent_space not in (None, digest):
+                notes.append(f"{name} ({folder}): learned for another generator")
+                continue
+            found[name] = direction
+    return found, notes
+
+
+def learn_demo_directions(runtime: Runtime, *, samples: int = 128, progress: bool = False) -> list[str]:
+    """Learn the face-free demo directions (brightness, warmth) for the demo generator and save them in
+    pretrained/directions/demo-KIND/, once; later starts load them. Returns the names learned now."""
+    from ..edit.labelers import make_labeler
+    from ..edit.learn import GeneratorSource, learn_direction
+
+    if runtime.demo is None or runtime.generator is None:
+        return []
+    folder = demo_directions_dir(runtime.demo)
+    source = GeneratorSource(runtime.generator, super_resolution=False)
+    learned = []
+    for name in DEMO_ATTRIBUTES:
+        if name in runtime.directions:
+            continue
+        direction = learn_direction(name, source, make_labeler(name), samples=samples, progress=progress)
+        save_direction(direction, folder / f"{name}.safetensors")
+        runtime.directions[name] = direction
+        learned.append(name)
+    return learned
+
+
+@functools.cache
+def example_clips() -> list[str]:
+    """The bundled example clips (assets/examples/*.mp4; LivePortrait, MIT licence)."""
+    folder = Path(__file__).resolve().parents[2] / "assets" / "examples"
+    return [str(p) for p in sorted(folder.glob("*.mp4"))]

@@ -1,0 +1,260 @@
+"""One user's studio session: the input, its preparation, the fit, the loaded scene and the exports.
+
+Each session owns a temporary folder (removed when the session ends), so concurrent users never see
+each other's files. The fit's stage caches are shared on purpose (keyed by input content, generator
+and settings): the same clip with the same settings returns at once, for anyone, and a fit cut off by
+a crash or a restart resumes from its last checkpoint. Every user-facing failure is a ``StudioError``
+with a message for the page.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..edit.directions import DirectionError
+from ..export.mesh import extract_mesh, write_glb
+from ..export.paths import camera_path
+from ..export.video import RenderOptions, export_camera_path, export_video
+from ..fit.config import SettingError, get_preset, scaled
+from ..fit.masks import MaskError
+from ..fit.run import fit_video
+from ..fit.scene_file import SceneFormatError
+from ..frames import IMAGE_SUFFIXES, FramesError
+from ..images import save_image
+from ..preprocess.media import InputError, probe_video
+from ..preprocess.pipeline import PreparedVideo, PrepareOptions, prepare
+from ..scene import RenderError, Scene, SceneRender
+from .runtime import Runtime
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".gif", ".avi", ".m4v"}
+USER_ERRORS = (InputError, FramesError, MaskError, SettingError, SceneFormatError, RenderError, DirectionError)
+
+StageProgress = Callable[[str, int, int, dict[str, float]], None]
+
+
+class StudioError(Exception):
+    """A problem the page shows as a message; the app stays usable."""
+
+
+class FitCancelledError(StudioError):
+    """The user pressed Cancel."""
+
+
+@dataclass
+class View:
+    """Everything a render of the edit screen depends on."""
+
+    frame: int = 0
+    yaw: float = 0.0  # radians, offset from the frame's own view when follow_frame, else from frontal
+    pitch: float = 0.0
+    edits: dict[str, float] | None = None
+    remove_ood: bool = False
+    follow_frame: bool = True  # orbit around the frame's own camera (yaw = pitch = 0 is the input view)
+
+    def camera(self, scene: Scene):
+        if self.follow_frame:
+            if self.yaw == 0 and self.pitch == 0:
+                return None
+            yaw, pitch = scene.frame_angles(self.frame)
+            return yaw + self.yaw, pitch + self.pitch
+        return self.yaw, self.pitch
+
+
+def check_input(path: str | Path | None, *, max_seconds: float) -> Path:
+    """Cheap checks before any decoding: a file, a known kind, readable, not too long."""
+    if not path:
+        raise StudioError("No input: upload a video or a photo, or pick the example clip.")
+    path = Path(path)
+    if not path.is_file():
+        raise StudioError(f"{path.name}: the upload did not arrive; try again.")
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return path
+    if suffix not in VIDEO_SUFFIXES:
+        kinds = ", ".join(sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES))
+        raise StudioError(f"{path.name}: not a video or photo this app reads ({kinds}).")
+    try:
+        meta = probe_video(path)
+    except InputError as exc:
+        message = f"{path.name} cannot be read as a video: it is damaged or not a video at all. ({exc})"
+        raise StudioError(message) from exc
+    duration = float(meta.get("duration") or 0)
+    if duration > max_seconds:
+        raise StudioError(
+            f"{path.name} is {duration / 60:.1f} minutes long; this app takes clips up to {max_seconds:.0f} s. "
+            "Trim it (e.g. `ffmpeg -i IN -t 10 OUT.mp4`) and upload again."
+        )
+    return path
+
+
+class StudioSession:
+    def __init__(self, runtime: Runtime, *, tmp_root: str | Path | None = None) -> None:
+        self.runtime = runtime
+        self.id = uuid.uuid4().hex[:12]
+        root = Path(tmp_root or Path(tempfile.gettempdir()) / "innout-app")
+        root.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"session-{self.id}-", dir=root))
+        self.input: Path | None = None
+        self.prepared: PreparedVideo | None = None
+        self.scene: Scene | None = None
+        self.scene_path: Path | None = None
+        self.ood_series: np.ndarray | None = None
+        self.cancel = threading.Event()
+        self.last_render: SceneRender | None = None
+        self.timings: dict[str, float] = {}
+
+    def close(self) -> None:
+        """Remove the session's files (Gradio calls this when the session ends)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # --- input and preprocessing -------------------------------------------------------------------
+    def prepare(self, path: str | Path, *, max_seconds: float, options: PrepareOptions | None = None) -> PreparedVideo:
+        source = check_input(path, max_seconds=max_seconds)
+        try:
+            prepared = prepare(source, options, progress=True)
+        except USER_ERRORS as exc:
+            raise StudioError(str(exc)) from exc
+        prepared.source = source.name  # a cache hit names the file it was first prepared from
+        self.input, self.prepared = source, prepared
+        self.scene = self.scene_path = self.ood_series = None
+        return prepared
+
+    # --- fitting -----------------------------------------------------------------------------------
+    def fit(
+        self,
+        preset: str,
+        *,
+        max_frames: int | None = None,
+        effort: float = 1.0,
+        mask: np.ndarray | None = None,
+        progress: StageProgress | None = None,
+        workdir: str | Path | None = None,
+    ) -> Scene:
+        """Fit the prepared input; ``cancel.set()`` from another thread stops it at the next step (the
+        finished stages and the last checkpoint stay cached, so fitting again resumes)."""
+        if self.input is None or self.prepared is None:
+            raise StudioError("Prepare an input first (step 1).")
+        if not self.runtime.ready:
+            raise StudioError("No generator: see the setup panel at the top.")
+        config = get_preset(preset)
+        if max_frames:
+            config.max_frames = int(max_frames)
+        if effort != 1.0:
+            config = scaled(config, effort)
+        mask_path = None
+        if mask is not None:
+            mask_path = self.folder / "mask.png"
+            save_image((np.asarray(mask) > 0).astype(np.uint8) * 255, mask_path)
+        self.cancel.clear()
+
+        def report(stage: str, done: int, total: int, losses: dict[str, float]) -> None:
+            if self.cancel.is_set():
+                raise FitCancelledError("Fit cancelled. Finished stages are cached: press Fit again to resume.")
+            if progress is not None:
+                progress(stage, done, total, losses)
+
+        output = self.folder / f"scene-{uuid.uuid4().hex[:6]}.safetensors"
+        try:
+            path = fit_video(
+                self.input, self.runtime.generator, config, mask=mask_path, output=output, workdir=workdir,
+                progress=report, log=lambda *_: None, device=self.runtime.device,
+            )  # fmt: skip
+        except USER_ERRORS as exc:
+            raise StudioError(str(exc)) from exc
+        return self.load_scene(path)
+
+    def load_scene(self, path: str | Path) -> Scene:
+        try:
+            scene = Scene.load(path, self.runtime.device)
+        except USER_ERRORS as exc:
+            raise StudioError(str(exc)) from exc
+        for direction in self.runtime.directions.values():
+            try:
+                scene.add_direction(direction)
+            except DirectionError:
+                continue  # learned for another generator: the runtime's notes say so
+        self.scene, self.scene_path, self.ood_series = scene, Path(path), None
+        return scene
+
+    def require_scene(self) -> Scene:
+        if self.scene is None:
+            raise StudioError("No fitted scene yet: run a fit (step 2) first.")
+        return self.scene
+
+    def ood_opacity_series(self) -> np.ndarray:
+        """Mean OOD opacity of each fitted frame (preview quality), for the chart; computed once."""
+        scene = self.require_scene()
+        if self.ood_series is None:
+            values = []
+            for f in range(scene.n_frames):
+                blend = scene.render(f, quality="preview", with_blend=True).ood_opacity
+                values.append(float(blend.mean()) if blend is not None else 0.0)
+            self.ood_series = np.asarray(values)
+        return self.ood_series
+
+    # --- editing -----------------------------------------------------------------------------------
+    def render(self, view: View, *, quality: str, drag: bool = False) -> SceneRender:
+        """The edit screen's image: ``drag`` for a slider being dragged (interpolated edit planes,
+        preview quality), else exact at ``quality``."""
+        scene = self.require_scene()
+        start = time.perf_counter()
+        try:
+            result = scene.render(
+                view.frame, view.camera(scene), view.edits, remove_ood=view.remove_ood,
+                quality="preview" if drag else quality, smoothing="causal", with_blend=True,
+                approximate_edits=drag,
+            )  # fmt: skip
+        except USER_ERRORS as exc:
+            raise StudioError(str(exc)) from exc
+        self.timings["drag" if drag else quality] = time.perf_counter() - start
+        self.last_render = result
+        return result
+
+    def warm_drag(self, frame: int) -> int:
+        """Compute the knot planes that make slider drags on ``frame`` fast; returns backbone runs."""
+        return self.require_scene().warm_edit_knots(frame, smoothing="causal")
+
+    # --- output ------------------------------------------------------------------------------------
+    def _options(self, view: View, quality: str) -> RenderOptions:
+        return RenderOptions(edits=dict(view.edits or {}), remove_ood=view.remove_ood, quality=quality)
+
+    def export_video(self, view: View, *, paste: bool, quality: str, progress: StageProgress | None = None) -> Path:
+        scene = self.require_scene()
+        out = self.folder / ("edited_video.mp4" if paste else "edited_crops.mp4")
+        try:
+            return export_video(
+                scene, out, self._options(view, quality), paste=paste, source=self.input, progress=progress
+            )
+        except USER_ERRORS as exc:
+            raise StudioError(str(exc)) from exc
+
+    def export_orbit(self, view: View, *, path: str, n_views: int, quality: str, progress=None) -> Path:
+        scene = self.require_scene()
+        out = self.folder / f"orbit_frame{view.frame}.mp4"
+        try:
+            views = camera_path(path, n_views)
+        except ValueError as exc:
+            raise StudioError(str(exc)) from exc
+        return export_camera_path(scene, out, view.frame, views, self._options(view, quality), progress=progress)
+
+    def export_png(self, view: View) -> Path:
+        result = self.render(view, quality="full")
+        out = self.folder / f"frame{view.frame}.png"
+        save_image(result.image, out)
+        return out
+
+    def export_mesh(self, view: View, *, resolution: int = 128) -> Path:
+        scene = self.require_scene()
+        mesh = extract_mesh(scene, view.frame, view.edits, resolution=resolution, remove_ood=view.remove_ood)
+        if len(mesh.faces) == 0:
+            raise StudioError("The density field has no surface at this level: nothing to export as a mesh.")
+        return write_glb(mesh, self.folder / f"frame{view.frame}.glb")

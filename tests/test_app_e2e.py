@@ -1,0 +1,229 @@
+"""The app end to end in a real headless browser (Debian's chromium driven by Playwright).
+
+The app runs in a subprocess on 127.0.0.1 with the tiny demo generator. The test uploads the bundled
+clip, runs a short preview fit, drags and releases an edit slider, orbits, toggles removal and exports a
+video, asserting on what the page shows and on the exported file. Bad inputs go through the same page.
+Screenshots are written to $INNOUT_TEST_ARTIFACTS (default: the test's temp folder).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIP = ROOT / "assets" / "examples" / "lp_d19_eyeglasses_talking.mp4"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev requirement (.ci/run)")
+if not Path(CHROMIUM).exists():
+    pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    home = tmp_path_factory.mktemp("app")
+    port = free_port()
+    env = dict(os.environ, INNOUT_CACHE_DIR=str(home / "cache"), INNOUT_PRETRAINED_DIR=str(home / "pretrained"),
+               GRADIO_ANALYTICS_ENABLED="False")  # fmt: skip
+    log = open(home / "app.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--demo-generator", "tiny", "--port", str(port), "--tmp-dir", str(home / "tmp")],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            log.close()
+            pytest.fail("the app exited:\n" + (home / "app.log").read_text()[-3000:])
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(1)
+    else:
+        proc.kill()
+        pytest.fail("the app did not start in 300 s")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.set_default_timeout(60_000)
+        pg.goto(app_url)
+        pg.wait_for_selector("#prepare")
+        yield pg
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("INNOUT_TEST_ARTIFACTS") or tmp_path_factory.mktemp("artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def wait_status(page, selector: str, previous: str = "", timeout_s: float = 300) -> str:
+    """Wait until a step's status box reports (Done. / Problem:) something other than ``previous``; while
+    a request runs, the box shows a timer before the old text, which does not count."""
+    script = (
+        "([sel, prev]) => { const el = document.querySelector(sel);"
+        " return el && /^\\s*(Done\\.|Problem:)/.test(el.innerText) && el.innerText !== prev; }"
+    )
+    page.wait_for_function(script, arg=[selector, previous], timeout=timeout_s * 1000)
+    return page.locator(selector).inner_text()
+
+
+def set_slider(page, elem_id: str, value: float, *, release: bool = True) -> None:
+    """Move a slider as a drag does (input events), then let it go (pointerup) when ``release``."""
+    rng = page.locator(f"#{elem_id} input[type=range]")
+    rng.evaluate("(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }", value)
+    if release:
+        rng.evaluate(
+            "(el) => { el.dispatchEvent(new PointerEvent('pointerup', {bubbles: true}));"
+            " el.dispatchEvent(new Event('change', {bubbles: true})); }"
+        )
+
+
+def render_src(page) -> str | None:
+    img = page.locator("#render img")
+    return img.get_attribute("src") if img.count() else None
+
+
+def wait_render(page, previous: str | None, must: str, timeout_s: float = 120) -> str:
+    """Wait for the render status to name ``must`` and for a new status text; return it."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        text = page.locator("#render-status").inner_text()
+        if must in text and text != previous and " s" in text:
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"no render with {must!r}; status: {page.locator('#render-status').inner_text()!r}")
+
+
+def upload_and_prepare(page, path: Path) -> str:
+    page.get_by_role("tab", name="1. Input").click()
+    previous = page.locator("#prepare-status").inner_text()
+    clear = page.locator("#upload button[aria-label=Clear]")
+    if clear.count():  # a file from before: remove it to get the upload box back
+        clear.click()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.wait_for_selector(f"#upload :text('{path.name}')")
+    page.locator("#prepare").click()
+    return wait_status(page, "#prepare-status", previous)
+
+
+def make_bad_inputs(folder: Path) -> dict[str, Path]:
+    import imageio.v3 as iio
+    import imageio_ffmpeg
+
+    text = folder / "notes.mp4"
+    text.write_text("this is a text file, not a video\n" * 20)
+    noface = folder / "wall.png"
+    y, x = np.mgrid[0:256, 0:256]
+    iio.imwrite(noface, np.stack([x, y, (x + y) // 2], -1).astype(np.uint8))
+    long_clip = folder / "ten_minutes.mp4"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
+         "testsrc=size=64x64:rate=1:duration=600", "-pix_fmt", "yuv420p", str(long_clip)],
+        check=True,
+    )  # fmt: skip
+    return {"text": text, "noface": noface, "long": long_clip}
+
+
+def test_bad_inputs_give_readable_messages(page, artifacts, tmp_path):
+    bad = make_bad_inputs(tmp_path)
+    message = upload_and_prepare(page, bad["text"])
+    assert "Problem:" in message and "cannot be read as a video" in message, message
+    message = upload_and_prepare(page, bad["noface"])
+    assert "Problem:" in message and "no face" in message.lower(), message
+    message = upload_and_prepare(page, bad["long"])
+    assert "Problem:" in message and "10.0 minutes long" in message, message
+    page.screenshot(path=str(artifacts / "app_bad_input.png"), full_page=True)
+
+
+def test_upload_fit_edit_orbit_remove_export(page, artifacts):
+    # 1. the bundled clip (after the bad inputs above: the app is still usable)
+    message = upload_and_prepare(page, CLIP)
+    assert "Done." in message and "250 frames" in message, message
+    page.wait_for_selector("#crops img")
+    page.screenshot(path=str(artifacts / "app_1_input.png"), full_page=True)
+
+    # 2. a short preview fit: 4 frames, 5 % of the preset's steps
+    page.get_by_role("tab", name="2. Fit").click()
+    page.get_by_text("Advanced").click()
+    set_slider(page, "max-frames", 4)
+    set_slider(page, "effort", 0.05)
+    page.locator("#fit-button").click()
+    message = wait_status(page, "#fit-status")
+    assert "Done." in message and "Fitted 4 frames" in message, message
+    page.screenshot(path=str(artifacts / "app_2_fit.png"), full_page=True)
+
+    # 3. edit: drag (fast preview), then release (full quality); the image changes each time
+    page.get_by_role("tab", name="3. Edit").click()
+    page.wait_for_selector("#render img")
+    before = render_src(page)
+    status = page.locator("#render-status").inner_text()
+    set_slider(page, "edit-brightness", 2.5, release=False)
+    status = wait_render(page, status, "drag preview")
+    assert "brightness +2.5" in status
+    dragged = render_src(page)
+    assert dragged != before, "the drag preview did not change the image"
+    set_slider(page, "edit-brightness", 2.5)
+    status = wait_render(page, status, "full render")
+    released = render_src(page)
+    assert released not in (before, dragged), "the full-quality render did not replace the preview"
+
+    # orbit: the preset "Left" view, then the yaw slider
+    page.get_by_role("button", name="Left", exact=True).click()
+    status = wait_render(page, status, "yaw -25°")
+    orbit = render_src(page)
+    assert orbit != released
+    set_slider(page, "yaw", 15)
+    status = wait_render(page, status, "yaw +15°")
+    assert render_src(page) != orbit
+
+    # removal: the render is redone without the OOD field
+    page.locator("#remove input[type=checkbox]").check()
+    status = wait_render(page, status, "OOD removed")
+    page.screenshot(path=str(artifacts / "app_3_edit.png"), full_page=True)
+
+    # 4. export the edited video (preview quality): one frame per fitted frame, pasted back, with audio
+    page.get_by_role("tab", name="4. Export").click()
+    page.locator("#export-quality").get_by_label("preview").check()
+    page.locator("#export-video").click()
+    message = wait_status(page, "#export-status")
+    assert "Done." in message and "edited_video.mp4: 4 frames" in message, message
+    link = page.locator("#export-file a").first.get_attribute("href")
+    response = page.request.get(link)
+    assert response.ok
+    out = artifacts / "app_export.mp4"
+    out.write_bytes(response.body())
+    import imageio_ffmpeg
+
+    assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == 4
+    page.screenshot(path=str(artifacts / "app_4_export.png"), full_page=True)
