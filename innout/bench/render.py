@@ -1,4 +1,5 @@
-"""Editing and orbit speed of a scene: cached tri-planes against recomputing them, per quality.
+"""Editing and orbit speed of a scene: cached tri-planes against recomputing them, per quality, and
+the app's slider latency (drag preview from interpolated edit planes, full render on release).
 
     python -m innout.bench render [--arch tiny|ffhq] [--qualities preview,full] [--views 4] [--device cpu]
 
@@ -48,6 +49,33 @@ def orbit_speed(scene: Scene, frame: int = 0, quality: str = "preview", views: i
     return {"cached_s": cached, "recompute_s": fresh, "speedup": fresh / cached}
 
 
+def slider_latency(scene: Scene, frame: int = 0, strengths=(0.4, 1.1, 1.9, 2.6)) -> dict[str, float]:
+    """What the app does when an edit slider moves: the knots are warmed once per frame, then each move
+    is a drag preview and each release a full-quality render (which runs the backbone). Also the
+    drag preview's error against the exact preview, relative to the edit's own change."""
+    from ..edit.directions import Direction, latent_space_digest
+
+    normal = torch.randn(512, generator=torch.Generator().manual_seed(0))
+    scene.add_direction(Direction("bench", normal, latent_space=latent_space_digest(scene.G)))
+    scene.clear_cache()
+    start = time.perf_counter()
+    scene.warm_edit_knots(frame, ["bench"])
+    warm = time.perf_counter() - start
+    drag, full, errors = [], [], []
+    base = scene.render(frame).raw
+    for s in strengths:
+        start = time.perf_counter()
+        preview = scene.render(frame, edits={"bench": s}, approximate_edits=True)
+        drag.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        scene.render(frame, edits={"bench": s}, quality="full")
+        full.append(time.perf_counter() - start)
+        exact = scene.render(frame, edits={"bench": s}).raw
+        errors.append(float((preview.raw - exact).abs().mean() / (exact - base).abs().mean().clamp_min(1e-8)))
+    n = len(strengths)
+    return {"warm_s": warm, "drag_s": sum(drag) / n, "full_s": sum(full) / n, "relative_error": sum(errors) / n}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m innout.bench render", description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="ffhq", choices=["tiny", "ffhq"], help="generator architecture")
@@ -64,4 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"render cached-planes  {r['cached_s']:.3f} s/view  {config}")
         print(f"render recompute      {r['recompute_s']:.3f} s/view  {config}")
         print(f"render orbit speed-up {r['speedup']:.2f}x  {config}")
+    r = slider_latency(scene)
+    config = f"arch={args.arch} device={args.device} threads={threads} knots={scene.knots}"
+    print(f"slider warm knots     {r['warm_s']:.3f} s/frame (once per frame and edit)  {config}")
+    print(f"slider drag preview   {r['drag_s']:.3f} s/move  {config}")
+    print(f"slider release (full) {r['full_s']:.3f} s/release  {config}")
+    print(f"slider drag error     {r['relative_error']:.3f} of the edit's change (mean abs, preview)  {config}")
     return 0

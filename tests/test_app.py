@@ -1,0 +1,140 @@
+"""The app's modules without a browser: input checks, the runtime and setup panel, sessions, charts."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from innout.app import plots
+from innout.app.runtime import gpu, installed_directions, load_runtime
+from innout.app.session import StudioError, StudioSession, View, check_input
+from innout.edit.directions import Direction, latent_space_digest, save_direction
+from innout.edit.labelers import make_labeler
+from innout.fit.config import preview, scaled
+from innout.fit.scene_file import save_scene
+from tests.test_scene import band_scene_data
+
+
+def test_input_checks_name_the_problem(tmp_path):
+    import imageio_ffmpeg
+
+    with pytest.raises(StudioError, match="No input"):
+        check_input(None, max_seconds=60)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    with pytest.raises(StudioError, match="not a video or photo"):
+        check_input(notes, max_seconds=60)
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video")
+    with pytest.raises(StudioError, match="cannot be read as a video"):
+        check_input(fake, max_seconds=60)
+    long_clip = tmp_path / "long.mp4"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
+         "testsrc=size=32x32:rate=1:duration=90", "-pix_fmt", "yuv420p", str(long_clip)],
+        check=True,
+    )  # fmt: skip
+    with pytest.raises(StudioError, match="1.5 minutes long"):
+        check_input(long_clip, max_seconds=60)
+    assert check_input(long_clip, max_seconds=120) == long_clip
+
+
+def test_missing_weights_give_a_setup_problem_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setenv("INNOUT_PRETRAINED_DIR", str(tmp_path))
+    monkeypatch.delenv("INNOUT_EG3D_CHECKPOINT", raising=False)
+    runtime = load_runtime(download=False)
+    assert not runtime.ready and "ffhqrebalanced512-128.pkl" in runtime.problem
+    missing = load_runtime(checkpoint=str(tmp_path / "nope.pkl"), download=False)
+    assert not missing.ready and "no such file" in missing.problem
+    from innout.app.ui import build_ui
+
+    demo = build_ui(runtime)  # the page still builds, with the setup panel
+    assert demo is not None
+
+
+def test_effort_scales_every_stage():
+    cfg = scaled(preview(), 0.1)
+    assert (cfg.inversion.subset_epochs, cfg.inversion.all_epochs, cfg.joint.iterations) == (1, 1, 15)
+    assert cfg.init.samples == cfg.init.batch and cfg.max_frames == 12
+    assert scaled(preview(), 1.0).to_dict() == preview().to_dict()
+
+
+def test_image_labellers():
+    dark, bright = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 255, np.uint8)
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 0] = 255
+    np.testing.assert_allclose(make_labeler("brightness")([dark, bright]), [0.0, 1.0])
+    np.testing.assert_allclose(make_labeler("warmth")([red, bright]), [1.0, 0.0])
+
+
+def test_directions_for_another_generator_are_left_out(tiny_generator, tmp_path):
+    digest = latent_space_digest(tiny_generator)
+    save_direction(Direction("mine", torch.ones(512), latent_space=digest), tmp_path / "mine.safetensors")
+    save_direction(Direction("other", torch.ones(512), latent_space="0" * 16), tmp_path / "other.safetensors")
+    found, notes = installed_directions(tiny_generator, [tmp_path])
+    assert list(found) == ["mine"] and "other" in notes[0]
+
+
+def test_gpu_decorator_is_a_no_op_off_spaces(monkeypatch):
+    monkeypatch.delenv("SPACE_ID", raising=False)
+
+    def f(x):
+        return x + 1
+
+    assert gpu(f) is f and gpu(duration=10)(f) is f
+
+
+@pytest.fixture()
+def session(tiny_generator, tmp_path):
+    from innout.app.runtime import Runtime
+
+    digest = latent_space_digest(tiny_generator)
+    runtime = Runtime(device="cpu", generator=tiny_generator, label="test")
+    runtime.directions["random"] = Direction("random", torch.randn(512), latent_space=digest)
+    s = StudioSession(runtime, tmp_root=tmp_path)
+    scene_file = save_scene(band_scene_data(tiny_generator, n_frames=2), tmp_path / "scene.safetensors")
+    s.load_scene(scene_file)
+    yield s
+    s.close()
+    assert not s.folder.exists()
+
+
+def test_session_renders_drags_and_exports(session):
+    with pytest.raises(StudioError, match="Prepare an input first"):
+        session.fit("preview")
+    assert session.scene.edit_names == ["random"]
+    assert session.warm_drag(0) == 1 + 4  # unedited planes + 4 knots
+    plain = session.render(View(), quality="preview")
+    dragged = session.render(View(edits={"random": 2.0}), quality="preview", drag=True)
+    assert not np.array_equal(plain.image, dragged.image)
+    assert set(session.timings) == {"preview", "drag"}
+    # the frame's own view at yaw = pitch = 0; an orbit offset from it otherwise
+    assert View().camera(session.scene) is None
+    yaw, pitch = View(yaw=0.2).camera(session.scene)
+    assert yaw == pytest.approx(session.scene.frame_angles(0)[0] + 0.2)
+    png = session.export_png(View(frame=1))
+    assert png.is_file() and png.parent == session.folder
+    orbit = session.export_orbit(View(), path="orbit", n_views=3, quality="preview")
+    assert orbit.is_file()
+    with pytest.raises(StudioError, match="out of range"):
+        session.render(View(frame=5), quality="preview")
+    assert len(session.ood_opacity_series()) == 2
+
+
+def test_charts(session):
+    cameras = session.scene.data.cameras.numpy()
+    fig = plots.camera_trajectory(cameras, [0, 1])
+    assert len(fig.data) == 3 and len(fig.data[0].x) == 2
+    # the camera centres sit on EG3D's orbit sphere (radius 2.7 around the world origin)
+    centres = cameras[:, :16].reshape(-1, 4, 4)[:, :3, 3]
+    np.testing.assert_allclose(np.linalg.norm(centres, axis=1), 2.7, atol=1e-4)
+    history = {"invert": [{"loss": 1.0}, {"loss": 0.5}], "joint": [{"loss": 0.4, "l2": 0.1}]}
+    fig = plots.loss_chart(history)
+    assert [len(t.x) for t in fig.data] == [2, 1] and list(fig.data[1].x) == [2]
+    heat = plots.blend_map(np.linspace(0, 1, 64).reshape(8, 8), size=64)
+    assert heat.shape == (64, 64, 3) and heat.dtype == np.uint8
+    assert heat[0, 0].sum() < heat[-1, -1].sum()  # face dark, OOD bright
+    assert plots.blend_map(None) is None
