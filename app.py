@@ -12,7 +12,7 @@ import os
 import sys
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     p = argparse.ArgumentParser(
         prog="python app.py",
@@ -67,7 +67,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="fits/exports that run at once (default: 1; each takes the whole CPU or GPU)",
     )
     p.add_argument("--tmp-dir", help="where per-session files go (default: the system temp folder)")
-    return p.parse_args(argv)  # fmt: skip
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,3 +138,20 @@ def test_charts(session):
     assert heat.shape == (64, 64, 3) and heat.dtype == np.uint8
     assert heat[0, 0].sum() < heat[-1, -1].sum()  # face dark, OOD bright
     assert plots.blend_map(None) is None
+
+
+def test_every_app_flag_is_in_the_help_and_the_readme():
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("studio_app", root / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    parser = module.build_parser()
+    readme = (root / "README.md").read_text()
+    help_text = parser.format_help()
+    for action in parser._actions:
+        for flag in action.option_strings:
+            if flag not in ("-h", "--help"):
+                assert flag in help_text and f"`{flag}" in readme, flag

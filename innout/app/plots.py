@@ -33,7 +33,8 @@ def camera_trajectory(cameras: np.ndarray, frame_indices: list[int] | None = Non
     )
     fig.update_layout(
         scene={"xaxis_title": "x", "yaxis_title": "z (towards camera)", "zaxis_title": "y", "aspectmode": "data"},
-        margin={"l": 0, "r": 0, "t": 30, "b": 0}, height=380, title="Camera per frame (EG3D world: orbit radius 2.7 around the head)",
+        margin={"l": 0, "r": 0, "t": 30, "b": 0}, height=380,
+        title="Camera per frame (EG3D world: orbit radius 2.7 around the head)",
     )  # fmt: skip
     return fig
 

@@ -21,7 +21,7 @@ from .session import StudioError, StudioSession, View
 
 MAX_EDITS = 6  # slider slots; directions beyond this are listed but not shown
 PRESET_HINTS = {
-    "preview": "12 frames, 64² rays: minutes on a CPU (about 3-4 min with either generator on 2 cores)",
+    "preview": "12 frames, 64² rays: about 3 min with the demo generator on a 2-core CPU (measured); longer with EG3D",
     "fast": "every frame, the paper's losses, batched: GPU only (hours on a CPU)",
     "paper": "the paper's settings: about 3 h for 200 frames on an RTX A4000 (paper); days on a CPU",
 }
