@@ -187,25 +187,33 @@ class Scene:
                 ws = self.mappers[name].edit(ws, strength)
         return ws
 
-    def planes(self, frame: int, edits=None, *, smoothing=None, conditional=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(tri-planes [1, 3, 32, H, W], ws) for a frame, from the cache when possible."""
-        key = (
+    @staticmethod
+    def _key(frame: int, edits, smoothing, conditional) -> tuple:
+        return (
             int(frame),
             smoothing or "none",
             tuple(sorted((k, round(float(v), 6)) for k, v in (edits or {}).items() if float(v) != 0)),
             tuple(conditional or ()),
         )
-        ws = self.frame_ws(frame, edits, smoothing=smoothing, conditional=conditional)
-        if key in self._planes:
-            self._planes.move_to_end(key)
-            return self._planes[key], ws
+
+    def _synthesised(self, cache: OrderedDict, limit: int, key: tuple, ws: torch.Tensor) -> torch.Tensor:
+        """The tri-planes of ``ws`` from the LRU ``cache`` (at most ``limit`` entries), synthesised on a miss."""
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
         with torch.no_grad():
             planes = self.G.synthesize_planes(ws, noise_mode="const")
         self.backbone_runs += 1
-        self._planes[key] = planes
-        while len(self._planes) > self.cache_size:
-            self._planes.popitem(last=False)
-        return planes, ws
+        cache[key] = planes
+        while len(cache) > limit:
+            cache.popitem(last=False)
+        return planes
+
+    def planes(self, frame: int, edits=None, *, smoothing=None, conditional=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(tri-planes [1, 3, 32, H, W], ws) for a frame, from the cache when possible."""
+        ws = self.frame_ws(frame, edits, smoothing=smoothing, conditional=conditional)
+        key = self._key(frame, edits, smoothing, conditional)
+        return self._synthesised(self._planes, self.cache_size, key, ws), ws
 
     def clear_cache(self) -> None:
         self._planes.clear()
@@ -228,18 +236,10 @@ class Scene:
     def _knot(self, frame: int, name: str, strength: float, smoothing, conditional) -> torch.Tensor:
         if strength == 0:
             return self.planes(frame, None, smoothing=smoothing)[0]
-        key = (int(frame), smoothing or "none", tuple(conditional or ()), name, strength)
-        if key in self._knot_planes:
-            self._knot_planes.move_to_end(key)
-            return self._knot_planes[key]
-        ws = self.frame_ws(frame, {name: strength}, smoothing=smoothing, conditional=conditional)
-        with torch.no_grad():
-            planes = self.G.synthesize_planes(ws, noise_mode="const")
-        self.backbone_runs += 1
-        self._knot_planes[key] = planes
-        while len(self._knot_planes) > max(self.cache_size, 4 * self.knots):
-            self._knot_planes.popitem(last=False)
-        return planes
+        edit = {name: strength}
+        ws = self.frame_ws(frame, edit, smoothing=smoothing, conditional=conditional)
+        limit = max(self.cache_size, 4 * self.knots)  # a cache of its own: knots must not evict the exact planes
+        return self._synthesised(self._knot_planes, limit, self._key(frame, edit, smoothing, conditional), ws)
 
     def warm_edit_knots(self, frame: int, names: list[str] | None = None, *, smoothing=None, conditional=None) -> int:
         """Compute the knot planes of ``names`` (default: every edit) for a frame ahead of a drag; returns
