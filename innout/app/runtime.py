@@ -116,7 +116,7 @@ def installed_directions(
 ) -> tuple[dict[str, Direction], list[str]]:
     """The directions in ``folders`` (default: pretrained/directions and its demo-* folders) that were
     learned for ``G``'s latent space, and a note for each one left out."""
-    from ..edit.directions import DirectionError
+    from ..edit.directions import DirectionError, DirectionMismatchError
 
     root = default_directions_dir()
     folders = folders if folders is not None else [root, *sorted(root.glob("demo-*"))]
@@ -129,7 +129,9 @@ def installed_directions(
             notes.append(str(exc))
             continue
         for name, direction in candidates.items():
-            if direction.latent_space not in (None, digest):
+            try:
+                direction.check_space(digest)
+            except DirectionMismatchError:
                 notes.append(f"{name} ({folder}): learned for another generator")
                 continue
             found[name] = direction

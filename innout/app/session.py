@@ -109,7 +109,6 @@ class StudioSession:
         self.scene_path: Path | None = None
         self.ood_series: np.ndarray | None = None
         self.cancel = threading.Event()
-        self.last_render: SceneRender | None = None
         self.timings: dict[str, float] = {}
 
     def close(self) -> None:
@@ -216,7 +215,6 @@ class StudioSession:
         except USER_ERRORS as exc:
             raise StudioError(str(exc)) from exc
         self.timings["drag" if drag else quality] = time.perf_counter() - start
-        self.last_render = result
         return result
 
     def warm_drag(self, frame: int) -> int:
