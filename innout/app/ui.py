@@ -126,8 +126,10 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
                 edit_sliders = []
                 for i in range(MAX_EDITS):
                     name = edit_names[i] if i < len(edit_names) else f"edit{i}"
+                    # the direction's own range: the drag preview's knots span exactly this range
+                    lo, hi = runtime.directions[name].value_range if name in runtime.directions else (-3, 3)
                     edit_sliders.append(
-                        gr.Slider(-3, 3, value=0, step=0.1, label=name, visible=i < len(edit_names),
+                        gr.Slider(lo, hi, value=0, step=0.1, label=name, visible=i < len(edit_names),
                                   elem_id=f"edit-{name}")
                     )  # fmt: skip
                 if not edit_names:
