@@ -98,10 +98,23 @@ def wait_status(page, selector: str, previous: str = "", timeout_s: float = 300)
     return page.locator(selector).inner_text()
 
 
-def set_slider(page, elem_id: str, value: float, *, release: bool = True) -> None:
-    """Move a slider as a drag does (input events), then let it go (pointerup) when ``release``."""
+def set_slider(page, elem_id: str, value: float, *, release: bool = True, timeout_s: float = 30) -> None:
+    """Move a slider as a drag does (input events), then let it go (pointerup) when ``release``.
+
+    The range is set again until the slider's number box shows the value: a slider inside an accordion
+    that has just been opened can be re-mounted after the first set, which would silently drop it."""
     rng = page.locator(f"#{elem_id} input[type=range]")
-    rng.evaluate("(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }", value)
+    number = page.locator(f"#{elem_id} input[type=number]")
+    rng.wait_for(state="visible")
+    deadline = time.time() + timeout_s
+    while True:
+        rng.evaluate("(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }", value)
+        time.sleep(0.2)
+        shown = number.input_value() if number.count() else str(value)
+        if shown and abs(float(shown) - value) < 1e-6:
+            break
+        if time.time() > deadline:
+            raise AssertionError(f"slider {elem_id} shows {shown!r}, not {value}")
     if release:
         rng.evaluate(
             "(el) => { el.dispatchEvent(new PointerEvent('pointerup', {bubbles: true}));"
