@@ -135,9 +135,10 @@ def test_align_image(portrait):
     assert face.crop.shape == (512, 512, 3) and face.crop.dtype == np.uint8
     assert face.camera.shape == (25,) and face.landmarks.shape == (468, 2)
     eyes = align.five_points(np.c_[face.landmarks, np.zeros(468)])[:2]
-    # EG3D/FFHQ framing: eyes level with the upper middle, about 0.17 of the crop apart
+    # EG3D/FFHQ framing: eyes level with the upper middle, about a quarter of the crop apart
+    # (136 px in the official crop eg3dproj_ffhq_00018)
     assert 200 < eyes[:, 0].mean() < 312 and 180 < eyes[:, 1].mean() < 300
-    assert 60 < np.linalg.norm(eyes[0] - eyes[1]) < 140
+    assert 100 < np.linalg.norm(eyes[0] - eyes[1]) < 170
     back = align.apply_affine(face.transform, face.landmarks)
     np.testing.assert_allclose(back, face.landmarks_image[:, :2], atol=1e-6)
     with pytest.raises(NoFaceError, match="no face"):
@@ -261,7 +262,11 @@ def test_cameras_close_to_official(name):
     face = align_image(image)
     # measured: 5.8 and 1.1 degrees (the issue asks <= 5; see the notes on the preprocessing issue)
     assert camera.angle_between_cameras(face.camera, official) < 7.0
-    assert face.transform[0, 0] == pytest.approx(1.0, abs=0.06)  # already aligned: close to identity
+    # already aligned by EG3D's pipeline: our crop is within a few pixels of identity
+    # (measured with MTCNN's points: centre 1.1 / 3.4 px, scale 1.001 / 1.028)
+    corners = np.array([[0, 0, 1], [511, 0, 1], [0, 511, 1], [511, 511, 1], [255.5, 255.5, 1]], float)
+    assert np.abs(corners @ face.transform.T - corners[:, :2])[-1].max() < 5.0
+    assert face.transform[0, 0] == pytest.approx(1.0, abs=0.04)
 
 
 def test_real_clip():

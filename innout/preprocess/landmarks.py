@@ -62,25 +62,35 @@ class FaceMeshTracker:
         return faces or self._detect_small_faces(image_rgb)
 
     def _detect_small_faces(self, image_rgb: np.ndarray) -> list[np.ndarray]:
-        import cv2
-
         h, w = image_rgb.shape[:2]
         faces = []
         for det in (self.detector.process(image_rgb).detections or [])[: self.max_faces]:
             box = det.location_data.relative_bounding_box
-            cx, cy = (box.xmin + box.width / 2) * w, (box.ymin + box.height / 2) * h
-            side = 2.2 * max(box.width * w, box.height * h)
-            scale = 256.0 / side
-            to_crop = np.array([[scale, 0, 128 - scale * cx], [0, scale, 128 - scale * cy]])
-            crop = cv2.warpAffine(image_rgb, to_crop, (256, 256), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT)
-            result = self.crop_mesh.process(crop)
-            if not result.multi_face_landmarks:
-                continue
-            pts = self._points(result.multi_face_landmarks[0], 256, 256)
-            pts[:, :2] = (pts[:, :2] - to_crop[:, 2]) / scale
-            pts[:, 2] /= scale
-            faces.append(pts)
+            x0, y0 = box.xmin * w, box.ymin * h
+            face = self.mesh_in_box(image_rgb, (x0, y0, x0 + box.width * w, y0 + box.height * h))
+            if face is not None:
+                faces.append(face)
         return faces
+
+    def mesh_in_box(self, image_rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
+        """Face mesh [468, 3] of the face in ``box`` (x1, y1, x2, y2 in pixels, from any face detector),
+        run on a square cut around it; None if the mesh model finds no face there."""
+        import cv2
+
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        side = 2.2 * max(box[2] - box[0], box[3] - box[1])
+        scale = 256.0 / side
+        to_crop = np.array([[scale, 0, 128 - scale * cx], [0, scale, 128 - scale * cy]])
+        crop = cv2.warpAffine(
+            np.ascontiguousarray(image_rgb), to_crop, (256, 256), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT
+        )
+        result = self.crop_mesh.process(crop)
+        if not result.multi_face_landmarks:
+            return None
+        pts = self._points(result.multi_face_landmarks[0], 256, 256)
+        pts[:, :2] = (pts[:, :2] - to_crop[:, 2]) / scale
+        pts[:, 2] /= scale
+        return pts
 
     def __call__(self, image_rgb: np.ndarray) -> np.ndarray | None:
         """Landmarks [468, 3] of the tracked face, or None when it is not found in this frame."""

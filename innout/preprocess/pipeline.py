@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import align, camera
+from . import align, camera, keypoints
 from .landmarks import FaceMeshTracker
 from .media import InputError, extract_audio, load_media
 from .smoothing import fill_gaps, find_gaps, gaussian_smooth
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the crop follows MTCNN's five points (was face-mesh points)
 
 
 class NoFaceError(InputError):
@@ -71,6 +71,7 @@ class PreparedVideo:
     source: str
     audio_path: str | None = None
     jitter: dict[str, float] = field(default_factory=dict)
+    mtcnn_frames: int = 0  # frames whose crop points came from MTCNN (the others: face mesh + offset)
     cache_dir: str | None = None
 
     def __len__(self) -> int:
@@ -88,6 +89,7 @@ class PreparedVideo:
                 "eye-centre jitter in the crop: "
                 f"{self.jitter['raw']:.2f} px/frame before smoothing, {self.jitter['smoothed']:.2f} after"
             )
+        lines.append(f"crop points from MTCNN in {self.mtcnn_frames} of {len(self)} frames (others: face mesh)")
         lines.append("audio: " + ("kept" if self.audio_path else "none"))
         return "\n".join(lines)
 
@@ -124,12 +126,17 @@ def _jitter(points: np.ndarray) -> float:
 def align_image(image_rgb: np.ndarray) -> AlignedFace:
     """Align one photo: EG3D crop, camera, landmarks and the crop -> image transform."""
     image_rgb = np.ascontiguousarray(image_rgb[..., :3])
+    detector = keypoints.load_detector()
+    points = None
     with FaceMeshTracker(video=False) as tracker:
         landmarks = tracker(image_rgb)
+        if detector is not None:  # the whole pyramid, as EG3D's batch_mtcnn.py runs it on a photo
+            landmarks, points = keypoints.resolve(tracker, detector, image_rgb, landmarks, fast=False)
     if landmarks is None:
         raise NoFaceError("no face found in the image", [0])
     h, w = image_rgb.shape[:2]
-    transform = align.crop_transform(align.five_points(landmarks), w, h)
+    points = align.five_points(landmarks) if points is None else points
+    transform = align.crop_transform(points, w, h)
     label = camera.camera_label(camera.head_rotation(landmarks))
     crop_lm = align.apply_affine(align.invert_affine(transform), landmarks)
     return AlignedFace(align.warp_crop(image_rgb, transform), label, crop_lm, transform, landmarks)
@@ -143,11 +150,20 @@ def _process(media, options: PrepareOptions, progress: bool) -> dict:
     frames = media.frames
     h, w = frames[0].shape[:2]
     raw = np.full((len(frames), 468, 3), np.nan)
+    mesh5 = np.full((len(frames), 5, 2), np.nan)
+    mtcnn5 = np.full((len(frames), 5, 2), np.nan)
+    detector = keypoints.load_detector()
     with FaceMeshTracker(video=media.kind != "image", max_faces=options.max_faces) as tracker:
         for i, frame in enumerate(tqdm(frames, desc="face landmarks", unit="frame", disable=not progress)):
-            lm = tracker(frame)
-            if lm is not None:
-                raw[i] = lm
+            lm, found_points = tracker(frame), None
+            if detector is not None:
+                lm, found_points = keypoints.resolve(tracker, detector, frame, lm, fast=True)
+            if lm is None:
+                continue
+            raw[i] = lm
+            mesh5[i] = align.five_points(lm)
+            if found_points is not None:
+                mtcnn5[i] = found_points
     found = ~np.isnan(raw[:, 0, 0])
     missing_source = [media.frame_indices[i] for i in np.flatnonzero(~found)]
     if found.mean() < options.min_face_fraction:
@@ -160,15 +176,18 @@ def _process(media, options: PrepareOptions, progress: bool) -> dict:
             f"{media.source.name}: {what}; frames without a face: {_ranges(missing_source)}", missing_source
         )
 
+    points, from_mtcnn = keypoints.crop_points(mesh5, mtcnn5)
     filled, still_missing, filled_idx = fill_gaps(raw, found, options.max_gap)
+    filled_points = fill_gaps(points, found, options.max_gap)[0]
     keep = ~still_missing
-    smoothed = filled.copy()
+    smoothed, smoothed_points = filled.copy(), filled_points.copy()
     for start, end in _segments(keep):
         smoothed[start:end] = gaussian_smooth(filled[start:end], options.landmark_smoothing)
+        smoothed_points[start:end] = gaussian_smooth(filled_points[start:end], options.landmark_smoothing)
 
     kept = np.flatnonzero(keep)
-    transforms = np.stack([align.crop_transform(align.five_points(smoothed[i]), w, h) for i in kept])
-    raw_transforms = np.stack([align.crop_transform(align.five_points(filled[i]), w, h) for i in kept])
+    transforms = np.stack([align.crop_transform(smoothed_points[i], w, h) for i in kept])
+    raw_transforms = np.stack([align.crop_transform(filled_points[i], w, h) for i in kept])
     rotations, prev = [], None
     for i in tqdm(kept, desc="head pose", unit="frame", disable=not progress):
         prev = camera.head_rotation(smoothed[i], init=prev)
@@ -195,6 +214,7 @@ def _process(media, options: PrepareOptions, progress: bool) -> dict:
         "fps": media.fps,
         "frame_size": (h, w),
         "jitter": jitter,
+        "mtcnn_frames": int((~np.isnan(mtcnn5[kept, 0, 0])).sum()) if from_mtcnn else 0,
     }
 
 
@@ -233,7 +253,8 @@ def _save(entry: Path, result: dict, source: Path, audio_codec: str | None) -> N
         audio = None
         if audio_codec and extract_audio(source, tmp / "audio.mka"):
             audio = "audio.mka"
-        meta = {k: result[k] for k in ("frame_indices", "status", "dropped", "fps", "frame_size", "jitter")}
+        keys = ("frame_indices", "status", "dropped", "fps", "frame_size", "jitter", "mtcnn_frames")
+        meta = {k: result[k] for k in keys}
         meta.update(source=str(source), audio=audio, version=FORMAT_VERSION)
         (tmp / "meta.json").write_text(json.dumps(meta))
         if entry.exists():
@@ -260,6 +281,7 @@ def load_prepared(entry: str | os.PathLike) -> PreparedVideo:
         source=meta["source"],
         audio_path=str(entry / meta["audio"]) if meta["audio"] else None,
         jitter=meta["jitter"],
+        mtcnn_frames=meta.get("mtcnn_frames", 0),
         cache_dir=str(entry),
     )
 
