@@ -83,6 +83,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         stride=args.stride,
         max_frames=args.max_frames,
         landmark_smoothing=args.landmark_smoothing,
+        crop_offset_smoothing=args.crop_offset_smoothing,
         camera_smoothing=args.camera_smoothing,
         max_gap=args.max_gap,
     )
@@ -345,6 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, default=1, help="keep every n-th frame (default: 1)")
     p.add_argument("--max-frames", type=int, default=None, help="keep at most this many frames")
     p.add_argument("--landmark-smoothing", type=float, default=1.5, help="landmark smoothing sigma, frames (0: off)")
+    p.add_argument(
+        "--crop-offset-smoothing", type=float, default=10.0,
+        help="smoothing sigma (frames) of the MTCNN-minus-mesh offset that frames the crop (0: MTCNN's own points)",
+    )  # fmt: skip
     p.add_argument("--camera-smoothing", type=float, default=2.0, help="camera smoothing sigma, frames (0: off)")
     p.add_argument("--max-gap", type=int, default=8, help="fill runs of up to N frames without a face (default: 8)")
     p.add_argument("--cache-dir", default=None, help="cache folder (default: $INNOUT_CACHE_DIR or ~/.cache/innout)")

@@ -114,3 +114,21 @@ def test_mesh_points_take_the_clips_mtcnn_offset_where_mtcnn_misses():
     assert count == 9
     assert np.isnan(points[5]).all()
     assert np.allclose(np.delete(points, 5, 0), np.delete(truth, 5, 0), atol=1e-6)
+
+
+def test_smoothed_offset_keeps_mtcnns_framing_without_its_jitter():
+    rng = np.random.default_rng(1)
+    t = np.arange(60)
+    base = np.array([[-1, 0], [1, 0], [0, 1.2], [-0.8, 2], [0.8, 2]], float) * 40
+    mesh = base[None] + np.stack([200 + 2 * np.sin(t / 9), 220 + t * 0.5], -1)[:, None]  # a steady, moving head
+    framing = np.array([0.0, -6.0])  # MTCNN frames this face 6 px higher ...
+    mtcnn5 = mesh + framing + rng.normal(0, 3, mesh.shape)  # ... with 3 px of noise per frame
+    raw, _ = keypoints.crop_points(mesh, mtcnn5, 0.0)
+    smooth, count = keypoints.crop_points(mesh, mtcnn5, 10.0)
+    assert count == 60 and np.allclose(raw, mtcnn5)
+
+    def jitter(p):
+        return np.linalg.norm(np.diff(p, axis=0), axis=-1).mean()
+
+    assert jitter(smooth) < 0.3 * jitter(raw)
+    assert np.abs((smooth - mesh).mean((0, 1)) - framing).max() < 0.5

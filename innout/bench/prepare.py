@@ -47,11 +47,19 @@ def bench_videos(data: Path, options: PrepareOptions, psnr_frames: int) -> None:
                 pasted = paste_back(frame, np.asarray(pv.crops[i]), pv.transforms[i], mask)
                 inside = frame_mask(mask, pv.transforms[i], frame.shape[:2]) > 0.5
                 psnrs.append(masked_psnr(pasted, frame, inside.astype(np.float64)))
+        aligned = ""
+        if tuple(pv.frame_size) == (512, 512):  # an already EG3D-aligned clip: its crop should be the identity
+            centre = np.abs(pv.transforms @ np.array([255.5, 255.5, 1.0]) - 255.5).max(1)
+            aligned = (
+                f" identity_offset_mean={centre.mean():.1f}px p90={np.percentile(centre, 90):.1f}px"
+                f" scale={pv.transforms[:, 0, 0].mean():.3f}"
+            )
         print(
             f"prepare/{clip.stem}: frames={total} face_found={detected / total:.3f} "
             f"interpolated={pv.status.count('interpolated')} dropped={len(pv.dropped)} "
             f"jitter_raw={pv.jitter['raw']:.2f}px jitter_smoothed={pv.jitter['smoothed']:.2f}px "
             f"time={seconds:.1f}s pasteback_psnr_min={min(psnrs):.1f}dB mean={np.mean(psnrs):.1f}dB "
+            f"mtcnn={pv.mtcnn_frames}/{len(pv)}{aligned} "
             f"| size={pv.frame_size[1]}x{pv.frame_size[0]} fps={pv.fps:g} audio={'yes' if pv.audio_path else 'no'}"
         )
 
@@ -75,9 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m innout.bench prepare", description=__doc__)
     parser.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data folder")
     parser.add_argument("--psnr-frames", type=int, default=20, help="frames per clip for the paste-back PSNR")
+    parser.add_argument(
+        "--crop-offset-smoothing", type=float, default=PrepareOptions.crop_offset_smoothing,
+        help="PrepareOptions.crop_offset_smoothing (0: MTCNN's own points per frame)",
+    )  # fmt: skip
+    parser.add_argument("--videos-only", action="store_true", help="skip the camera check on the images")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         parser.error(f"{args.data} not found: pass --data /path/to/shared/data")
-    bench_cameras(args.data)
-    bench_videos(args.data, PrepareOptions(), args.psnr_frames)
+    if not args.videos_only:
+        bench_cameras(args.data)
+    print(f"# crop_offset_smoothing={args.crop_offset_smoothing}")
+    bench_videos(args.data, PrepareOptions(crop_offset_smoothing=args.crop_offset_smoothing), args.psnr_frames)
     return 0

@@ -2,10 +2,11 @@
 
 The face mesh tracks the face (and gives pose, masks and landmarks); the EG3D crop is defined by MTCNN's
 five points (see ``mtcnn``). Per frame, the MTCNN detection whose points lie nearest the mesh's five
-points is taken. Where MTCNN misses the face (or its weights are not installed), the mesh's points are
-used, moved by the median MTCNN-minus-mesh offset of that clip's other frames, measured in a face frame
-(origin between the eyes, x along the eye line, unit = eye distance), so the crop does not jump between
-the two sources.
+points is taken. In a video, MTCNN's points jitter by several pixels from frame to frame, while the mesh
+is steady but framed differently (eye corners instead of pupils, ...). So the crop uses the mesh's points
+moved by the MTCNN-minus-mesh offset, measured in a face frame (origin between the eyes, x along the eye
+line, unit = eye distance), interpolated where MTCNN misses and smoothed over time. Without MTCNN's
+weights, the mesh's points are used as they are.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from . import align
 from .landmarks import FaceMeshTracker
 from .mtcnn import MTCNN, Detection, MTCNNWeightsError
+from .smoothing import gaussian_smooth
 
 CONFIDENT = 0.9  # EG3D's batch_mtcnn.py keeps detections above this confidence
 MATCH_TOLERANCE = 0.35  # mean point distance, in eye distances, for an MTCNN face to be the tracked one
@@ -78,22 +80,27 @@ def resolve(
     return landmarks, None
 
 
-def crop_points(mesh5: np.ndarray, mtcnn5: np.ndarray) -> tuple[np.ndarray, int]:
-    """Five crop points per frame [T, 5, 2] and how many frames came from MTCNN.
+def crop_points(mesh5: np.ndarray, mtcnn5: np.ndarray, offset_smoothing: float = 0.0) -> tuple[np.ndarray, int]:
+    """Five crop points per frame [T, 5, 2] and how many frames MTCNN found.
 
-    ``mesh5`` [T, 5, 2] (NaN where no face), ``mtcnn5`` [T, 5, 2] (NaN where MTCNN missed)."""
+    ``mesh5`` [T, 5, 2] (NaN where no face), ``mtcnn5`` [T, 5, 2] (NaN where MTCNN missed). The points
+    are the mesh's plus the MTCNN-minus-mesh offset in the face frame. That offset is interpolated over
+    frames where MTCNN missed and, with ``offset_smoothing`` (a Gaussian sigma in frames), smoothed over
+    time: the crop then keeps MTCNN's framing without its frame-to-frame jitter. With 0 and MTCNN found,
+    the points are exactly MTCNN's."""
     has_mesh = ~np.isnan(mesh5[:, 0, 0])
     has_mtcnn = ~np.isnan(mtcnn5[:, 0, 0]) & has_mesh
     out = mesh5.copy()
-    out[has_mtcnn] = mtcnn5[has_mtcnn]
-    missing = np.flatnonzero(has_mesh & ~has_mtcnn)
-    if has_mtcnn.any() and len(missing):
-        local = []
-        for i in np.flatnonzero(has_mtcnn):
-            origin, rot, dist = face_frame(mesh5[i])
-            local.append((mtcnn5[i] - mesh5[i]) @ rot / dist)  # rot.T applied to row vectors
-        offset = np.median(np.stack(local), axis=0)
-        for i in missing:
-            origin, rot, dist = face_frame(mesh5[i])
-            out[i] = mesh5[i] + dist * offset @ rot.T
-    return out, int(has_mtcnn.sum())
+    if not has_mtcnn.any():
+        return out, 0
+    frames = [face_frame(m) if ok else None for m, ok in zip(mesh5, has_mesh, strict=True)]
+    with_mesh, with_mtcnn = np.flatnonzero(has_mesh), np.flatnonzero(has_mtcnn)
+    local = np.stack([(mtcnn5[i] - mesh5[i]) @ frames[i][1] / frames[i][2] for i in with_mtcnn])  # rot.T per row
+    offsets = np.stack(
+        [np.interp(with_mesh, with_mtcnn, local[:, k, c]) for k in range(5) for c in range(2)], -1
+    ).reshape(len(with_mesh), 5, 2)
+    offsets = gaussian_smooth(offsets, offset_smoothing)
+    for i, offset in zip(with_mesh, offsets, strict=True):
+        _, rot, dist = frames[i]
+        out[i] = mesh5[i] + dist * offset @ rot.T
+    return out, len(with_mtcnn)

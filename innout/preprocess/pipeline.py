@@ -42,6 +42,7 @@ class PrepareOptions:
     stride: int = 1  # keep every n-th frame
     max_frames: int | None = None  # cap on the number of kept frames
     landmark_smoothing: float = 1.5
+    crop_offset_smoothing: float = 10.0  # MTCNN-minus-mesh offset of the crop points (see keypoints)
     camera_smoothing: float = 2.0
     max_gap: int = 8  # interpolate runs of at most this many frames without a face
     min_face_fraction: float = 0.5  # fail if fewer frames than this have a face
@@ -71,7 +72,7 @@ class PreparedVideo:
     source: str
     audio_path: str | None = None
     jitter: dict[str, float] = field(default_factory=dict)
-    mtcnn_frames: int = 0  # frames whose crop points came from MTCNN (the others: face mesh + offset)
+    mtcnn_frames: int = 0  # frames where MTCNN found the face (its offset to the mesh frames the crop)
     cache_dir: str | None = None
 
     def __len__(self) -> int:
@@ -89,7 +90,7 @@ class PreparedVideo:
                 "eye-centre jitter in the crop: "
                 f"{self.jitter['raw']:.2f} px/frame before smoothing, {self.jitter['smoothed']:.2f} after"
             )
-        lines.append(f"crop points from MTCNN in {self.mtcnn_frames} of {len(self)} frames (others: face mesh)")
+        lines.append(f"MTCNN found the face in {self.mtcnn_frames} of {len(self)} frames (it frames the crop)")
         lines.append("audio: " + ("kept" if self.audio_path else "none"))
         return "\n".join(lines)
 
@@ -176,7 +177,7 @@ def _process(media, options: PrepareOptions, progress: bool) -> dict:
             f"{media.source.name}: {what}; frames without a face: {_ranges(missing_source)}", missing_source
         )
 
-    points, from_mtcnn = keypoints.crop_points(mesh5, mtcnn5)
+    points, _ = keypoints.crop_points(mesh5, mtcnn5, options.crop_offset_smoothing)
     filled, still_missing, filled_idx = fill_gaps(raw, found, options.max_gap)
     filled_points = fill_gaps(points, found, options.max_gap)[0]
     keep = ~still_missing
@@ -214,7 +215,7 @@ def _process(media, options: PrepareOptions, progress: bool) -> dict:
         "fps": media.fps,
         "frame_size": (h, w),
         "jitter": jitter,
-        "mtcnn_frames": int((~np.isnan(mtcnn5[kept, 0, 0])).sum()) if from_mtcnn else 0,
+        "mtcnn_frames": int((~np.isnan(mtcnn5[kept, 0, 0])).sum()),
     }
 
 
