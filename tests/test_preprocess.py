@@ -260,8 +260,8 @@ def test_cameras_close_to_official(name):
     image = read_frames(shared_path("data", "images", f"{name}.png"))[0]
     official = np.load(shared_path("data", "images", "cameras", f"{name}.npy")).reshape(-1)
     face = align_image(image)
-    # measured: 5.8 and 1.1 degrees (the issue asks <= 5; see the notes on the preprocessing issue)
-    assert camera.angle_between_cameras(face.camera, official) < 7.0
+    # the issue asks <= 5 degrees; measured 4.5 and 0.4 (68-point-layout pose fit)
+    assert camera.angle_between_cameras(face.camera, official) <= 5.0
     # already aligned by EG3D's pipeline: our crop is within a few pixels of identity
     # (measured with MTCNN's points: centre 1.1 / 3.4 px, scale 1.001 / 1.028)
     corners = np.array([[0, 0, 1], [511, 0, 1], [0, 511, 1], [511, 511, 1], [255.5, 255.5, 1]], float)
