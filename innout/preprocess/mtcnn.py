@@ -46,14 +46,10 @@ def weights_dir() -> Path:
     return folder
 
 
-def _conv_prelu(c_in: int, c_out: int, k: int) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, k), nn.PReLU(c_out)]
-
-
 class _Net(nn.Module):
     """A stage: a conv/PReLU/max-pool trunk, an optional dense layer, and its heads.
 
-    ``layers`` names follow the state dicts' keys (conv1, prelu1, ...). Dense layers read the feature map
+    Module names follow the state dicts' keys (conv1, prelu1, ...). Dense layers read the feature map
     flattened in (width, height, channel) order, the order the original networks were trained with."""
 
     def __init__(self, trunk: list[tuple[str, nn.Module]], dense: tuple[int, int] | None, heads: dict[str, int]):
