@@ -4,8 +4,8 @@ The face mesh tracks the face (and gives pose, masks and landmarks); the EG3D cr
 five points (see ``mtcnn``). Per frame, the MTCNN detection whose points lie nearest the mesh's five
 points is taken. In a video, MTCNN's points jitter by several pixels from frame to frame, while the mesh
 is steady but framed differently (eye corners instead of pupils, ...). So the crop uses the mesh's points
-moved by the MTCNN-minus-mesh offset, measured in a face frame (origin between the eyes, x along the eye
-line, unit = eye distance), interpolated where MTCNN misses and smoothed over time. Without MTCNN's
+moved by the MTCNN-minus-mesh offset, measured in a face frame (x along the eye line, unit = eye
+distance), interpolated where MTCNN misses and smoothed over time. Without MTCNN's
 weights, the mesh's points are used as they are.
 """
 
@@ -33,18 +33,17 @@ def load_detector() -> MTCNN | None:
         return None
 
 
-def face_frame(points5: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """(origin, rotation [2, 2] with the eye line as x, eye distance) of five points."""
-    left, right = points5[0], points5[1]
-    axis = right - left
+def face_frame(points5: np.ndarray) -> tuple[np.ndarray, float]:
+    """(rotation [2, 2] with the eye line as x, eye distance) of five points."""
+    axis = points5[1] - points5[0]
     dist = float(np.linalg.norm(axis))
     c, s = axis / max(dist, 1e-9)
-    return (left + right) / 2, np.array([[c, -s], [s, c]]), dist
+    return np.array([[c, -s], [s, c]]), dist
 
 
 def matching_points(detections: list[Detection], mesh5: np.ndarray) -> np.ndarray | None:
     """The points of the detection that is the mesh's face (nearest, within ``MATCH_TOLERANCE``)."""
-    _, _, eye_dist = face_frame(mesh5)
+    _, eye_dist = face_frame(mesh5)
     best, best_err = None, MATCH_TOLERANCE
     for det in detections:
         err = float(np.linalg.norm(det.points - mesh5, axis=1).mean()) / max(eye_dist, 1e-9)
@@ -61,13 +60,18 @@ def resolve(
     The mesh tells which face MTCNN's points belong to. When they disagree (heavy face paint can pull
     the mesh model onto half a face) and MTCNN is confident, the mesh is redone inside MTCNN's box and
     kept if it then agrees. ``fast`` first tries only the pyramid levels that fit the mesh's size."""
+    detections = None
     if landmarks is not None:
-        mesh5 = align.five_points(landmarks)
         size = float(np.ptp(landmarks[:, :2], 0).max()) if fast else None
-        points = matching_points(detector.detect(image, face_size=size), mesh5)
+        detections = detector.detect(image, face_size=size)
+        points = matching_points(detections, align.five_points(landmarks))
         if points is not None:
             return landmarks, points
-    detections = [d for d in detector.detect(image) if d.score >= CONFIDENT]
+        if fast:  # only the coarse levels were run: look again with the whole pyramid
+            detections = None
+    if detections is None:
+        detections = detector.detect(image)
+    detections = [d for d in detections if d.score >= CONFIDENT]
     if landmarks is not None:  # the confident face nearest the mesh; else the largest, as EG3D picks
         centre = landmarks[:, :2].mean(0)
         detections.sort(key=lambda d: float(np.linalg.norm(d.points.mean(0) - centre)))
@@ -95,12 +99,12 @@ def crop_points(mesh5: np.ndarray, mtcnn5: np.ndarray, offset_smoothing: float =
         return out, 0
     frames = [face_frame(m) if ok else None for m, ok in zip(mesh5, has_mesh, strict=True)]
     with_mesh, with_mtcnn = np.flatnonzero(has_mesh), np.flatnonzero(has_mtcnn)
-    local = np.stack([(mtcnn5[i] - mesh5[i]) @ frames[i][1] / frames[i][2] for i in with_mtcnn])  # rot.T per row
+    local = np.stack([(mtcnn5[i] - mesh5[i]) @ frames[i][0] / frames[i][1] for i in with_mtcnn])  # rot.T per row
     offsets = np.stack(
         [np.interp(with_mesh, with_mtcnn, local[:, k, c]) for k in range(5) for c in range(2)], -1
     ).reshape(len(with_mesh), 5, 2)
     offsets = gaussian_smooth(offsets, offset_smoothing)
     for i, offset in zip(with_mesh, offsets, strict=True):
-        _, rot, dist = frames[i]
+        rot, dist = frames[i]
         out[i] = mesh5[i] + dist * offset @ rot.T
     return out, len(with_mtcnn)
