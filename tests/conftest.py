@@ -18,6 +18,20 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def write_test_clip(path: Path, seconds: int, size: int) -> Path:
+    """A 1 fps ffmpeg test-pattern video of ``seconds`` (for the too-long-input checks)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
+         f"testsrc=size={size}x{size}:rate=1:duration={seconds}", "-pix_fmt", "yuv420p", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
 import torch
@@ -17,10 +15,10 @@ from innout.fit.config import preview, scaled
 from innout.fit.scene_file import save_scene
 from tests.test_scene import band_scene_data
 
+from .conftest import write_test_clip
+
 
 def test_input_checks_name_the_problem(tmp_path):
-    import imageio_ffmpeg
-
     with pytest.raises(StudioError, match="No input"):
         check_input(None, max_seconds=60)
     notes = tmp_path / "notes.txt"
@@ -31,12 +29,7 @@ def test_input_checks_name_the_problem(tmp_path):
     fake.write_text("not a video")
     with pytest.raises(StudioError, match="cannot be read as a video"):
         check_input(fake, max_seconds=60)
-    long_clip = tmp_path / "long.mp4"
-    subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
-         "testsrc=size=32x32:rate=1:duration=90", "-pix_fmt", "yuv420p", str(long_clip)],
-        check=True,
-    )  # fmt: skip
+    long_clip = write_test_clip(tmp_path / "long.mp4", seconds=90, size=32)
     with pytest.raises(StudioError, match="1.5 minutes long"):
         check_input(long_clip, max_seconds=60)
     assert check_input(long_clip, max_seconds=120) == long_clip

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .conftest import write_test_clip
+
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "assets" / "examples" / "lp_d19_eyeglasses_talking.mp4"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -152,19 +154,13 @@ def upload_and_prepare(page, path: Path) -> str:
 
 def make_bad_inputs(folder: Path) -> dict[str, Path]:
     import imageio.v3 as iio
-    import imageio_ffmpeg
 
     text = folder / "notes.mp4"
     text.write_text("this is a text file, not a video\n" * 20)
     noface = folder / "wall.png"
     y, x = np.mgrid[0:256, 0:256]
     iio.imwrite(noface, np.stack([x, y, (x + y) // 2], -1).astype(np.uint8))
-    long_clip = folder / "ten_minutes.mp4"
-    subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
-         "testsrc=size=64x64:rate=1:duration=600", "-pix_fmt", "yuv420p", str(long_clip)],
-        check=True,
-    )  # fmt: skip
+    long_clip = write_test_clip(folder / "ten_minutes.mp4", seconds=600, size=64)
     return {"text": text, "noface": noface, "long": long_clip}
 
 
