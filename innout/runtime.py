@@ -30,3 +30,54 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, 1 << 30)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
+
+
+PRECISIONS = ("fp32", "tf32", "default")
+
+
+def _tf32_switches():
+    """(get, set) of the TF32 switches for matrix products and convolutions: PyTorch's ``fp32_precision``
+    settings where they exist (2.9 and newer; mixing them with the legacy flags is an error), else
+    ``allow_tf32``."""
+    import torch
+
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn
+    if hasattr(matmul, "fp32_precision") and hasattr(conv, "conv"):
+        conv = conv.conv
+
+        def get():
+            return matmul.fp32_precision, conv.fp32_precision
+
+        def put(values):
+            matmul.fp32_precision, conv.fp32_precision = values
+
+        return get, put, lambda allow: ("tf32", "tf32") if allow else ("ieee", "ieee")
+
+    def get_legacy():
+        return matmul.allow_tf32, conv.allow_tf32
+
+    def put_legacy(values):
+        matmul.allow_tf32, conv.allow_tf32 = values
+
+    return get_legacy, put_legacy, lambda allow: (allow, allow)
+
+
+class set_precision:  # noqa: N801 - used like a function, as torch's own context managers are
+    """Matrix-product precision on CUDA inside a ``with`` block (and after it, when called plainly):
+    'fp32' turns TF32 off for matrix products and convolutions (the reference every speed-up is checked
+    against), 'tf32' turns it on for both, 'default' leaves PyTorch's own setting (TF32 for
+    convolutions only). No effect on a CPU."""
+
+    def __init__(self, precision: str) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        get, self._put, values = _tf32_switches()
+        self._saved = get()
+        if precision != "default":
+            self._put(values(precision == "tf32"))
+
+    def __enter__(self) -> set_precision:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._put(self._saved)

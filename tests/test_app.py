@@ -1,9 +1,14 @@
 """The app's modules without a browser: input checks, the runtime and setup panel, sessions, charts."""
 
+# ruff: noqa: E402 - the optional packages are checked before the modules that need them are imported
 from __future__ import annotations
 
-import numpy as np
 import pytest
+
+pytest.importorskip("gradio", reason="the app needs gradio (requirements.txt)")
+pytest.importorskip("plotly", reason="the app's charts need plotly (requirements.txt)")
+
+import numpy as np
 import torch
 
 from innout.app import plots

@@ -18,23 +18,23 @@ def band_field():
 
 
 def planes_and_camera(G, yaw=1.7, pitch=1.5):
+    device = G.decoder.net[0].weight.device
     torch.manual_seed(3)
     with torch.no_grad():
-        planes = G.synthesize_planes(G.mapping(torch.randn(1, 512), frontal_label()))
-    return planes, orbit_label(yaw, pitch)
+        planes = G.synthesize_planes(G.mapping(torch.randn(1, 512).to(device), frontal_label().to(device)))
+    return planes, orbit_label(yaw, pitch).to(device)
 
 
-def test_zero_blend_is_exactly_eg3d(tiny_generator):
-    G = tiny_generator
+def test_zero_blend_is_exactly_eg3d(device_generator, device):
+    G = device_generator
     planes, c = planes_and_camera(G)
-    ood = OODField(4, resolution=32)
+    ood = OODField(4, resolution=32).to(device)
+    frames = torch.tensor([2], device=device)
     with torch.no_grad():
         ref = G.render_planes(planes, c, deterministic=True)
-        out = render_composite_image(G, planes, ood, torch.tensor([2]), c, blend_scale=0.0, deterministic=True)
-        pixel_map = torch.zeros(1, 1, 32, 32)
-        out_map = render_composite_image(
-            G, planes, ood, torch.tensor([2]), c, blend_scale=pixel_map, deterministic=True
-        )
+        out = render_composite_image(G, planes, ood, frames, c, blend_scale=0.0, deterministic=True)
+        pixel_map = torch.zeros(1, 1, 32, 32, device=device)
+        out_map = render_composite_image(G, planes, ood, frames, c, blend_scale=pixel_map, deterministic=True)
     torch.testing.assert_close(out.feature_image, ref.feature_image, atol=1e-6, rtol=0)
     torch.testing.assert_close(out.depth_image, ref.depth_image, atol=1e-6, rtol=0)
     torch.testing.assert_close(out_map.feature_image, ref.feature_image, atol=1e-6, rtol=0)
@@ -89,13 +89,13 @@ def test_opaque_ood_object_shows_in_the_blend_map_and_removal_restores_the_face(
     )
 
 
-def test_gradients_reach_the_ood_field_and_the_latents(tiny_generator):
-    G = tiny_generator
-    c = frontal_label()
-    ws = G.mapping(torch.randn(1, 512), c).detach().requires_grad_(True)
-    ood = OODField(3, resolution=32)
+def test_gradients_reach_the_ood_field_and_the_latents(device_generator, device):
+    G = device_generator
+    c = frontal_label().to(device)
+    ws = G.mapping(torch.randn(1, 512, device=device), c).detach().requires_grad_(True)
+    ood = OODField(3, resolution=32).to(device)
     planes = G.synthesize_planes(ws)
-    out = render_composite_image(G, planes, ood, torch.tensor([1]), c, resolution=16)
+    out = render_composite_image(G, planes, ood, torch.tensor([1], device=device), c, resolution=16)
     loss = out.image_raw.square().mean() + out.blend.mean()
     loss.backward()
     assert ws.grad.abs().sum() > 0
@@ -103,12 +103,12 @@ def test_gradients_reach_the_ood_field_and_the_latents(tiny_generator):
     assert ood.codes.grad[1].abs().sum() > 0 and ood.codes.grad[0].abs().sum() == 0  # only frame 1's code
 
 
-def test_seeded_composite_render_independent_of_chunking(tiny_generator):
-    G = tiny_generator
+def test_seeded_composite_render_independent_of_chunking(device_generator, device):
+    G = device_generator
     planes, c = planes_and_camera(G)
     origins, dirs = camera_rays(c, 12)
-    ood = OODField(2, resolution=32)
-    fields = (face_field(G, planes), lambda p: ood(p, torch.tensor([0])))
+    ood = OODField(2, resolution=32).to(device)
+    fields = (face_field(G, planes), lambda p: ood(p, torch.tensor([0], device=device)))
     with torch.no_grad():
         torch.manual_seed(5)
         a = render_composite(*fields, origins, dirs, G.rendering, points_per_chunk=1 << 20)

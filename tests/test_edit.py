@@ -24,6 +24,8 @@ from innout.edit.labelers import MOUTH_CORNERS, LandmarkLabeler, make_labeler
 from innout.edit.learn import GeneratorSource, learn_direction
 from innout.edit.mapper import OFFICIAL_STEP, LevelsMapper, load_mapper
 
+from .conftest import requires
+
 
 def unit(seed: int) -> torch.Tensor:
     v = torch.randn(512, generator=torch.Generator().manual_seed(seed))
@@ -189,6 +191,7 @@ def smile_labeler():
     labeler.close()
 
 
+@requires("mediapipe")
 def test_learned_smile_direction_moves_the_smile_score_monotonically(smile_labeler):
     source = SmileSource(smile_labeler)
     direction = learn_direction("smile", source, smile_labeler, samples=96, seed=0, progress=False)
@@ -205,6 +208,7 @@ def test_learned_smile_direction_moves_the_smile_score_monotonically(smile_label
     assert (scores[-1] - scores[0]).min() > 0.1
 
 
+@requires("mediapipe")
 def test_landmark_labellers_on_a_photo(smile_labeler):
     from skimage import data
 

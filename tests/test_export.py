@@ -23,6 +23,7 @@ from innout.frames import iter_video
 from innout.preprocess.pasteback import frame_mask
 from innout.scene import Scene
 
+from .conftest import requires
 from .test_scene import band_scene_data
 
 FPS, SECONDS, SIZE = 25, 10, (192, 144)  # the source clip: 250 frames of 192x144 with a 440 Hz tone
@@ -74,6 +75,7 @@ def clip_scene(G, clip, n_frames: int, every: int = 1) -> Scene:
     return Scene(data)
 
 
+@requires("imageio_ffmpeg")
 def test_export_of_a_10s_clip_keeps_fps_frames_and_audio(tiny_generator, source_clip, tmp_path):
     n = FPS * SECONDS
     scene = clip_scene(tiny_generator, source_clip, n)
@@ -97,6 +99,7 @@ def test_export_of_a_10s_clip_keeps_fps_frames_and_audio(tiny_generator, source_
         assert np.abs(exported[~outside].astype(int) - original[~outside].astype(int)).mean() > 5  # a face is in
 
 
+@requires("imageio_ffmpeg")
 def test_export_of_every_other_frame_halves_the_frame_rate(tiny_generator, source_clip, tmp_path):
     scene = clip_scene(tiny_generator, source_clip, 20, every=2)  # frames 0, 2, ..., 38: 1.6 s
     out = export_video(scene, tmp_path / "half.mp4", RenderOptions(quality="preview"))
@@ -108,6 +111,7 @@ def test_export_of_every_other_frame_halves_the_frame_rate(tiny_generator, sourc
     assert not info["audio"] and info["frames"] == 20
 
 
+@requires("imageio_ffmpeg")
 def test_sparse_frames_past_the_end_of_the_audio_keep_every_frame(tiny_generator, source_clip, tmp_path):
     # 4 frames 83 apart (a preview fit of a 250-frame clip): the last frame's slot outlasts the audio,
     # which must end early rather than cut the video
@@ -116,6 +120,7 @@ def test_sparse_frames_past_the_end_of_the_audio_keep_every_frame(tiny_generator
     assert info["frames"] == 4 and info["audio"]
 
 
+@requires("imageio_ffmpeg")
 def test_export_needs_the_source_to_paste(tiny_generator, source_clip, tmp_path):
     from innout.frames import FramesError
 
@@ -126,6 +131,7 @@ def test_export_needs_the_source_to_paste(tiny_generator, source_clip, tmp_path)
     assert media_info(out)["frames"] == 3
 
 
+@requires("imageio_ffmpeg")
 def test_camera_path_video_reuses_one_set_of_planes(tiny_generator, tmp_path):
     scene = Scene(band_scene_data(tiny_generator))
     views = camera_path("orbit", 8)
@@ -178,6 +184,7 @@ def scene_file(tiny_generator, tmp_path):
     return save_scene(band_scene_data(tiny_generator), tmp_path / "scene.safetensors")
 
 
+@requires("imageio_ffmpeg")
 def test_cli_render_mesh_and_directions(tiny_generator, scene_file, tmp_path, capsys):
     import imageio.v3 as iio
 

@@ -3,6 +3,7 @@ mask propagation, and the synthetic benchmark with ground truth at test scale.""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -19,6 +20,8 @@ from innout.fit.masks import propagate_mask
 from innout.fit.pipeline import FitPipeline
 from innout.fit.scene_file import SceneFormatError, load_scene
 from innout.fit.synthetic import make_synthetic_video, render_scene_raw, synthetic_generator
+
+from .conftest import requires
 
 
 def test_presets_and_overrides():
@@ -120,9 +123,9 @@ def _tiny_config(iterations=30, sr_epochs=1) -> FitConfig:
     return cfg
 
 
-def test_pipeline_caches_stages_resumes_and_writes_a_scene(tmp_path, grey_generator):
-    G = grey_generator
-    data = make_synthetic_video(G, 2).fit_data()
+def test_pipeline_caches_stages_resumes_and_writes_a_scene(tmp_path, grey_generator, device):
+    G = grey_generator if device.type == "cpu" else copy.deepcopy(grey_generator).to(device)
+    data = make_synthetic_video(grey_generator, 2).fit_data().to(device)
     log: list[str] = []
     out = FitPipeline(G, data, _tiny_config(), tmp_path / "a", log=log.append).run("innout")
     assert not any("cached" in m for m in log)
@@ -131,8 +134,10 @@ def test_pipeline_caches_stages_resumes_and_writes_a_scene(tmp_path, grey_genera
     assert set(scene.history) == {"init", "invert", "joint", "superres"}
     assert len(scene.history["joint"]) == 30
     # the SR stage changed the scene's SR module only
-    assert not torch.equal(scene.generator.superresolution.block1.torgb.weight, G.superresolution.block1.torgb.weight)
-    assert torch.equal(scene.generator.backbone.synthesis.b4.const, G.backbone.synthesis.b4.const)
+    assert not torch.equal(
+        scene.generator.superresolution.block1.torgb.weight, G.superresolution.block1.torgb.weight.cpu()
+    )
+    assert torch.equal(scene.generator.backbone.synthesis.b4.const, G.backbone.synthesis.b4.const.cpu())
 
     # the same fit again: everything cached, identical scene
     log.clear()
@@ -151,8 +156,14 @@ def test_pipeline_caches_stages_resumes_and_writes_a_scene(tmp_path, grey_genera
     resumed = load_scene(FitPipeline(G, data, _tiny_config(sr_epochs=0), tmp_path / "b", log=log.append).run("innout"))
     assert any(m.startswith("init: cached") for m in log) and any(m.startswith("invert: cached") for m in log)
     assert any(m.startswith("joint: resuming") for m in log)
-    for name, value in scene.ood.state_dict().items():
-        torch.testing.assert_close(resumed.ood.state_dict()[name], value, rtol=0, atol=0)
+    if device.type == "cpu":
+        for name, value in scene.ood.state_dict().items():
+            torch.testing.assert_close(resumed.ood.state_dict()[name], value, rtol=0, atol=0)
+    else:  # CUDA's atomic adds make two straight runs differ: the resumed run must be as close as a rerun is
+        rerun = load_scene(FitPipeline(G, data, _tiny_config(sr_epochs=0), tmp_path / "c").run("innout"))
+        for name, value in scene.ood.state_dict().items():
+            noise = float((rerun.ood.state_dict()[name] - value).abs().max())
+            assert float((resumed.ood.state_dict()[name] - value).abs().max()) <= 3 * noise + 1e-5, name
 
     # changing a joint setting re-runs the joint stage (and what follows), not the inversion
     log.clear()
@@ -211,6 +222,7 @@ def test_synthetic_benchmark_at_test_scale():
     assert ours["psnr"] > wplus["psnr"]
 
 
+@requires("mediapipe")
 def test_cli_fit_a_photo_with_a_mask_and_clear_errors(tmp_path, monkeypatch, capsys):
     """`python -m innout fit` end to end on one photo (random tiny generator), semi-supervised with a mask."""
     import cv2

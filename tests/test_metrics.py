@@ -27,7 +27,7 @@ from innout.metrics import (
 )
 from innout.metrics.identity import cosine
 
-from .conftest import shared_path
+from .conftest import requires, shared_path
 
 
 def tensor(image: np.ndarray) -> torch.Tensor:
@@ -223,6 +223,7 @@ def test_evaluate_frames_report_and_cli(astronaut, tmp_path):
         evaluate_frames([astronaut[:128]], [astronaut], identity=None, progress=False)
 
 
+@requires("imageio_ffmpeg")
 def test_unreadable_inputs(tmp_path):
     fake = tmp_path / "fake.mp4"
     fake.write_text("not a video")

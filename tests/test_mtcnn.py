@@ -11,6 +11,8 @@ from skimage import data as skdata
 from innout.preprocess import align, keypoints, mtcnn
 from innout.preprocess.landmarks import FaceMeshTracker
 
+from .conftest import requires
+
 needs_weights = pytest.mark.skipif(
     importlib.util.find_spec("facenet_pytorch") is None, reason=f"MTCNN weights not installed: {mtcnn.INSTALL_HINT}"
 )
@@ -74,6 +76,7 @@ def test_finds_the_face_with_ordered_points(portrait, detector):
 
 
 @needs_weights
+@requires("mediapipe")
 def test_fast_pyramid_gives_the_same_points(portrait, detector):
     with FaceMeshTracker(video=False) as tracker:
         mesh = tracker(portrait)
@@ -84,6 +87,7 @@ def test_fast_pyramid_gives_the_same_points(portrait, detector):
 
 
 @needs_weights
+@requires("mediapipe")
 def test_a_wrong_mesh_is_redone_inside_mtcnns_box(portrait, detector):
     with FaceMeshTracker(video=False) as tracker:
         mesh = tracker(portrait)

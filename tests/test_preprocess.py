@@ -1,14 +1,17 @@
 """Preprocessing: crops, cameras, tracking, gaps, cache, paste-back and bad input (synthetic data first)."""
 
+# ruff: noqa: E402 - the optional packages are checked before the modules that need them are imported
 from __future__ import annotations
+
+import pytest
+
+imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="video tests need imageio-ffmpeg (requirements.txt)")
 
 import math
 import subprocess
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
-import pytest
 import torch
 from skimage import data as skdata
 

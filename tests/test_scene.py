@@ -31,9 +31,9 @@ def band_scene_data(G, n_frames: int = 3, transforms=None, source=None) -> Scene
 
 
 @pytest.fixture(scope="module")
-def band_scene(tiny_generator, tmp_path_factory) -> Scene:
+def band_scene(tiny_generator, tmp_path_factory, device) -> Scene:
     path = save_scene(band_scene_data(tiny_generator), tmp_path_factory.mktemp("scene") / "band.safetensors")
-    return Scene.load(path)
+    return Scene.load(path, device)
 
 
 def random_direction(G, name: str = "random", seed: int = 0) -> Direction:
@@ -59,7 +59,7 @@ def test_edit_changes_only_the_in_distribution_part(band_scene):
     edited = band_scene.render(1, edits={"random": 40.0}, with_blend=True)
     covered = torch.from_numpy(plain.ood_opacity > 0.99)
     assert covered.sum() > 20, "the band must cover some pixels"
-    diff = (edited.raw - plain.raw).abs().amax(0)
+    diff = (edited.raw - plain.raw).abs().amax(0).cpu()
     assert float(diff[covered].max()) < 0.02
     assert float(diff[~covered].max()) > 0.1  # the edit does move the face
     np.testing.assert_allclose(edited.ood_opacity[covered.numpy()], plain.ood_opacity[covered.numpy()], atol=1e-3)

@@ -8,6 +8,7 @@ BENCHMARKS = {
     "prepare": "innout.bench.prepare",
     "fit": "innout.bench.fit",
     "render": "innout.bench.render",
+    "device": "innout.bench.device",
 }
 
 

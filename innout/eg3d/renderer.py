@@ -96,12 +96,38 @@ def ray_points(origins: torch.Tensor, directions: torch.Tensor, depths: torch.Te
     return points.reshape(origins.shape[0], -1, 3)
 
 
+def default_sampler(device: torch.device) -> str:
+    """The faster of the two samplers on a device: 'gather' on a CPU (several times faster there),
+    'grid_sample' on CUDA (measured 29 vs 42 ms for a 128^2 x 96-sample render on an H200)."""
+    return "grid_sample" if device.type == "cuda" else "gather"
+
+
+def default_points_per_chunk(device: torch.device) -> int:
+    """Points evaluated at once: small chunks keep a CPU's working set in cache; a GPU wants one launch
+    for the whole 128^2 x 96-sample render (1.6 M points) instead of a dozen."""
+    return 1 << 22 if device.type == "cuda" else 1 << 17
+
+
+def mean_plane_features(planes: torch.Tensor, coords: torch.Tensor, box_warp: float, sampler: str = "auto"):
+    """Mean over the three planes of the bilinear features at ``coords`` [N, M, 3] -> [N * M, C], with the
+    sampler asked for ('auto': ``default_sampler`` of the planes' device)."""
+    if sampler == "auto":
+        sampler = default_sampler(planes.device)
+    if sampler == "gather":
+        return sample_planes_mean(planes_to_table(planes), planes.shape[-1], coords, box_warp)
+    if sampler == "grid_sample":
+        return sample_planes(planes, coords, box_warp).mean(1).reshape(-1, planes.shape[2])
+    raise ValueError(f"sampler must be 'auto', 'gather' or 'grid_sample', got {sampler!r}")
+
+
 def triplane_field(
-    planes: torch.Tensor, decoder: OSGDecoder, box_warp: float, sampler: str = "gather"
+    planes: torch.Tensor, decoder: OSGDecoder, box_warp: float, sampler: str = "auto"
 ) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     """Tri-planes [N, 3, C, H, W] + decoder as a function: points [N, P, 3] -> (colour features
-    [N * P, 32], raw density [N * P, 1]). ``sampler``: 'gather' (``sample_planes_mean``, the fast
-    default) or 'grid_sample' (the official formulation; the same numbers)."""
+    [N * P, 32], raw density [N * P, 1]). ``sampler``: 'gather' (``sample_planes_mean``), 'grid_sample'
+    (the official formulation; the same numbers) or 'auto' (``default_sampler``)."""
+    if sampler == "auto":
+        sampler = default_sampler(planes.device)
     if sampler == "gather":
         table, resolution = planes_to_table(planes), planes.shape[-1]
         return lambda points: decoder(sample_planes_mean(table, resolution, points, box_warp))
@@ -240,8 +266,8 @@ def render_rays(
     depth_resolution: int | None = None,
     depth_resolution_importance: int | None = None,
     deterministic: bool = False,
-    points_per_chunk: int = 1 << 17,
-    sampler: str = "gather",
+    points_per_chunk: int | None = None,
+    sampler: str = "auto",
 ) -> RayRender:
     """EG3D's ImportanceRenderer + MipRayMarcher2 on rays [N, M, 3] through tri-planes [N, 3, C, H, W].
 
@@ -261,7 +287,8 @@ def render_rays(
             sigma = sigma + torch.randn_like(sigma) * cfg.density_noise
         return rgb.reshape(n, rays, samples, -1), sigma.reshape(n, rays, samples)
 
-    rays_per_chunk = max(1, points_per_chunk // (n * (coarse + max(fine, 0))))
+    chunk = points_per_chunk or default_points_per_chunk(origins.device)
+    rays_per_chunk = max(1, chunk // (n * (coarse + max(fine, 0))))
     features, depth, weight_sum, lo, hi = [], [], [], [], []
     for start in range(0, m, rays_per_chunk):
         sl = slice(start, min(m, start + rays_per_chunk))

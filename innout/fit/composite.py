@@ -27,6 +27,7 @@ from ..eg3d.cameras import camera_rays
 from ..eg3d.config import RenderingConfig
 from ..eg3d.generator import TriPlaneGenerator
 from ..eg3d.renderer import (
+    default_points_per_chunk,
     draw_samples,
     expected_depth,
     importance_depths,
@@ -101,7 +102,7 @@ def render_composite(
     deterministic: bool = False,
     blend_scale: float | torch.Tensor = 1.0,
     separate: bool = False,
-    points_per_chunk: int = 1 << 16,
+    points_per_chunk: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Composite render of rays [N, M, 3]. ``face``/``ood`` map points [N, P, 3] to ``FieldSamples``.
 
@@ -130,7 +131,8 @@ def render_composite(
             blend,
         )
 
-    rays_per_chunk = max(1, points_per_chunk // (n * (coarse + max(fine, 0))))
+    chunk = points_per_chunk or default_points_per_chunk(origins.device) // 2  # two fields per point
+    rays_per_chunk = max(1, chunk // (n * (coarse + max(fine, 0))))
     outputs: dict[str, list[torch.Tensor]] = {k: [] for k in ("features", "depth", "weight", "opacity", "blend")}
     if separate:
         outputs.update(face=[], ood=[])

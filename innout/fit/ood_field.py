@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..eg3d.layers import FullyConnectedLayer
-from ..eg3d.renderer import planes_to_table, sample_planes_mean
+from ..eg3d.renderer import mean_plane_features
 
 
 @dataclass
@@ -57,8 +57,7 @@ class OODField(nn.Module):
     def forward(self, points: torch.Tensor, frames: torch.Tensor, codes: torch.Tensor | None = None) -> FieldSamples:
         """points [N, M, 3], frame indices [N] (or explicit ``codes`` [N, code_dim]) -> samples for N*M points."""
         n, m, _ = points.shape
-        table = planes_to_table(self.triplanes)
-        features = sample_planes_mean(table, self.resolution, points.reshape(1, n * m, 3), self.box_warp)
+        features = mean_plane_features(self.triplanes, points.reshape(1, n * m, 3), self.box_warp)
         code = self.codes[frames] if codes is None else codes
         code = code.unsqueeze(1).expand(n, m, -1).reshape(n * m, -1)
         w0, b0 = self.decoder[0].effective_weight_and_bias()

@@ -188,6 +188,7 @@ def render_scene_raw(scene, frames: torch.Tensor, *, remove_ood: bool = False, r
 
     G = scene.generator
     res = resolution or G.neural_rendering_resolution
+    frames = frames.to(scene.ws.device)
     ws = scene.ws[frames]
     planes = face_planes(G, ws)
     cameras = scene.cameras[frames]
@@ -216,6 +217,7 @@ def score_fit(scene, video: SyntheticVideo) -> FitScores:
 
     frames = torch.arange(len(video.composite))
     image, opacity = render_scene_raw(scene, frames)
+    image, opacity = image.cpu(), opacity.cpu()
     lpips = float(get_lpips("alex")(image.clamp(-1, 1), video.composite).mean())
     has_ood = scene.ood is not None
     iou = removal = None
@@ -224,7 +226,7 @@ def score_fit(scene, video: SyntheticVideo) -> FitScores:
         union = (predicted | video.ood_mask).sum()
         iou = float((predicted & video.ood_mask).sum() / union.clamp_min(1))
         removed, _ = render_scene_raw(scene, frames, remove_ood=True)
-        removal = _psnr(removed, video.clean)
+        removal = _psnr(removed.cpu(), video.clean)
     return FitScores(
         psnr=_psnr(image, video.composite),
         lpips=lpips,
