@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UserError
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-class FramesError(ValueError):
+class FramesError(UserError, ValueError):
     """The input cannot be read as frames; the message says why."""
 
 

@@ -32,6 +32,15 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, 1 << 30)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
 
 
+def pick_device(requested: str | None = None) -> str:
+    """The torch device to run on: the one asked for, else CUDA when there is a GPU, else the CPU."""
+    if requested:
+        return requested
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 PRECISIONS = ("fp32", "tf32", "default")
 
 

@@ -18,15 +18,17 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .errors import UserError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 1 << 20
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(UserError, RuntimeError):
     """A model file is neither on disk nor downloadable; the message tells the user what to do."""
 
 
-class IntegrityError(RuntimeError):
+class IntegrityError(UserError, RuntimeError):
     """A downloaded file failed its size, checksum or content check (it was deleted)."""
 
 

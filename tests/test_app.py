@@ -17,7 +17,7 @@ from innout.app.session import StudioError, StudioSession, View, check_input
 from innout.edit.directions import Direction, latent_space_digest, save_direction
 from innout.edit.labelers import make_labeler
 from innout.fit.config import preview, scaled
-from innout.fit.scene_file import save_scene
+from innout.scene import save_scene
 from tests.test_scene import band_scene_data
 
 from .conftest import write_test_clip

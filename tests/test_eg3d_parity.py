@@ -50,9 +50,10 @@ def test_triplanes_features_and_decoder(fixture):
         assert_close(features, ref["sampled_features"], atol=1e-5, rtol=1e-5)
         fast = sample_planes_mean(planes_to_table(planes), 256, ref["sample_coords"], G.rendering.box_warp)
         assert_close(fast.reshape(2, 500, 32), ref["sampled_features"].mean(1), atol=1e-5, rtol=1e-5)
-        rgb, sigma = G.decoder(ref["sampled_features"].mean(1).reshape(-1, 32))
-    assert_close(rgb.reshape(2, 500, 32), ref["decoder_rgb"], atol=1e-5, rtol=1e-5)
-    assert_close(sigma.reshape(2, 500, 1), ref["decoder_sigma"], atol=1e-5, rtol=1e-5)
+        decoded = G.decoder(ref["sampled_features"].mean(1).reshape(-1, 32))
+    assert_close(decoded.rgb.reshape(2, 500, 32), ref["decoder_rgb"], atol=1e-5, rtol=1e-5)
+    assert_close(decoded.sigma.reshape(2, 500, 1), ref["decoder_sigma"], atol=1e-5, rtol=1e-5)
+    assert decoded.blend is None
 
 
 def test_full_synthesis(fixture):

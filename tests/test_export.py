@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
 import struct
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,18 +16,18 @@ import torch
 
 from innout.edit.directions import Direction, latent_space_digest, save_direction
 from innout.eg3d.cameras import orbit_label
-from innout.export import RenderOptions, camera_path, export_camera_path, export_video
+from innout.export import EXPORT_DEFAULTS, camera_path, export_camera_path, export_video
 from innout.export.mesh import extract_mesh, write_glb, write_ply
 from innout.export.video import default_face_mask
-from innout.fit.scene_file import SceneData, save_scene
 from innout.fit.synthetic import band_ood_field
 from innout.frames import iter_video
 from innout.preprocess.pasteback import frame_mask
-from innout.scene import Scene
+from innout.scene import Scene, SceneData, SceneSource, save_scene
 
 from .conftest import requires
 from .test_scene import band_scene_data
 
+PREVIEW = dataclasses.replace(EXPORT_DEFAULTS, quality="preview")  # causal smoothing, as exports do
 FPS, SECONDS, SIZE = 25, 10, (192, 144)  # the source clip: 250 frames of 192x144 with a 440 Hz tone
 
 
@@ -68,10 +70,8 @@ def clip_scene(G, clip, n_frames: int, every: int = 1) -> Scene:
     cameras = torch.cat([orbit_label(math.pi / 2 + float(a), math.pi / 2) for a in yaw])
     scale = 96 / 512
     transforms = torch.tensor([[[scale, 0.0, 30.0 + 0.2 * t], [0.0, scale, 20.0]] for t in range(n_frames)])
-    data = SceneData(
-        G, ws, cameras, band_ood_field(n_frames, resolution=32), [t * every for t in range(n_frames)],
-        transforms=transforms, source={"input": str(clip), "fps": FPS},
-    )  # fmt: skip
+    source = SceneSource([t * every for t in range(n_frames)], transforms=transforms, input=str(clip), fps=FPS)
+    data = SceneData(G, ws, cameras, band_ood_field(n_frames, resolution=32), source)
     return Scene(data)
 
 
@@ -81,7 +81,7 @@ def test_export_of_a_10s_clip_keeps_fps_frames_and_audio(tiny_generator, source_
     scene = clip_scene(tiny_generator, source_clip, n)
     calls = []
     out = export_video(
-        scene, tmp_path / "edited.mp4", RenderOptions(quality="preview", smoothing="causal"), lossless=True,
+        scene, tmp_path / "edited.mp4", PREVIEW, lossless=True,
         progress=lambda stage, done, total, _: calls.append((stage, done, total)),
     )  # fmt: skip
     info = media_info(out)
@@ -93,7 +93,7 @@ def test_export_of_a_10s_clip_keeps_fps_frames_and_audio(tiny_generator, source_
     for t, (original, exported) in enumerate(zip(iter_video(source_clip), iter_video(out), strict=True)):
         if t % 60:
             continue
-        outside = frame_mask(mask, scene.data.transforms[t].numpy(), original.shape[:2]) <= 0
+        outside = frame_mask(mask, scene.data.source.transforms[t].numpy(), original.shape[:2]) <= 0
         assert outside.mean() > 0.5
         assert np.array_equal(exported[outside], original[outside])
         assert np.abs(exported[~outside].astype(int) - original[~outside].astype(int)).mean() > 5  # a face is in
@@ -102,11 +102,11 @@ def test_export_of_a_10s_clip_keeps_fps_frames_and_audio(tiny_generator, source_
 @requires("imageio_ffmpeg")
 def test_export_of_every_other_frame_halves_the_frame_rate(tiny_generator, source_clip, tmp_path):
     scene = clip_scene(tiny_generator, source_clip, 20, every=2)  # frames 0, 2, ..., 38: 1.6 s
-    out = export_video(scene, tmp_path / "half.mp4", RenderOptions(quality="preview"))
+    out = export_video(scene, tmp_path / "half.mp4", PREVIEW)
     info = media_info(out)
     assert info["frames"] == 20 and info["fps"] == pytest.approx(FPS / 2)
     assert info["audio"] and info["duration"] == pytest.approx(1.6, abs=0.15)
-    crops = export_video(scene, tmp_path / "crops.mp4", RenderOptions(quality="preview"), paste=False, audio=False)
+    crops = export_video(scene, tmp_path / "crops.mp4", PREVIEW, paste=False, audio=False)
     info = media_info(crops)
     assert not info["audio"] and info["frames"] == 20
 
@@ -116,7 +116,7 @@ def test_sparse_frames_past_the_end_of_the_audio_keep_every_frame(tiny_generator
     # 4 frames 83 apart (a preview fit of a 250-frame clip): the last frame's slot outlasts the audio,
     # which must end early rather than cut the video
     scene = clip_scene(tiny_generator, source_clip, 4, every=83)
-    info = media_info(export_video(scene, tmp_path / "sparse.mp4", RenderOptions(quality="preview")))
+    info = media_info(export_video(scene, tmp_path / "sparse.mp4", PREVIEW))
     assert info["frames"] == 4 and info["audio"]
 
 
@@ -127,7 +127,7 @@ def test_export_needs_the_source_to_paste(tiny_generator, source_clip, tmp_path)
     scene = clip_scene(tiny_generator, tmp_path / "moved.mp4", 3)
     with pytest.raises(FramesError, match="cannot paste back"):
         export_video(scene, tmp_path / "x.mp4")
-    out = export_video(scene, tmp_path / "x.mp4", RenderOptions(quality="preview"), source=source_clip)
+    out = export_video(scene, tmp_path / "x.mp4", PREVIEW, source=source_clip)
     assert media_info(out)["frames"] == 3
 
 
@@ -137,7 +137,7 @@ def test_camera_path_video_reuses_one_set_of_planes(tiny_generator, tmp_path):
     views = camera_path("orbit", 8)
     assert views[0] == pytest.approx((0.0, 0.15)) and max(abs(y) for y, _ in views) == pytest.approx(0.35, abs=0.02)
     assert all(p == 0 for _, p in camera_path("yaw-sweep", 4))
-    out = export_camera_path(scene, tmp_path / "orbit.mp4", 1, views, RenderOptions(quality="preview"))
+    out = export_camera_path(scene, tmp_path / "orbit.mp4", 1, views, PREVIEW)
     assert media_info(out)["frames"] == 8
     assert scene.backbone_runs == 1
     with pytest.raises(ValueError):
@@ -235,3 +235,60 @@ def test_every_render_flag_is_in_the_help_and_the_readme():
                     continue
                 assert flag in help_text, (name, flag)
                 assert f"`{flag}" in readme or f"{flag} " in readme or f"{flag}`" in readme, (name, flag)
+
+
+def test_cli_render_with_a_removal_mask(scene_file, tmp_path):
+    """`render --remove-ood --removal mask --removal-mask m.png`: only the masked part of the object goes."""
+    import imageio.v3 as iio
+
+    from innout.cli import main
+    from innout.images import save_image
+
+    mask = np.zeros((512, 512), np.uint8)
+    mask[:, :200] = 255  # the left part of the crop
+    save_image(mask, tmp_path / "m.png")
+    common = [str(scene_file), "--frame", "1", "--quality", "preview", "--device", "cpu"]
+    assert main(["render", *common, "-o", str(tmp_path / "kept.png"), "--blend", str(tmp_path / "kept_b.png")]) == 0
+    assert main([
+        "render", *common, "--remove-ood", "--removal", "mask", "--removal-mask", str(tmp_path / "m.png"),
+        "-o", str(tmp_path / "half.png"), "--blend", str(tmp_path / "half_b.png"),
+    ]) == 0  # fmt: skip
+    kept, half = iio.imread(tmp_path / "kept_b.png") > 127, iio.imread(tmp_path / "half_b.png") > 127
+    cols = np.arange(kept.shape[1])[None, :].repeat(kept.shape[0], 0)
+    left, right = kept & (cols < kept.shape[1] * 0.3), kept & (cols > kept.shape[1] * 0.6)
+    assert left.any() and right.any()
+    assert not half[left].any() and half[right].all()
+
+
+@requires("mediapipe", "imageio_ffmpeg")
+def test_export_without_the_preprocessing_cache_uses_the_face_outline(tiny_generator, tmp_path, monkeypatch, caplog):
+    """The scene file is self-contained: with the preprocessing cache deleted, the paste-back mask is still
+    the face-mesh outline of each frame (not the default ellipse), and outside it the frame is untouched."""
+    import shutil
+
+    from innout.export.video import scene_face_masks
+    from innout.fit import fit_video
+    from innout.preprocess import PrepareOptions, prepare
+    from innout.preprocess.pasteback import face_mask
+
+    from .test_fit import _tiny_config
+
+    monkeypatch.setenv("INNOUT_CACHE_DIR", str(tmp_path / "cache"))
+    clip = Path(__file__).resolve().parent.parent / "assets" / "examples" / "lp_d19_eyeglasses_talking.mp4"
+    options = PrepareOptions(max_frames=3)
+    prepared = prepare(clip, options, progress=False)
+    expected = [face_mask(lm) for lm in prepared.landmarks]
+    path = fit_video(clip, tiny_generator, _tiny_config(iterations=2, sr_epochs=0), prepare_options=options,
+                     output=tmp_path / "scene.safetensors", workdir=tmp_path / "work", log=lambda *_: None)  # fmt: skip
+    shutil.rmtree(tmp_path / "cache" / "prepare")
+    scene = Scene.load(path)
+    masks = scene_face_masks(scene)
+    assert len(masks) == 3
+    for got, want in zip(masks, expected, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        assert np.abs(got - default_face_mask()).mean() > 0.01  # not the ellipse
+    out = export_video(scene, tmp_path / "out.mp4", PREVIEW, lossless=True)
+    assert "default face mask" not in caplog.text
+    for t, (original, exported) in enumerate(zip(iter_video(clip), iter_video(out), strict=False)):
+        outside = frame_mask(masks[t], scene.data.source.transforms[t].numpy(), original.shape[:2]) <= 0
+        assert np.array_equal(exported[outside], original[outside])

@@ -18,8 +18,8 @@ from innout.fit.loop import run_loop
 from innout.fit.losses import blend_entropy, delta_regulariser, masked_l2
 from innout.fit.masks import propagate_mask
 from innout.fit.pipeline import FitPipeline
-from innout.fit.scene_file import SceneFormatError, load_scene
 from innout.fit.synthetic import make_synthetic_video, render_scene_raw, synthetic_generator
+from innout.scene import SceneFormatError, load_scene
 
 from .conftest import requires
 
@@ -189,7 +189,7 @@ def test_scene_file_rejects_other_files(tmp_path):
     bad.write_bytes(b"not a scene")
     with pytest.raises(SceneFormatError):
         load_scene(bad)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(SceneFormatError, match="no scene file"):
         load_scene(tmp_path / "missing.safetensors")
 
 
@@ -246,9 +246,10 @@ def test_cli_fit_a_photo_with_a_mask_and_clear_errors(tmp_path, monkeypatch, cap
     out = tmp_path / "scene.safetensors"
     assert main([*args, "--mask", str(tmp_path / "mask.png"), "-o", str(out)]) == 0
     scene = load_scene(out)
-    assert scene.n_frames == 1 and scene.ood is not None and scene.transforms.shape == (1, 2, 3)
+    assert scene.n_frames == 1 and scene.ood is not None and scene.source.transforms.shape == (1, 2, 3)
+    assert scene.source.face_outlines.shape[:1] == (1,) and scene.source.frames == [0]
     assert "l2_ood" in scene.history["joint"][0] and "sparsity" in scene.history["joint"][0]
-    assert scene.source["input"].endswith("portrait.png")
+    assert scene.source.input.endswith("portrait.png")
 
     assert main([*args, "--set", "joint.iterationz=3"]) == 2
     assert "unknown setting 'joint.iterationz'" in capsys.readouterr().err

@@ -8,15 +8,8 @@ import torch
 
 from innout.eg3d import frontal_label, orbit_label
 from innout.eg3d.cameras import camera_rays
-from innout.eg3d.renderer import (
-    importance_depths,
-    march_weights,
-    per_sample_weights,
-    planes_to_table,
-    render_rays,
-    sample_planes,
-    sample_planes_mean,
-)
+from innout.eg3d.renderer import planes_to_table, sample_planes, sample_planes_mean
+from innout.render import importance_depths, interval_weights, per_sample_weights, render_rays
 from innout.runtime import set_precision
 
 
@@ -55,7 +48,7 @@ def test_per_sample_weights_equal_interval_midpoints():
 def test_marcher_opaque_and_empty():
     depths = torch.linspace(2.25, 3.3, 10).expand(2, 10)
     sigma = torch.stack([torch.full((10,), -50.0), torch.full((10,), 1e4)])
-    w, _ = march_weights(sigma, depths)
+    (w,) = interval_weights([sigma], depths)
     assert w[0].sum() < 1e-6  # empty ray
     assert w[1, 0] == pytest.approx(1.0, abs=1e-5)  # opaque at the first interval
 
@@ -78,13 +71,14 @@ def test_seeded_render_independent_of_chunking(device_generator, device):
         planes = G.synthesize_planes(G.mapping(torch.randn(1, 512, device=device), frontal_label().to(device)))
         origins, dirs = camera_rays(c, 16)
         torch.manual_seed(7)
-        a = render_rays(planes, G.decoder, origins, dirs, G.rendering, points_per_chunk=1 << 20)
+        face = [G.face_field(planes)]
+        a = render_rays(face, origins, dirs, G.rendering, points_per_chunk=1 << 20)
         torch.manual_seed(7)
-        b = render_rays(planes, G.decoder, origins, dirs, G.rendering, points_per_chunk=100)
-        c_ = render_rays(planes, G.decoder, origins, dirs, G.rendering)
-    torch.testing.assert_close(a.features, b.features, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(a.depth, b.depth, atol=1e-5, rtol=1e-5)
-    assert not torch.allclose(a.features, c_.features)  # stochastic by default
+        b = render_rays(face, origins, dirs, G.rendering, points_per_chunk=100)
+        c_ = render_rays(face, origins, dirs, G.rendering)
+    torch.testing.assert_close(a.feature_image, b.feature_image, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(a.depth_image, b.depth_image, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(a.feature_image, c_.feature_image)  # stochastic by default
 
 
 def test_batch_equals_single(device_generator, device):

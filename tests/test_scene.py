@@ -10,10 +10,9 @@ import torch
 
 from innout.edit.directions import Direction, latent_space_digest
 from innout.edit.smoothing import causal_smooth, smooth, zero_lag_smooth
-from innout.fit.scene_file import SceneData, save_scene
 from innout.fit.synthetic import band_ood_field, make_synthetic_video
 from innout.images import to_uint8
-from innout.scene import RenderError, Scene
+from innout.scene import RenderError, RenderRequest, Scene, SceneData, SceneSource, save_scene
 
 
 def band_scene_data(G, n_frames: int = 3, transforms=None, source=None) -> SceneData:
@@ -24,9 +23,7 @@ def band_scene_data(G, n_frames: int = 3, transforms=None, source=None) -> Scene
         video.ws,
         video.cameras,
         band_ood_field(n_frames, resolution=64),
-        list(range(n_frames)),
-        transforms=transforms,
-        source=source or {},
+        source or SceneSource(list(range(n_frames)), transforms=transforms),
     )
 
 
@@ -46,17 +43,17 @@ def test_removal_with_b_zero_is_exactly_eg3d(band_scene):
     frame = 1
     ws, camera = band_scene.data.ws[frame : frame + 1], band_scene.data.cameras[frame : frame + 1]
     reference = G.synthesis(ws, camera, deterministic=True, sr_noise_mode="const")
-    removed = band_scene.render(frame, remove_ood=True, quality="full")
+    removed = band_scene.render(RenderRequest(frame, remove_ood=True, quality="full"))
     assert np.array_equal(removed.image, to_uint8(reference["image"][0]))
     torch.testing.assert_close(removed.raw, reference["image_raw"][0], atol=1e-5, rtol=0)
-    kept = band_scene.render(frame, quality="full")
+    kept = band_scene.render(RenderRequest(frame, quality="full"))
     assert np.abs(kept.image.astype(int) - removed.image.astype(int)).max() > 50  # the band is there
 
 
 def test_edit_changes_only_the_in_distribution_part(band_scene):
     band_scene.add_direction(random_direction(band_scene.G))
-    plain = band_scene.render(1, with_blend=True)
-    edited = band_scene.render(1, edits={"random": 40.0}, with_blend=True)
+    plain = band_scene.render(RenderRequest(1, with_blend=True))
+    edited = band_scene.render(RenderRequest(1, edits={"random": 40.0}, with_blend=True))
     covered = torch.from_numpy(plain.ood_opacity > 0.99)
     assert covered.sum() > 20, "the band must cover some pixels"
     diff = (edited.raw - plain.raw).abs().amax(0).cpu()
@@ -69,13 +66,13 @@ def test_orbit_and_removal_reuse_the_cached_planes(band_scene):
     band_scene.clear_cache()
     start = band_scene.backbone_runs
     for yaw in (-0.3, 0.0, 0.3):
-        band_scene.render(0, camera=(yaw, 0.05))
-    band_scene.render(0, remove_ood=True)
-    band_scene.render(0, remove_ood=True, removal="mask")
+        band_scene.render(RenderRequest(0, camera=(yaw, 0.05)))
+    band_scene.render(RenderRequest(0, remove_ood=True))
+    band_scene.render(RenderRequest(0, remove_ood=True, removal="mask"))
     assert band_scene.backbone_runs - start == 1
     band_scene.add_direction(random_direction(band_scene.G))
-    band_scene.render(0, edits={"random": 1.0})
-    band_scene.render(0, edits={"random": 1.0}, camera=(0.2, 0.0))
+    band_scene.render(RenderRequest(0, edits={"random": 1.0}))
+    band_scene.render(RenderRequest(0, edits={"random": 1.0}, camera=(0.2, 0.0)))
     assert band_scene.backbone_runs - start == 2
 
 
@@ -91,22 +88,22 @@ def test_cache_is_bounded(tiny_generator):
 def test_camera_angles_and_novel_views(band_scene):
     yaw, pitch = band_scene.frame_angles(2)
     assert yaw == pytest.approx(0.3, abs=1e-4)  # make_synthetic_video sweeps yaw in [-0.3, 0.3]
-    own = band_scene.render(2)
-    same = band_scene.render(2, camera=(yaw, pitch))
+    own = band_scene.render(RenderRequest(2))
+    same = band_scene.render(RenderRequest(2, camera=(yaw, pitch)))
     assert np.abs(own.image.astype(int) - same.image.astype(int)).max() <= 2
-    side = band_scene.render(2, camera=(-0.4, 0.0))
+    side = band_scene.render(RenderRequest(2, camera=(-0.4, 0.0)))
     assert np.abs(own.image.astype(int) - side.image.astype(int)).mean() > 2
 
 
 def test_mask_guided_removal(band_scene):
-    full = band_scene.render(1, with_blend=True)
-    auto = band_scene.render(1, remove_ood=True, removal="mask", with_blend=True)
+    full = band_scene.render(RenderRequest(1, with_blend=True))
+    auto = band_scene.render(RenderRequest(1, remove_ood=True, removal="mask", with_blend=True))
     band = full.ood_opacity > 0.5
     assert auto.ood_opacity[band].max() < 1e-3  # the whole band is removed
     # a user mask over the left half of the image removes only the left part of the band
     mask = np.zeros((512, 512), np.float32)
     mask[:, :200] = 1
-    half = band_scene.render(1, remove_ood=True, removal="mask", removal_mask=mask, with_blend=True)
+    half = band_scene.render(RenderRequest(1, remove_ood=True, removal="mask", removal_mask=mask, with_blend=True))
     res = half.ood_opacity.shape[0]
     cols = np.arange(res)[None, :].repeat(res, 0)
     right = band & (cols > res * 0.6)
@@ -118,15 +115,15 @@ def test_mask_guided_removal(band_scene):
 
 def test_render_errors(band_scene):
     with pytest.raises(RenderError, match="out of range"):
-        band_scene.render(99)
+        band_scene.render(RenderRequest(99))
     with pytest.raises(RenderError, match="unknown edit"):
-        band_scene.render(0, edits={"nope": 1.0})
+        band_scene.render(RenderRequest(0, edits={"nope": 1.0}))
     with pytest.raises(RenderError, match="quality"):
-        band_scene.render(0, quality="ultra")
+        band_scene.render(RenderRequest(0, quality="ultra"))
 
 
 def test_depth_output(band_scene):
-    r = band_scene.render(0, with_depth=True)
+    r = band_scene.render(RenderRequest(0, with_depth=True))
     assert r.depth.shape == r.ood_opacity.shape if r.ood_opacity is not None else r.depth.ndim == 2
     cfg = band_scene.G.rendering
     assert cfg.ray_start <= r.depth.min() and r.depth.max() <= cfg.ray_end
@@ -156,8 +153,8 @@ def test_smoothing_changes_the_render_of_a_moving_sequence(tiny_generator):
     ws = scene.data.ws
     torch.testing.assert_close(smoothed[0], 0.125 * ws[1] + 0.375 * ws[2] + 0.5 * ws[3])
     assert not torch.equal(plain, smoothed)
-    a = scene.render(3, smoothing="causal").image
-    b = scene.render(3).image
+    a = scene.render(RenderRequest(3, smoothing="causal")).image
+    b = scene.render(RenderRequest(3)).image
     assert not np.array_equal(a, b)
     assert math.isfinite(float(np.mean(a)))
 
@@ -171,18 +168,16 @@ def test_drag_preview_interpolates_cached_knot_planes(tiny_generator):
     assert scene.warm_edit_knots(0) == 0
     runs = scene.backbone_runs
     # at a knot, the preview is the exact render; between knots it stays close; no backbone run either way
-    at_knot = scene.render(0, edits={"a": 1.5}, approximate_edits=True)
-    between = scene.render(0, edits={"a": 0.7, "b": -2.2}, approximate_edits=True)
+    at_knot = scene.render(RenderRequest(0, edits={"a": 1.5}, approximate_edits=True))
+    between = scene.render(RenderRequest(0, edits={"a": 0.7, "b": -2.2}, approximate_edits=True))
     assert scene.backbone_runs == runs
-    exact_knot = scene.render(0, edits={"a": 1.5})
-    exact_between = scene.render(0, edits={"a": 0.7, "b": -2.2})
+    exact_knot = scene.render(RenderRequest(0, edits={"a": 1.5}))
+    exact_between = scene.render(RenderRequest(0, edits={"a": 0.7, "b": -2.2}))
     torch.testing.assert_close(at_knot.raw, exact_knot.raw, atol=1e-5, rtol=0)
-    unedited = scene.render(0)
+    unedited = scene.render(RenderRequest(0))
     change = (exact_between.raw - unedited.raw).abs().mean()
     error = (between.raw - exact_between.raw).abs().mean()
     assert float(error) < 0.25 * float(change), (float(error), float(change))
     # strengths beyond the range are clamped to it, like the slider
-    torch.testing.assert_close(
-        scene.render(0, edits={"a": 9.0}, approximate_edits=True).raw, scene.render(0, edits={"a": 3.0}).raw,
-        atol=1e-5, rtol=0,
-    )  # fmt: skip
+    beyond = scene.render(RenderRequest(0, edits={"a": 9.0}, approximate_edits=True)).raw
+    torch.testing.assert_close(beyond, scene.render(RenderRequest(0, edits={"a": 3.0})).raw, atol=1e-5, rtol=0)

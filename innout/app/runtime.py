@@ -15,6 +15,7 @@ import torch
 
 from ..edit.directions import Direction, default_directions_dir, latent_space_digest, load_directions, save_direction
 from ..eg3d.generator import TriPlaneGenerator
+from ..runtime import pick_device
 
 DEMO_KINDS = ("tiny",)
 DEMO_ATTRIBUTES = ("brightness", "warmth")  # labellers that need no face: the demo generator draws none
@@ -34,12 +35,6 @@ def gpu(fn=None, *, duration: int = 120):
         return f
 
     return wrap(fn) if fn is not None else wrap
-
-
-def pick_device(requested: str | None = None) -> str:
-    if requested:
-        return requested
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def device_notice(device: str) -> str:
@@ -84,7 +79,7 @@ def load_runtime(
     failure is kept in ``problem`` instead of raised: the app still starts and shows a setup panel."""
     from ..eg3d import load_generator
     from ..eg3d.checkpoint import CheckpointError
-    from ..fit.run import random_generator
+    from ..fit import random_generator
     from ..weights import IntegrityError, WeightsUnavailableError, resolve_eg3d_checkpoint
 
     runtime = Runtime(device=pick_device(device))

@@ -21,27 +21,22 @@ from pathlib import Path
 import numpy as np
 
 from ..edit.directions import DirectionError
-from ..export.mesh import extract_mesh, write_glb
-from ..export.paths import camera_path
-from ..export.video import RenderOptions, export_camera_path, export_video
-from ..fit.config import SettingError, get_preset, scaled
-from ..fit.masks import MaskError
-from ..fit.run import fit_video
-from ..fit.scene_file import SceneFormatError
-from ..frames import IMAGE_SUFFIXES, FramesError
+from ..errors import UserError
+from ..export import camera_path, export_camera_path, export_video, extract_mesh, write_glb
+from ..fit import fit_video, get_preset, scaled
+from ..frames import IMAGE_SUFFIXES
 from ..images import save_image
-from ..preprocess.media import InputError, probe_video
-from ..preprocess.pipeline import PreparedVideo, PrepareOptions, prepare
-from ..scene import RenderError, Scene, SceneRender
+from ..preprocess import InputError, PreparedVideo, PrepareOptions, prepare
+from ..preprocess.media import probe_video
+from ..scene import RenderRequest, Scene, SceneRender
 from .runtime import Runtime
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".gif", ".avi", ".m4v"}
-USER_ERRORS = (InputError, FramesError, MaskError, SettingError, SceneFormatError, RenderError, DirectionError)
 
 StageProgress = Callable[[str, int, int, dict[str, float]], None]
 
 
-class StudioError(Exception):
+class StudioError(UserError):
     """A problem the page shows as a message; the app stays usable."""
 
 
@@ -120,9 +115,9 @@ class StudioSession:
         source = check_input(path, max_seconds=max_seconds)
         try:
             prepared = prepare(source, options, progress=True)
-        except USER_ERRORS as exc:
+        except UserError as exc:
             raise StudioError(str(exc)) from exc
-        prepared.source = source.name  # a cache hit names the file it was first prepared from
+        prepared.source = str(source)  # a cache hit names the file it was first prepared from
         self.input, self.prepared = source, prepared
         self.scene = self.scene_path = self.ood_series = None
         return prepared
@@ -149,10 +144,11 @@ class StudioSession:
             config.max_frames = int(max_frames)
         if effort != 1.0:
             config = scaled(config, effort)
-        mask_path = None
-        if mask is not None:
-            mask_path = self.folder / "mask.png"
-            save_image((np.asarray(mask) > 0).astype(np.uint8) * 255, mask_path)
+        if mask is not None:  # the editor's drawing on the first crop: any painted pixel (or alpha) is OOD
+            mask = np.asarray(mask)
+            if mask.ndim == 3:
+                mask = mask[..., 3] if mask.shape[2] == 4 else mask.max(axis=2)
+            mask = mask > 0
         self.cancel.clear()
 
         def report(stage: str, done: int, total: int, losses: dict[str, float]) -> None:
@@ -164,17 +160,19 @@ class StudioSession:
         output = self.folder / f"scene-{uuid.uuid4().hex[:6]}.safetensors"
         try:
             path = fit_video(
-                self.input, self.runtime.generator, config, mask=mask_path, output=output, workdir=workdir,
+                self.prepared, self.runtime.generator, config, mask=mask, output=output, workdir=workdir,
                 progress=report, log=lambda *_: None, device=self.runtime.device,
             )  # fmt: skip
-        except USER_ERRORS as exc:
+        except StudioError:
+            raise  # cancelled
+        except UserError as exc:
             raise StudioError(str(exc)) from exc
         return self.load_scene(path)
 
     def load_scene(self, path: str | Path) -> Scene:
         try:
             scene = Scene.load(path, self.runtime.device)
-        except USER_ERRORS as exc:
+        except UserError as exc:
             raise StudioError(str(exc)) from exc
         for direction in self.runtime.directions.values():
             try:
@@ -195,7 +193,7 @@ class StudioSession:
         if self.ood_series is None:
             values = []
             for f in range(scene.n_frames):
-                blend = scene.render(f, quality="preview", with_blend=True).ood_opacity
+                blend = scene.render(RenderRequest(f, quality="preview", with_blend=True)).ood_opacity
                 values.append(float(blend.mean()) if blend is not None else 0.0)
             self.ood_series = np.asarray(values)
         return self.ood_series
@@ -207,12 +205,8 @@ class StudioSession:
         scene = self.require_scene()
         start = time.perf_counter()
         try:
-            result = scene.render(
-                view.frame, view.camera(scene), view.edits, remove_ood=view.remove_ood,
-                quality="preview" if drag else quality, smoothing="causal", with_blend=True,
-                approximate_edits=drag,
-            )  # fmt: skip
-        except USER_ERRORS as exc:
+            result = scene.render(self.request(view, "preview" if drag else quality, drag=drag))
+        except UserError as exc:
             raise StudioError(str(exc)) from exc
         self.timings["drag" if drag else quality] = time.perf_counter() - start
         return result
@@ -222,17 +216,21 @@ class StudioSession:
         return self.require_scene().warm_edit_knots(frame, smoothing="causal")
 
     # --- output ------------------------------------------------------------------------------------
-    def _options(self, view: View, quality: str) -> RenderOptions:
-        return RenderOptions(edits=dict(view.edits or {}), remove_ood=view.remove_ood, quality=quality)
+    def request(self, view: View, quality: str, *, drag: bool = False) -> RenderRequest:
+        """The render request of a view (the edit screen and every export render with causal smoothing)."""
+        return RenderRequest(
+            view.frame, view.camera(self.require_scene()), dict(view.edits or {}), smoothing="causal",
+            remove_ood=view.remove_ood, quality=quality, approximate_edits=drag, with_blend=True,
+        )  # fmt: skip
 
     def export_video(self, view: View, *, paste: bool, quality: str, progress: StageProgress | None = None) -> Path:
         scene = self.require_scene()
         out = self.folder / ("edited_video.mp4" if paste else "edited_crops.mp4")
         try:
             return export_video(
-                scene, out, self._options(view, quality), paste=paste, source=self.input, progress=progress
+                scene, out, self.request(view, quality), paste=paste, source=self.input, progress=progress
             )
-        except USER_ERRORS as exc:
+        except UserError as exc:
             raise StudioError(str(exc)) from exc
 
     def export_orbit(self, view: View, *, path: str, n_views: int, quality: str, progress=None) -> Path:
@@ -242,7 +240,7 @@ class StudioSession:
             views = camera_path(path, n_views)
         except ValueError as exc:
             raise StudioError(str(exc)) from exc
-        return export_camera_path(scene, out, view.frame, views, self._options(view, quality), progress=progress)
+        return export_camera_path(scene, out, view.frame, views, self.request(view, quality), progress=progress)
 
     def export_png(self, view: View) -> Path:
         result = self.render(view, quality="full")

@@ -8,15 +8,14 @@ step's status box and the app stays usable.
 from __future__ import annotations
 
 import math
-import traceback
 from dataclasses import dataclass
 
 import gradio as gr
 import numpy as np
 
 from ..preprocess.pipeline import PrepareOptions
-from . import plots
-from .runtime import Runtime, device_notice, example_clips, gpu, learn_demo_directions, load_runtime
+from . import plots, texts
+from .runtime import Runtime, example_clips, gpu, learn_demo_directions, load_runtime
 from .session import StudioError, StudioSession, View
 
 MAX_EDITS = 6  # slider slots; directions beyond this are listed but not shown
@@ -36,17 +35,6 @@ class AppConfig:
     prepare_options: PrepareOptions | None = None
 
 
-def _ok(text: str) -> str:
-    return f"**Done.** {text}"
-
-
-def _fail(exc: BaseException) -> str:
-    if isinstance(exc, StudioError):
-        return f"**Problem:** {exc}"
-    traceback.print_exc()
-    return f"**Problem:** unexpected error ({type(exc).__name__}): {exc}. The app is still usable; please report this."
-
-
 def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
     config = config or AppConfig()
     edit_names = sorted(runtime.directions)[:MAX_EDITS]
@@ -57,11 +45,11 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
             "# In-N-Out studio\nReconstruct a face video in 3D with EG3D plus a second radiance field for what "
             "EG3D has never seen (make-up, masks, glasses), then edit it: sliders, camera orbit, object removal."
         )
-        header = gr.Markdown(_header(runtime), elem_id="header")
+        header = gr.Markdown(texts.header(runtime), elem_id="header")
 
         # --- setup panel: shown while there is no generator ------------------------------------------
         with gr.Group(visible=not runtime.ready, elem_id="setup") as setup_panel:
-            setup_text = gr.Markdown(_setup_text(runtime))
+            setup_text = gr.Markdown(texts.setup_text(runtime))
             with gr.Row():
                 checkpoint_path = gr.Textbox(label="Local path of ffhqrebalanced512-128.pkl", scale=3)
                 use_path = gr.Button("Use this file", scale=1)
@@ -133,7 +121,7 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
                                   elem_id=f"edit-{name}")
                     )  # fmt: skip
                 if not edit_names:
-                    gr.Markdown(_no_directions_text(runtime))
+                    gr.Markdown(texts.no_directions_text(runtime))
                 remove = gr.Checkbox(False, label="Remove the OOD object (blend weight b = 0)", elem_id="remove")
                 full_on_release = gr.Checkbox(True, label="Full quality when a slider is released")
             with gr.Column(scale=2):
@@ -180,9 +168,9 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
                 path = file if isinstance(file, str) or file is None else file.name
                 prepared = session.prepare(path, max_seconds=config.max_seconds, options=config.prepare_options)
             except Exception as exc:  # noqa: BLE001 - shown in the page
-                return _fail(exc), None, None, None
+                return texts.fail(exc), None, None, None
             first = np.asarray(prepared.crops[0])
-            text = _ok("Prepared. " + prepared.report().replace("\n", " · "))
+            text = texts.ok("Prepared. " + prepared.report().replace("\n", " · "))
             gallery = plots.crops_with_landmarks(prepared)
             figure = plots.camera_trajectory(prepared.cameras, prepared.frame_indices)
             return text, gallery, figure, {"background": first, "layers": [], "composite": first}
@@ -197,10 +185,10 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
             scene = session.require_scene()
             session.warm_drag(0)
             first = session.render(View(edits={}), quality="preview")
-            frames = scene.data.frame_indices
+            frames = scene.data.source.frames
             slider_updates = [gr.Slider(value=0) for _ in edit_sliders]
             return (
-                _ok(message),
+                texts.ok(message),
                 plots.loss_chart(scene.data.history),
                 plots.ood_chart(session.ood_opacity_series(), frames),
                 gr.Slider(minimum=0, maximum=max(scene.n_frames - 1, 1), value=0, step=1,
@@ -229,7 +217,7 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
                 scene = session.require_scene()
                 return scene_loaded(session, f"Fitted {scene.n_frames} frames ({preset_v}). Go to step 3 to edit.")
             except Exception as exc:  # noqa: BLE001 - shown in the page
-                return unchanged(_fail(exc))
+                return unchanged(texts.fail(exc))
 
         fit_event = fit_button.click(
             do_fit, [state, preset, max_frames, effort, mask_editor], scene_outputs, concurrency_id="compute"
@@ -249,7 +237,7 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
                 session.load_scene(file if isinstance(file, str) else file.name)
                 return scene_loaded(session, f"Opened a scene with {session.require_scene().n_frames} frames.")
             except Exception as exc:  # noqa: BLE001
-                return unchanged(_fail(exc))
+                return unchanged(texts.fail(exc))
 
         scene_upload.upload(do_open_scene, [state, scene_upload], scene_outputs, concurrency_id="compute")
 
@@ -261,9 +249,10 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
                 result = session.render(view, quality=quality, drag=drag)
                 key = "drag" if drag else quality
                 what = "drag preview (interpolated edit planes)" if drag else f"{quality} render"
-                return result.image, plots.blend_map(result.ood_opacity), _describe(view, what, session.timings[key])
+                status = texts.describe(view, what, session.timings[key])
+                return result.image, plots.blend_map(result.ood_opacity), status
             except Exception as exc:  # noqa: BLE001
-                return gr.skip(), gr.skip(), _fail(exc)
+                return gr.skip(), gr.skip(), texts.fail(exc)
 
         render_outputs = [image, blend, render_status]
 
@@ -283,7 +272,7 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
             try:
                 session.warm_drag(int(values[0]))
             except Exception as exc:  # noqa: BLE001
-                return gr.skip(), gr.skip(), _fail(exc)
+                return gr.skip(), gr.skip(), texts.fail(exc)
             return do_render(session, False, bool(full), *values)
 
         frame.release(frame_release, [state, full_on_release, *view_inputs], render_outputs, concurrency_id="render")
@@ -321,14 +310,14 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
                                                    progress=report)  # fmt: skip
                     elif kind == "png":
                         out = session.export_png(view)
-                        return _ok(f"Wrote {out.name}"), None, str(out), gr.skip()
+                        return texts.ok(f"Wrote {out.name}"), None, str(out), gr.skip()
                     else:
                         out = session.export_mesh(view)
-                        return _ok(f"Wrote {out.name}"), None, str(out), str(out)
+                        return texts.ok(f"Wrote {out.name}"), None, str(out), str(out)
                     frames = _count_frames(out)
-                    return _ok(f"Wrote {out.name}: {frames} frames"), str(out), str(out), gr.skip()
+                    return texts.ok(f"Wrote {out.name}: {frames} frames"), str(out), str(out), gr.skip()
                 except Exception as exc:  # noqa: BLE001
-                    return _fail(exc), gr.skip(), gr.skip(), gr.skip()
+                    return texts.fail(exc), gr.skip(), gr.skip(), gr.skip()
 
             return run
 
@@ -343,7 +332,7 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
             if fresh.ready:
                 runtime.__dict__.update(fresh.__dict__)
                 learn_demo_directions(runtime)
-            return _setup_text(fresh), gr.Group(visible=not fresh.ready), _header(runtime)
+            return texts.setup_text(fresh), gr.Group(visible=not fresh.ready), texts.header(runtime)
 
         def use_local(path: str, progress=gr.Progress(track_tqdm=True)):
             return reload_runtime(path, False)
@@ -355,14 +344,6 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
         retry.click(download_again, None, [setup_text, setup_panel, header])
 
     return demo
-
-
-def _describe(view: View, what: str, seconds: float) -> str:
-    parts = [what, f"frame {view.frame}", f"yaw {math.degrees(view.yaw):+.0f}°"]
-    parts.append(f"pitch {math.degrees(view.pitch):+.0f}°")
-    parts += [f"{k} {v:+.1f}" for k, v in sorted((view.edits or {}).items())]
-    parts.append("OOD removed" if view.remove_ood else "OOD kept")
-    return " · ".join(parts) + f" · {seconds:.2f} s"
 
 
 def _painted_mask(value) -> np.ndarray | None:
@@ -386,28 +367,3 @@ def _count_frames(path) -> int:
     return imageio_ffmpeg.count_frames_and_secs(str(path))[0]
 
 
-def _header(runtime: Runtime) -> str:
-    gen = runtime.label if runtime.ready else "no generator yet (see the setup panel)"
-    return f"**Generator:** {gen}  \n**Device:** {device_notice(runtime.device)}"
-
-
-def _setup_text(runtime: Runtime) -> str:
-    if runtime.ready:
-        return _ok(f"Generator ready: {runtime.label}.")
-    return (
-        "### Setup: the EG3D weights are missing\n"
-        f"{runtime.problem}\n\n"
-        "Provide `ffhqrebalanced512-128.pkl` (EG3D, FFHQ 512-128, NVIDIA Source Code License) in one of these "
-        "ways: put it in `pretrained/`, set `INNOUT_EG3D_CHECKPOINT=/path/to/file`, start with "
-        "`python app.py --checkpoint /path/to/file`, paste its path below, or retry the download "
-        "(needs access to NVIDIA's NGC catalog). To try the flow without weights: "
-        "`python app.py --demo-generator tiny`."
-    )
-
-
-def _no_directions_text(runtime: Runtime) -> str:
-    notes = "".join(f"\n- skipped: {n}" for n in runtime.direction_notes)
-    return (
-        "No edit directions are installed for this generator. Learn one, e.g. "
-        "`python -m innout directions learn smile --labeler smile`, then restart the app." + notes
-    )

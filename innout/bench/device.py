@@ -33,6 +33,8 @@ from pathlib import Path
 
 import torch
 
+from ..runtime import pick_device
+
 ORDER = ("env", "generator", "render", "iterations", "fit", "tests")
 TIMEOUTS = {"env": 60, "generator": 100, "render": 80, "iterations": 120, "fit": 200, "tests": 240}  # seconds
 LPIPS_NETS = ("alex", "vgg")
@@ -208,7 +210,7 @@ def write_report(out: Path, header: dict, results: dict[str, list[dict]]) -> Non
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m innout.bench device", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=pick_device(), help="torch device (default: cuda if available)")
     parser.add_argument("--out", default="device-check", help="folder for device.json, device.md, device.log")
     parser.add_argument("--sections", default=",".join(ORDER), help=f"comma-separated, run in this order ({ORDER})")
     parser.add_argument("--timeouts", default="", help=f"seconds per section, e.g. fit=90,tests=60 ({TIMEOUTS})")

@@ -133,8 +133,7 @@ def image_error(a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
 def generator_section(device: torch.device, scale: Scale) -> Iterator[Row]:
     """Frame time of the whole generator (fp32, fp16 SR as the official code on GPUs, bf16 autocast), its
     pieces, the two tri-plane samplers, batching, and the orbit frame rate from cached tri-planes."""
-    from ..eg3d.cameras import camera_rays, frontal_label, orbit_label
-    from ..eg3d.renderer import render_rays
+    from ..eg3d.cameras import frontal_label, orbit_label
 
     G = bench_generator(scale.arch, device)
     cuda = device.type == "cuda"
@@ -178,10 +177,8 @@ def generator_section(device: torch.device, scale: Scale) -> Iterator[Row]:
     pieces = {
         "mapping": lambda: G.mapping(z, cond),
         "backbone (tri-planes)": lambda: G.synthesize_planes(ws),
-        "render 128^2 48+48, gather sampler": lambda: G.render_planes(planes, cam),
-        "render 128^2 48+48, grid_sample sampler": lambda: render_rays(
-            planes, G.decoder, *camera_rays(cam, G.neural_rendering_resolution), G.rendering, sampler="grid_sample"
-        ),
+        "render 128^2 48+48, gather sampler": lambda: G.render_planes(planes, cam, sampler="gather"),
+        "render 128^2 48+48, grid_sample sampler": lambda: G.render_planes(planes, cam, sampler="grid_sample"),
         "super-resolution fp32": lambda: G.super_resolve(render, ws, fp16=False),
     }
     if cuda:
@@ -256,8 +253,8 @@ def fit_section(device: torch.device, scale: Scale) -> Iterator[Row]:
     from ..eg3d.config import GeneratorConfig
     from ..fit.config import apply_overrides, get_preset
     from ..fit.pipeline import FitPipeline
-    from ..fit.scene_file import load_scene
     from ..fit.synthetic import make_synthetic_video, score_fit, synthetic_generator
+    from ..scene import load_scene
 
     config = GeneratorConfig.ffhq512() if scale.arch == "ffhq" else GeneratorConfig.tiny()
     G = synthetic_generator(config).to(device)

@@ -20,8 +20,8 @@ import torch
 
 from ..fit.config import FitConfig, InitConfig, InversionConfig, JointConfig, PTIConfig, SuperResolutionConfig
 from ..fit.pipeline import FitPipeline
-from ..fit.scene_file import load_scene
 from ..fit.synthetic import make_synthetic_video, score_fit, synthetic_generator
+from ..scene import load_scene
 
 
 def benchmark_config(scale: str) -> tuple[FitConfig, int]:

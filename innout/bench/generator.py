@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import torch
 
+from ..runtime import pick_device
+
 CASES = {
     "mapping": "z -> ws",
     "backbone": "ws -> tri-planes 3x32x256x256",
@@ -31,8 +33,6 @@ TARGETS_CPU = {"render128": 1.0, "frame": 4.5, "preview": 0.25}
 
 def _setup(case: str, device: str, fp16: bool, batch: int) -> Callable[[], object]:
     from innout.eg3d import GeneratorConfig, TriPlaneGenerator, frontal_label, orbit_label
-    from innout.eg3d.cameras import camera_rays
-    from innout.eg3d.renderer import render_rays
 
     torch.manual_seed(0)
     G = TriPlaneGenerator(GeneratorConfig.ffhq512()).to(device).eval().requires_grad_(False)
@@ -51,8 +51,7 @@ def _setup(case: str, device: str, fp16: bool, batch: int) -> Callable[[], objec
     if case == "render128":
         return lambda: G.render_planes(planes, c)
     if case == "render128_grid_sample":
-        origins, dirs = camera_rays(c, 128)
-        return lambda: render_rays(planes, G.decoder, origins, dirs, G.rendering, sampler="grid_sample")
+        return lambda: G.render_planes(planes, c, sampler="grid_sample")
     if case == "superres":
         return lambda: G.super_resolve(render, ws, fp16=sr_fp16)
     if case == "frame":
@@ -95,7 +94,7 @@ def _run_case(case: str, device: str, fp16: bool, batch: int, repeats: int, thre
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m innout.bench generator", description=__doc__)
     parser.add_argument("cases", nargs="*", default=list(CASES), help=f"cases to run (default: all): {list(CASES)}")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=pick_device(), help="torch device (default: cuda if available)")
     parser.add_argument("--fp16", action="store_true", help="run the super-resolution in fp16 (CUDA only)")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)

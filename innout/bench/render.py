@@ -18,33 +18,34 @@ import torch
 
 from ..eg3d.cameras import INO_FOCAL, frontal_label, orbit_label
 from ..fit.run import random_generator
-from ..fit.scene_file import SceneData
 from ..fit.synthetic import band_ood_field
-from ..scene import Scene
+from ..scene import RenderRequest, Scene, SceneData, SceneSource
 
 
 def bench_scene(arch: str, device: str, ood_resolution: int = 256) -> Scene:
     G = random_generator(arch).to(device)
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0)).to(device)  # the same scene every run
     with torch.no_grad():
-        ws = G.mapping(torch.randn(2, G.z_dim, device=device), frontal_label(INO_FOCAL).to(device).expand(2, -1))
+        ws = G.mapping(z, frontal_label(INO_FOCAL).to(device).expand(2, -1))
     cameras = torch.cat([orbit_label(math.pi / 2 + a, math.pi / 2) for a in (-0.1, 0.1)]).to(device)
     ood = band_ood_field(2, resolution=ood_resolution).to(device)
-    return Scene(SceneData(G, ws, cameras, ood, [0, 1]))
+    return Scene(SceneData(G, ws, cameras, ood, SceneSource.synthetic(2)))
 
 
 def orbit_speed(scene: Scene, frame: int = 0, quality: str = "preview", views: int = 4) -> dict[str, float]:
     """Seconds per view when orbiting with cached tri-planes and when recomputing them."""
     turns = [2 * math.pi * i / views for i in range(views)]
     angles = [(0.3 * math.sin(t), 0.1 * math.cos(t)) for t in turns]
-    scene.render(frame, angles[0], quality=quality)  # warm up; fills the cache
+    request = RenderRequest(frame, quality=quality)
+    scene.render(request.at(frame, angles[0]))  # warm up; fills the cache
     start = time.perf_counter()
     for a in angles:
-        scene.render(frame, a, quality=quality)
+        scene.render(request.at(frame, a))
     cached = (time.perf_counter() - start) / views
     start = time.perf_counter()
     for a in angles:
         scene.clear_cache()
-        scene.render(frame, a, quality=quality)
+        scene.render(request.at(frame, a))
     fresh = (time.perf_counter() - start) / views
     return {"cached_s": cached, "recompute_s": fresh, "speedup": fresh / cached}
 
@@ -62,15 +63,15 @@ def slider_latency(scene: Scene, frame: int = 0, strengths=(0.4, 1.1, 1.9, 2.6))
     scene.warm_edit_knots(frame, ["bench"])
     warm = time.perf_counter() - start
     drag, full, errors = [], [], []
-    base = scene.render(frame).raw
+    base = scene.render(RenderRequest(frame)).raw
     for s in strengths:
         start = time.perf_counter()
-        preview = scene.render(frame, edits={"bench": s}, approximate_edits=True)
+        preview = scene.render(RenderRequest(frame, edits={"bench": s}, approximate_edits=True))
         drag.append(time.perf_counter() - start)
         start = time.perf_counter()
-        scene.render(frame, edits={"bench": s}, quality="full")
+        scene.render(RenderRequest(frame, edits={"bench": s}, quality="full"))
         full.append(time.perf_counter() - start)
-        exact = scene.render(frame, edits={"bench": s}).raw
+        exact = scene.render(RenderRequest(frame, edits={"bench": s})).raw
         errors.append(float((preview.raw - exact).abs().mean() / (exact - base).abs().mean().clamp_min(1e-8)))
     n = len(strengths)
     return {"warm_s": warm, "drag_s": sum(drag) / n, "full_s": sum(full) / n, "relative_error": sum(errors) / n}

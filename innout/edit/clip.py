@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UserError
+
 PROMPT_TEMPLATE = "A portrait of a {} face"
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -33,7 +35,7 @@ TOKEN_PATTERN = re.compile(
 )
 
 
-class CLIPWeightsError(ValueError):
+class CLIPWeightsError(UserError, ValueError):
     """The CLIP folder is missing a file or holds something else; the message says what."""
 
 

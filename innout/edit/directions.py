@@ -26,11 +26,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from ..errors import UserError
+
 DIRECTION_VERSION = "1"
 DIRECTION_SUFFIX = ".safetensors"
 
 
-class DirectionError(ValueError):
+class DirectionError(UserError, ValueError):
     """A direction file cannot be read or an edit cannot be applied; the message says why."""
 
 

@@ -1,4 +1,4 @@
-"""StyleCLIP latent mappers (levels mapper) for EG3D's 14 ws (facts E6).
+"""StyleCLIP latent mappers (levels mapper) for EG3D's 14 ws (docs/method.md, editing).
 
 Three mappers act on the ws groups [0:4] (coarse), [4:8] (medium) and [8:14] (fine). Each is a pixel
 norm over the ws of its group (dim 1, not across channels, as in the official code) followed by four

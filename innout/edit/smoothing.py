@@ -1,6 +1,6 @@
 """Temporal smoothing of per-frame codes (latents ws, OOD codes phi) for rendering a video.
 
-``causal`` is the official In-N-Out ``smooth_out`` filter (facts E7): from the third frame on, each
+``causal`` is the official In-N-Out ``smooth_out`` filter (docs/method.md, editing): from the third frame on, each
 frame becomes 0.125 x (t-2) + 0.375 x (t-1) + 0.5 x t; the first two frames are left as they are. It
 only looks back, so it lags motion by about half a frame. ``zero-lag`` is a centred filter with the
 same weights mirrored around the current frame, [0.25, 0.5, 0.25] (edges replicated): as smooth

@@ -3,14 +3,13 @@
 from .cameras import FFHQ_FOCAL, INO_FOCAL, frontal_label, orbit_label
 from .checkpoint import CheckpointError, UnsafeCheckpointError, load_generator, save_generator
 from .config import GeneratorConfig, RenderingConfig
-from .generator import NeuralRender, TriPlaneGenerator
+from .generator import TriPlaneGenerator
 
 __all__ = [
     "FFHQ_FOCAL",
     "INO_FOCAL",
     "CheckpointError",
     "GeneratorConfig",
-    "NeuralRender",
     "RenderingConfig",
     "TriPlaneGenerator",
     "UnsafeCheckpointError",

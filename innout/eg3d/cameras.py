@@ -1,4 +1,6 @@
-"""EG3D camera labels: 25 numbers = OpenCV cam2world 4x4 (row-major) + normalised intrinsics 3x3 (facts D).
+"""EG3D camera labels: 25 numbers = OpenCV cam2world 4x4 (row-major) + normalised intrinsics 3x3.
+
+See docs/conventions.md (cameras).
 
 Camera axes: +x right, +y down, +z forward. World: y up, the face at the origin looking towards +z.
 """
@@ -107,7 +109,7 @@ def split_label(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def camera_rays(c: torch.Tensor, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ray origins and unit directions [N, R*R, 3] through pixel centres, row-major (facts C12)."""
+    """Ray origins and unit directions [N, R*R, 3] through pixel centres, row-major (as EG3D's RaySampler)."""
     cam2world, k = split_label(c.float())
     n = c.shape[0]
     fx, fy, cx, cy, sk = (k[:, 0, 0, None], k[:, 1, 1, None], k[:, 0, 2, None], k[:, 1, 2, None], k[:, 0, 1, None])

@@ -2,10 +2,10 @@
 
 An official ``.pkl`` is a pickled dict whose networks are ``torch_utils.persistence`` objects: each
 carries the *source code* of its module, which NVIDIA's loader ``exec``s. We never do. A restricted
-unpickler resolves only an allowlist of globals (facts A3); persistent objects become their plain
-``meta`` dict, the few non-persistent modules become inert attribute holders, tensors are rebuilt
+unpickler resolves only an allowlist of globals (docs/conventions.md, files); persistent objects
+become their plain ``meta`` dict, the few non-persistent modules become inert attribute holders, tensors are rebuilt
 from the embedded legacy ``torch.save`` blobs by ``torch.load(weights_only=True)``. Any other global
-is refused before anything is called. The tensors are then walked like ``state_dict()`` (facts A5)
+is refused before anything is called. The tensors are then walked like ``state_dict()``
 and loaded into the project's own modules, built from the configuration stored in the file.
 
 The project's format is one ``.safetensors`` file: the state dict plus the JSON configuration in the
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import UserError
 from ..safe_pickle import RestrictedUnpickler, UnsafePickleError
 from .config import GeneratorConfig, RenderingConfig
 from .generator import TriPlaneGenerator
@@ -38,7 +39,7 @@ FORMAT_VERSION = "1"
 CONVERTED_SUFFIX = ".innout.safetensors"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """The file is not a usable generator checkpoint."""
 
 
@@ -147,7 +148,7 @@ def collect_tensors(module: Any, prefix: str = "") -> dict[str, torch.Tensor]:
 
 
 def config_from_official(state: dict, tensors: dict[str, torch.Tensor]) -> GeneratorConfig:
-    """Generator configuration from a pickled ``TriPlaneGenerator``'s init kwargs (facts B1)."""
+    """Generator configuration from a pickled ``TriPlaneGenerator``'s init kwargs (EG3D's init kwargs)."""
     kw = dict(state.get("_init_kwargs") or {})
     rendering_kwargs = dict(kw.get("rendering_kwargs") or state.get("rendering_kwargs") or {})
     if not rendering_kwargs:

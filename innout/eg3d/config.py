@@ -1,4 +1,4 @@
-"""Configuration of an EG3D generator: plain dataclasses, one place for every number (facts B1)."""
+"""Configuration of an EG3D generator: plain dataclasses, one place for every number (EG3D's init kwargs)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class RenderingConfig:
 
     @classmethod
     def from_official(cls, rendering_kwargs: dict[str, Any]) -> RenderingConfig:
-        """Read EG3D's ``rendering_kwargs``; a missing ``c_scale`` means 0, as in the official code (facts G5)."""
+        """Read EG3D's ``rendering_kwargs``; a missing ``c_scale`` means 0, as in the official code."""
         kw = dict(rendering_kwargs)
         if kw.get("ray_start") == "auto" or kw.get("ray_end") == "auto":
             raise ValueError("ray_start/ray_end 'auto' (ShapeNet-style scenes) is not supported")

@@ -1,33 +1,16 @@
-"""The tri-plane generator: EG3D's ``G_ema`` call surface on the project's own modules (facts B, C16-C18)."""
+"""The tri-plane generator: EG3D's ``G_ema`` call surface on the project's own modules (docs/method.md)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ..render import Render, render_rays
 from .cameras import camera_rays
 from .config import GeneratorConfig
 from .layers import NOISE_MODES
 from .networks import SUPERRESOLUTION_MODULES, StyleGAN2Backbone
-from .renderer import OSGDecoder, render_rays
-
-
-@dataclass
-class NeuralRender:
-    """A low-resolution volume render.
-
-    feature image [N, 32, R, R] (RGB = first 3 channels), depth and weight sum (opacity) [N, 1, R, R].
-    """
-
-    feature_image: torch.Tensor
-    depth_image: torch.Tensor
-    weight_image: torch.Tensor
-
-    @property
-    def image_raw(self) -> torch.Tensor:
-        return self.feature_image[:, :3]
+from .renderer import TriPlaneDecoder, triplane_field
 
 
 class TriPlaneGenerator(nn.Module):
@@ -69,7 +52,7 @@ class TriPlaneGenerator(nn.Module):
             sr_antialias=cfg.rendering.sr_antialias,
             w_dim=cfg.w_dim,
         )
-        self.decoder = OSGDecoder(cfg.triplane_channels, lr_multiplier=cfg.rendering.decoder_lr_mul)
+        self.decoder = TriPlaneDecoder(cfg.triplane_channels, lr_multiplier=cfg.rendering.decoder_lr_mul)
         self.num_ws = self.backbone.mapping.num_ws
 
     @property
@@ -104,13 +87,14 @@ class TriPlaneGenerator(nn.Module):
         depth_resolution: int | None = None,
         depth_resolution_importance: int | None = None,
         deterministic: bool = False,
-    ) -> NeuralRender:
-        """Volume-render tri-planes from cameras c [N, 25] at ``resolution`` (default: the model's, 128)."""
+        sampler: str = "auto",
+    ) -> Render:
+        """Volume-render tri-planes from cameras c [N, 25] at ``resolution`` (default: the model's, 128):
+        the marcher with the face field alone."""
         res = resolution or self.neural_rendering_resolution
         origins, directions = camera_rays(c.to(planes.device), res)
-        out = render_rays(
-            planes,
-            self.decoder,
+        return render_rays(
+            [self.face_field(planes, sampler)],
             origins,
             directions,
             self.rendering,
@@ -118,16 +102,14 @@ class TriPlaneGenerator(nn.Module):
             depth_resolution_importance=depth_resolution_importance,
             deterministic=deterministic,
         )
-        n = planes.shape[0]
 
-        def to_image(x: torch.Tensor) -> torch.Tensor:
-            return x.permute(0, 2, 1).reshape(n, x.shape[-1], res, res).contiguous()
-
-        return NeuralRender(to_image(out.features), to_image(out.depth), to_image(out.weight_sum))
+    def face_field(self, planes: torch.Tensor, sampler: str = "auto"):
+        """The face as a field over points [N, P, 3]: these tri-planes through the decoder."""
+        return triplane_field(planes, self.decoder, self.rendering.box_warp, sampler)
 
     def super_resolve(
         self,
-        render: NeuralRender,
+        render: Render,
         ws: torch.Tensor,
         *,
         noise_mode: str | None = None,

@@ -1,4 +1,4 @@
-"""StyleGAN2 layers as EG3D uses them (facts C1-C8), written for inference speed on CPU and GPU.
+"""StyleGAN2 layers as EG3D uses them (docs/method.md, the prior), written for inference speed on CPU and GPU.
 
 Names of parameters and buffers match the official modules exactly, so official state dicts load
 with ``strict=True``. The maths follows NVlabs' reference ops; where two evaluation orders are
@@ -71,14 +71,14 @@ def bias_act(
 
 
 def upsample2d(img: torch.Tensor, fir: torch.Tensor) -> torch.Tensor:
-    """2x up-sampling of the skip image: zero insertion + the 4x4 FIR with gain 4 (facts C6)."""
+    """2x up-sampling of the skip image: zero insertion + the 4x4 FIR with gain 4 (as EG3D)."""
     channels = img.shape[1]
     kernel = (fir * 4).to(img.dtype).expand(channels, 1, 4, 4)
     return F.conv_transpose2d(img, kernel, stride=2, padding=1, groups=channels)
 
 
 def conv3x3_up2(x: torch.Tensor, weight: torch.Tensor, fir: torch.Tensor, groups: int) -> torch.Tensor:
-    """3x3 convolution with 2x up-sampling, exactly as the official ``conv2d_resample`` (facts C6).
+    """3x3 convolution with 2x up-sampling, exactly as the official ``conv2d_resample`` (as EG3D).
 
     Transposed convolution (stride 2, weight not flipped) gives 2H+1; the 4x4 FIR with 1 pixel of
     zero padding brings it to 2H.
@@ -104,7 +104,7 @@ def modulated_conv2d(
     up: int = 1,
     fir: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """StyleGAN2 modulated convolution (facts C4).
+    """StyleGAN2 modulated convolution (as EG3D).
 
     Batch 1 folds the styles into the weights (the official 'fused' path, cheapest there); larger
     batches scale the activations around one shared convolution (the 'non-fused' path), which keeps a
@@ -142,7 +142,7 @@ def modulated_conv2d(
 
 
 class FullyConnectedLayer(nn.Module):
-    """Equalised-learning-rate linear layer (facts C1)."""
+    """Equalised-learning-rate linear layer (as EG3D)."""
 
     def __init__(
         self,
@@ -178,7 +178,7 @@ class FullyConnectedLayer(nn.Module):
 
 
 class SynthesisLayer(nn.Module):
-    """Modulated 3x3 conv + noise + bias + lrelu (facts C5)."""
+    """Modulated 3x3 conv + noise + bias + lrelu (as EG3D)."""
 
     def __init__(
         self,
@@ -215,7 +215,7 @@ class SynthesisLayer(nn.Module):
 
 
 class ToRGBLayer(nn.Module):
-    """Modulated 1x1 conv without demodulation (facts C7)."""
+    """Modulated 1x1 conv without demodulation (as EG3D)."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, *, conv_clamp: float | None = None) -> None:
         super().__init__()
@@ -232,7 +232,7 @@ class ToRGBLayer(nn.Module):
 
 
 class SynthesisBlock(nn.Module):
-    """One resolution of a 'skip' StyleGAN2 synthesis network (facts C8).
+    """One resolution of a 'skip' StyleGAN2 synthesis network (as EG3D).
 
     ``use_fp16`` marks blocks that the official code runs in half precision on CUDA; whether that
     happens is decided per call (``allow_fp16``; the generator enables it on CUDA only by default).

@@ -1,4 +1,4 @@
-"""Mapping network, tri-plane backbone and super-resolution module of EG3D (facts B2, C3, C8, C17)."""
+"""Mapping network, tri-plane backbone and super-resolution module of EG3D (docs/method.md, the prior)."""
 
 from __future__ import annotations
 

@@ -21,8 +21,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..fit.composite import face_field, ood_field
+from ..errors import UserError
 from ..scene import Scene
+
+
+class MeshError(UserError, ValueError):
+    """A mesh that cannot be made with the options given (a level the density never crosses)."""
 
 
 @dataclass
@@ -40,13 +44,13 @@ class Mesh:
 
 @torch.no_grad()
 def _sample(scene: Scene, planes: torch.Tensor, frame: int, points: torch.Tensor, codes, remove_ood: bool):
-    face = face_field(scene.G, planes)(points[None])
+    face = scene.G.face_field(planes)(points[None])
     density = F.softplus(face.sigma[:, 0] - 1)
     rgb = face.rgb[:, :3]
     ood_share = torch.zeros_like(density)
     if scene.has_ood and not remove_ood:
         frames = torch.tensor([frame], device=points.device)
-        ood = ood_field(scene.data.ood, frames, codes)(points[None])
+        ood = scene.data.ood.field(frames, codes)(points[None])
         b = ood.blend[:, 0]
         face_part, ood_part = (1 - b) * density, b * F.softplus(ood.sigma[:, 0] - 1)
         density = face_part + ood_part
@@ -80,7 +84,7 @@ def extract_mesh(
     volumes = torch.cat(channels).T.reshape(5, resolution, resolution, resolution)  # [C, x, y, z]
     volume = volumes[0].cpu().numpy()
     if not volume.min() < level < volume.max():
-        raise ValueError(
+        raise MeshError(
             f"the density never crosses level {level} (it spans {volume.min():.3g} to {volume.max():.3g}); "
             "choose a level inside that range"
         )

@@ -13,45 +13,19 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..fit.loop import Progress
 from ..frames import IMAGE_SUFFIXES, FramesError, iter_video, read_frames
-from ..preprocess.pasteback import face_mask, paste_back
-from ..scene import Scene
+from ..preprocess.pasteback import outline_mask, paste_back
+from ..progress import Progress
+from ..scene import RenderRequest, Scene
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class RenderOptions:
-    """What every frame of an export is rendered with (see ``Scene.render``)."""
-
-    edits: dict[str, float] = field(default_factory=dict)
-    conditional: list[str] = field(default_factory=list)
-    remove_ood: bool = False
-    removal: str = "global"
-    outside_scale: float = 1.0
-    quality: str = "full"
-    smoothing: str = "causal"
-
-    def render(self, scene: Scene, frame: int, camera=None, **extra):
-        """``scene.render`` with these options; ``extra`` adds per-call ones (removal_mask, with_depth, ...)."""
-        return scene.render(
-            frame,
-            camera,
-            self.edits,
-            remove_ood=self.remove_ood,
-            quality=self.quality,
-            removal=self.removal,
-            outside_scale=self.outside_scale,
-            smoothing=self.smoothing,
-            conditional=self.conditional or None,
-            **extra,
-        )
+EXPORT_DEFAULTS = RenderRequest(quality="full", smoothing="causal")
+"""What an export renders every frame with unless told otherwise: full quality, causal smoothing."""
 
 
 def default_face_mask(size: int = 512) -> np.ndarray:
@@ -65,16 +39,12 @@ def default_face_mask(size: int = 512) -> np.ndarray:
 
 
 def scene_face_masks(scene: Scene) -> list[np.ndarray]:
-    """The paste-back mask of every fitted frame: from the prepared video's face-mesh landmarks when its
-    cache entry is still there, else the default ellipse."""
-    source = scene.data.source
-    prepared, keep = source.get("prepared"), source.get("prepared_frames")
-    if prepared and keep is not None and Path(prepared).is_dir():
-        from ..preprocess.pipeline import load_prepared
-
-        landmarks = load_prepared(prepared).landmarks
-        return [face_mask(landmarks[i]) for i in keep]
-    log.warning("the prepared video is not in the cache any more: pasting back with a default face mask")
+    """The paste-back mask of every fitted frame, from the face outlines the scene file keeps (scenes
+    written before version 2 have none: they get the default ellipse, with a warning)."""
+    outlines = scene.data.source.face_outlines
+    if outlines is not None:
+        return [outline_mask(o) for o in outlines.cpu().numpy()]
+    log.warning("this scene file keeps no face outlines (written by an older version): default face mask")
     return [default_face_mask()] * scene.n_frames
 
 
@@ -167,7 +137,7 @@ def _report(progress: Progress | None, done: int, total: int) -> None:
 def export_video(
     scene: Scene,
     output: str | os.PathLike,
-    options: RenderOptions | None = None,
+    request: RenderRequest = EXPORT_DEFAULTS,
     *,
     paste: bool = True,
     audio: bool = True,
@@ -176,19 +146,20 @@ def export_video(
     lossless: bool = False,
     progress: Progress | None = None,
 ) -> Path:
-    """Render all fitted frames with ``options`` and write an mp4. With ``paste`` each crop goes back into
-    its source frame (``source``: the video the scene was fitted on; default: the path in the scene)."""
-    options = options or RenderOptions()
+    """Render all fitted frames with ``request`` (its frame and camera are set per frame) and write an mp4.
+    With ``paste`` each crop goes back into its source frame (``source``: the video the scene was fitted
+    on; default: the path in the scene)."""
     output = Path(output)
-    indices = list(scene.data.frame_indices)
-    src = Path(source or scene.data.source.get("input", ""))
-    can_paste = paste and scene.data.transforms is not None and src.exists()
+    origin = scene.data.source
+    indices = list(origin.frames)
+    src = Path(source or origin.input or "")
+    can_paste = paste and origin.transforms is not None and src.exists()
     if paste and not can_paste:
         raise FramesError(
             f"cannot paste back: the source {src} is missing or the scene has no crop transforms; "
             "pass the source video, or export the crops alone (paste=False / --no-paste)"
         )
-    src_fps = video_fps(src) if src.exists() else float(scene.data.source.get("fps") or 25.0)
+    src_fps = video_fps(src) if src.exists() else float(origin.fps or 25.0)
     spacing = int(np.median(np.diff(indices))) if len(indices) > 1 else 1
     if len(indices) > 1 and len(set(np.diff(indices).tolist())) > 1:
         log.warning("the fitted frames are not evenly spaced; the video plays them at a constant rate")
@@ -201,10 +172,10 @@ def export_video(
         silent = Path(tmp) / "video.mp4"
         writer = None
         for i in range(scene.n_frames):
-            crop = options.render(scene, i).image
+            crop = scene.render(request.at(i)).image
             frame = crop
             if can_paste:
-                frame = paste_back(next(originals), crop, scene.data.transforms[i].cpu().numpy(), masks[i])
+                frame = paste_back(next(originals), crop, origin.transforms[i].cpu().numpy(), masks[i])
             if writer is None:
                 writer = VideoWriter(silent, (frame.shape[1], frame.shape[0]), fps, quality, lossless)
             writer.send(frame)
@@ -222,20 +193,19 @@ def export_camera_path(
     output: str | os.PathLike,
     frame: int,
     views: list[tuple[float, float]],
-    options: RenderOptions | None = None,
+    request: RenderRequest = EXPORT_DEFAULTS,
     *,
     fps: float = 25.0,
     quality: float = 8.0,
     progress: Progress | None = None,
 ) -> Path:
-    """A novel-view video of one frame along ``views`` ((yaw, pitch) offsets; see ``camera_path``). The
-    face tri-planes are computed once and reused for every view."""
-    options = options or RenderOptions()
+    """A novel-view video of one frame along ``views`` ((yaw, pitch) offsets in radians; see ``camera_path``).
+    The face tri-planes are computed once and reused for every view."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     writer = None
     for i, view in enumerate(views):
-        image = options.render(scene, frame, view).image
+        image = scene.render(request.at(frame, view)).image
         if writer is None:
             writer = VideoWriter(output, (image.shape[1], image.shape[0]), fps, quality)
         writer.send(image)

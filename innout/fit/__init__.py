@@ -1,31 +1,26 @@
-"""In-N-Out fitting: initialisation, W+ inversion, the OOD field, composite rendering, joint optimisation,
-SR fine-tuning and the staged, cached pipeline that writes a scene file."""
+"""In-N-Out fitting: initialisation, W+ inversion, joint optimisation of the latents and the OOD field, SR
+fine-tuning, and the staged, cached pipeline that writes a scene file.
 
-from .composite import CompositeRender, render_composite, render_composite_image
-from .config import FitConfig, SettingError, apply_overrides, get_preset
-from .data import FitData
-from .ood_field import FieldSamples, OODField
-from .pipeline import METHODS, FitPipeline
-from .run import fit_video, random_generator
-from .scene_file import SceneData, SceneFormatError, load_scene, save_scene
+The package face below is what the app, the exports and the command line use; the modules behind it
+are the fit's own business.
+"""
+
+from .config import PRESETS, FitConfig, SettingError, apply_overrides, get_preset, scaled
+from .masks import MaskError, read_mask
+from .pipeline import METHODS
+from .run import RANDOM_GENERATORS, fit_video, random_generator
 
 __all__ = [
     "METHODS",
-    "CompositeRender",
-    "FieldSamples",
+    "PRESETS",
+    "RANDOM_GENERATORS",
     "FitConfig",
-    "FitData",
-    "FitPipeline",
-    "OODField",
-    "SceneData",
-    "SceneFormatError",
+    "MaskError",
     "SettingError",
     "apply_overrides",
     "fit_video",
     "get_preset",
-    "load_scene",
     "random_generator",
-    "render_composite",
-    "render_composite_image",
-    "save_scene",
+    "read_mask",
+    "scaled",
 ]

@@ -1,6 +1,6 @@
 """Every hyper-parameter of a fit, in one place: plain dataclasses and three presets.
 
-- ``paper``: the numbers of the paper and of the official code as released (facts E4, E5): NN init
+- ``paper``: the numbers of the paper and of the official code as released (docs/method.md, fitting): NN init
   with 500 samples, W+ inversion 200 epochs on K = 16 frames then 20 on all, joint optimisation 10,000
   iterations at 128^2 with 48 + 48 samples and LPIPS-VGG, SR fine-tuning 100 epochs. The joint stage is
   the official mask-free variant (w = w_cano + 0.7 r trained with lr 5e-4, L_w 1.0, L_Delta 2e-3),
@@ -23,10 +23,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import UserError
+
 
 @dataclass
 class InitConfig:
-    """Nearest-neighbour initialisation (paper Algorithm 1, facts E5)."""
+    """Nearest-neighbour initialisation (paper Algorithm 1; docs/method.md)."""
 
     samples: int = 500  # random z drawn; each frame keeps the one whose render is closest (LPIPS)
     batch: int = 4  # candidates synthesised at once
@@ -38,7 +40,7 @@ class InitConfig:
 
 @dataclass
 class InversionConfig:
-    """In-distribution W+ inversion: w_t = w_cano + a * r_t (facts E5)."""
+    """In-distribution W+ inversion: w_t = w_cano + a * r_t (docs/method.md, fitting)."""
 
     residual_scale: float = 0.7
     subset_frames: int = 16  # K
@@ -62,7 +64,7 @@ class InversionConfig:
 
 @dataclass
 class JointConfig:
-    """Joint optimisation of the latents, the OOD tri-plane, decoder and per-frame codes (facts E4)."""
+    """Joint optimisation of the latents, the OOD tri-plane, decoder and per-frame codes (docs/method.md, fitting)."""
 
     iterations: int = 10_000
     batch_frames: int = 1
@@ -92,7 +94,7 @@ class JointConfig:
 
 @dataclass
 class SuperResolutionConfig:
-    """Fine-tuning of the SR module alone (facts E4 stage 2)."""
+    """Fine-tuning of the SR module alone (docs/method.md, fitting)."""
 
     epochs: int = 100  # 0 skips the stage
     lr: float = 1e-3
@@ -140,7 +142,7 @@ class FitConfig:
         return cfg
 
 
-class SettingError(ValueError):
+class SettingError(UserError, ValueError):
     """A --set override that names no setting or has a value of the wrong type."""
 
 

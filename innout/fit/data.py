@@ -18,14 +18,13 @@ class FitData:
     """``targets`` [F, 3, H, W], float in [-1, 1] or uint8 (real 512 crops stay uint8 in memory);
     ``cameras`` [F, 25];
     ``ood_masks`` [F, 1, H, W] with 1 on the OOD object (semi-supervised fits) or None;
-    ``key`` identifies the content for the stage caches; ``frame_indices`` maps fitted frames to the
-    prepared video's frames."""
+    ``key`` identifies the content for the stage caches. Frames are the fitted frames 0..F-1 (the scene's
+    numbering; ``innout.scene.SceneSource`` maps them to the source video)."""
 
     targets: torch.Tensor
     cameras: torch.Tensor
     key: str
     ood_masks: torch.Tensor | None = None
-    frame_indices: list[int] | None = None
 
     def __post_init__(self) -> None:
         if self.targets.ndim != 4 or self.targets.shape[1] != 3:
@@ -34,8 +33,6 @@ class FitData:
             raise ValueError(f"cameras must be [{len(self.targets)}, 25], got {tuple(self.cameras.shape)}")
         if self.ood_masks is not None and self.ood_masks.shape[0] != len(self.targets):
             raise ValueError("one OOD mask per frame is needed")
-        if self.frame_indices is None:
-            self.frame_indices = list(range(len(self.targets)))
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -69,39 +66,32 @@ class FitData:
         *,
         key: str | None = None,
         ood_masks: np.ndarray | None = None,
-        max_frames: int | None = None,
     ) -> FitData:
-        """From uint8 crops [F, H, W, 3], cameras [F, 25] and optional masks [F, H, W] (nonzero = OOD);
-        ``max_frames`` keeps that many evenly spaced frames."""
-        keep = _evenly_spaced(len(crops), max_frames)
-        targets = torch.from_numpy(np.stack([np.asarray(crops[i]) for i in keep])).permute(0, 3, 1, 2).contiguous()
+        """From uint8 crops [F, H, W, 3], cameras [F, 25] and optional masks [F, H, W] (nonzero = OOD).
+        ``key``: a content key the caller already has (e.g. the preprocessing cache entry and the frames
+        kept); by default a digest of the crops and cameras."""
+        targets = torch.from_numpy(np.stack([np.asarray(c) for c in crops])).permute(0, 3, 1, 2).contiguous()
         masks = None
         if ood_masks is not None:
-            masks = torch.from_numpy((np.asarray(ood_masks)[keep] > 0).astype(np.float32)).unsqueeze(1)
+            masks = torch.from_numpy((np.asarray(ood_masks) > 0).astype(np.float32)).unsqueeze(1)
         if key is None:
             digest = hashlib.sha256()
-            for i in keep:
-                digest.update(np.ascontiguousarray(crops[i]).tobytes())
-            digest.update(np.ascontiguousarray(cameras[keep], dtype=np.float32).tobytes())
+            for crop in crops:
+                digest.update(np.ascontiguousarray(crop).tobytes())
+            digest.update(np.ascontiguousarray(cameras, dtype=np.float32).tobytes())
             key = digest.hexdigest()[:20]
-        else:
-            key = f"{key}-{','.join(map(str, keep))}"
         if masks is not None:
             key += "-mask" + hashlib.sha256(masks.numpy().tobytes()).hexdigest()[:12]
-        return cls(
-            targets=targets,
-            cameras=torch.as_tensor(np.asarray(cameras)[keep], dtype=torch.float32),
-            key=key,
-            ood_masks=masks,
-            frame_indices=keep,
-        )
+        return cls(targets=targets, cameras=torch.as_tensor(np.asarray(cameras), dtype=torch.float32), key=key,
+                   ood_masks=masks)  # fmt: skip
 
 
 def _to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float() / 127.5 - 1 if x.dtype == torch.uint8 else x
 
 
-def _evenly_spaced(count: int, max_frames: int | None) -> list[int]:
+def evenly_spaced(count: int, max_frames: int | None) -> list[int]:
+    """Indices of at most ``max_frames`` evenly spaced frames of ``count`` (all when None)."""
     if max_frames is None or max_frames >= count:
         return list(range(count))
     return sorted({round(i * (count - 1) / max(1, max_frames - 1)) for i in range(max_frames)})

@@ -1,4 +1,4 @@
-"""Nearest-neighbour initialisation (paper Algorithm 1, facts E5).
+"""Nearest-neighbour initialisation (paper Algorithm 1; docs/method.md).
 
 n random z are mapped with the frontal conditioning camera (f = 4.4652, as the official code), each
 candidate's tri-planes are synthesised once and rendered at every frame's camera, and every frame

@@ -1,4 +1,4 @@
-"""In-distribution inversion (paper section 3.2, facts E5) and the PTI baseline.
+"""In-distribution inversion (paper section 3.2; docs/method.md) and the PTI baseline.
 
 W+ inversion optimises w_cano and per-frame residuals: first on K evenly spaced frames (M1 epochs:
 the canonical code settles on a few views), then on all frames (M2 epochs). The W baseline is the
@@ -16,7 +16,7 @@ import torch
 
 from ..eg3d.generator import TriPlaneGenerator
 from .config import InversionConfig, PTIConfig
-from .data import FitData, _evenly_spaced, frame_batches
+from .data import FitData, evenly_spaced, frame_batches
 from .latents import LatentCodes, RenderSettings, render_face
 from .loop import Progress, lr_schedule, run_loop
 from .losses import backward_weighted, delta_regulariser, reconstruction_terms, w_regulariser
@@ -39,7 +39,7 @@ class InversionResult:
 def inversion_schedule(n_frames: int, cfg: InversionConfig, seed: int) -> list[torch.Tensor]:
     """The frames of every step: M1 epochs over K evenly spaced frames, then M2 epochs over all."""
     generator = torch.Generator().manual_seed(seed)
-    subset = torch.tensor(_evenly_spaced(n_frames, cfg.subset_frames))
+    subset = torch.tensor(evenly_spaced(n_frames, cfg.subset_frames))
     steps: list[torch.Tensor] = []
     for _ in range(cfg.subset_epochs):
         steps += [subset[b] for b in frame_batches(len(subset), cfg.batch_frames, generator)]

@@ -1,4 +1,4 @@
-"""Joint optimisation of the face latents and the OOD field (paper eq. 8, facts E4).
+"""Joint optimisation of the face latents and the OOD field (paper eq. 8; docs/method.md).
 
 Per step: a batch of frames is rendered through the composite renderer and compared with the
 targets: L2 + LPIPS at the rendering resolution (+ L2 of the 512 SR image), the blend entropy and
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import torch
 
-from ..eg3d.generator import NeuralRender, TriPlaneGenerator
-from .composite import render_composite_image
+from ..eg3d.generator import TriPlaneGenerator
+from ..scene.composite import render_composite
+from ..scene.ood_field import OODField
 from .config import JointConfig
 from .data import FitData, frame_batches
 from .inversion import InversionResult
@@ -33,7 +34,6 @@ from .losses import (
     reconstruction_terms,
     w_regulariser,
 )
-from .ood_field import OODField
 
 
 @dataclass
@@ -52,7 +52,7 @@ def joint_schedule(n_frames: int, iterations: int, batch: int, seed: int) -> lis
 
 
 def make_ood_field(n_frames: int, cfg: JointConfig, seed: int) -> OODField:
-    """The OOD field with seeded N(0, 1) tri-planes and codes (facts E2)."""
+    """The OOD field with seeded N(0, 1) tri-planes and codes."""
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
@@ -104,7 +104,7 @@ def joint_fit(
         frames = schedule[i].to(device)
         ws = codes(frames)
         planes = cached_planes[frames] if cached_planes is not None else G.synthesize_planes(ws, noise_mode="const")
-        out = render_composite_image(
+        out = render_composite(
             G,
             planes,
             ood,
@@ -122,8 +122,7 @@ def joint_fit(
             "area": (ramp * cfg.lambda_area, blend_area(out.blend)),
         }
         if cfg.lambda_l2_sr:
-            render = NeuralRender(out.feature_image, out.depth_image, out.weight_image)
-            image = G.super_resolve(render, ws, noise_mode="const")
+            image = G.super_resolve(out, ws, noise_mode="const")
             terms["l2_sr"] = (cfg.lambda_l2_sr, l2(image, data.target(frames, G.img_resolution)))
         if train_latents:
             terms["delta"] = (cfg.lambda_delta, delta_regulariser(ws))

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..eg3d.generator import NeuralRender, TriPlaneGenerator
+from ..eg3d.generator import TriPlaneGenerator
+from ..render import Render
 
 
 class LatentCodes(nn.Module):
@@ -63,7 +64,7 @@ def render_face(
     *,
     with_sr: bool,
     planes: torch.Tensor | None = None,
-) -> tuple[NeuralRender, torch.Tensor | None]:
+) -> tuple[Render, torch.Tensor | None]:
     """EG3D render of ws at cameras; the SR image only when asked for (In-N-Out's const SR noise)."""
     if planes is None:
         planes = G.synthesize_planes(ws, noise_mode="const")

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import torch
 
-Progress = Callable[[str, int, int, dict[str, float]], None]
-"""progress(stage, done, total, last_losses)."""
+from ..progress import Progress
 
 
 @dataclass
@@ -87,22 +86,3 @@ def run_loop(
                 checkpoint,
             )
     return state.history
-
-
-def tqdm_progress() -> Progress:
-    """A progress callback drawing one tqdm bar per stage (the CLI's)."""
-    from tqdm import tqdm
-
-    bars: dict[str, tqdm] = {}
-
-    def report(stage: str, done: int, total: int, losses: dict[str, float]) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit="it", initial=done - 1)
-        bar.update(done - bar.n)
-        if losses:
-            bar.set_postfix({k: f"{v:.4g}" for k, v in list(losses.items())[:4]}, refresh=False)
-        if done >= total:
-            bar.close()
-
-    return report

@@ -1,4 +1,4 @@
-"""Loss terms of the inversion and the joint fit (paper section 3, facts E4/E5). Images are in [-1, 1]."""
+"""Loss terms of the inversion and the joint fit (paper section 3; docs/method.md). Images are in [-1, 1]."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def l2(image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def masked_l2(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean squared error over the pixels where ``mask`` [N, 1, H, W] is 1 (zero when the mask is empty,
-    where the official code divides by zero, facts G11)."""
+    where the official code divides by zero; docs/differences.md)."""
     weight = mask.expand_as(image)
     return ((image - target).square() * weight).sum() / weight.sum().clamp_min(1.0)
 
@@ -48,7 +48,7 @@ def resize_mask(mask: torch.Tensor, resolution: int) -> torch.Tensor:
 
 def delta_regulariser(ws: torch.Tensor) -> torch.Tensor:
     """L_Delta = sum_{i >= 1} ||w_i - w_0||, mean over frames. All 13 offsets count (the official code
-    skips w_13, facts G9)."""
+    skips w_13; docs/differences.md)."""
     return (ws[:, 1:] - ws[:, :1]).norm(dim=-1).sum(dim=1).mean()
 
 

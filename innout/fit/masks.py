@@ -13,10 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import UserError
 from ..frames import list_images
 
 
-class MaskError(ValueError):
+class MaskError(UserError, ValueError):
     """An OOD mask that cannot be used (unreadable, wrong size, empty, wrong count)."""
 
 
@@ -69,3 +70,21 @@ def load_masks(path: str | os.PathLike, crops: np.ndarray) -> np.ndarray:
     if not masks.any():
         raise MaskError(f"the mask {path} marks no pixel as the OOD object")
     return masks
+
+
+def resolve_masks(masks: str | os.PathLike | np.ndarray, crops: np.ndarray) -> np.ndarray:
+    """bool masks [F, H, W] for uint8 crops [F, H, W, 3] from: a mask image (frame 0's, propagated) or a
+    folder of one per frame, a [H, W] array (frame 0's, propagated), or a [F, H, W] array (nonzero = OOD)."""
+    if not isinstance(masks, np.ndarray):
+        return load_masks(masks, crops)
+    if masks.ndim == 2:
+        out = propagate_mask(crops, masks > 0)
+    elif masks.ndim == 3 and len(masks) == len(crops):
+        out = masks > 0
+    else:
+        raise MaskError(f"masks of shape {masks.shape} fit neither one frame nor all {len(crops)} frames")
+    if out.shape[1:] != crops.shape[1:3]:
+        raise MaskError(f"masks are {out.shape[2]}x{out.shape[1]}; they must match the crops")
+    if not out.any():
+        raise MaskError("the mask marks no pixel as the OOD object")
+    return out

@@ -22,18 +22,18 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..eg3d.generator import TriPlaneGenerator
+from ..progress import Progress
+from ..scene.file import SceneData, SceneSource, save_scene
 from .config import FitConfig
 from .data import FitData
 from .init import nearest_neighbour_init
 from .inversion import InversionResult, invert, pivotal_tuning
 from .joint import joint_fit, make_ood_field
 from .latents import RenderSettings
-from .loop import Progress
-from .scene_file import SceneData, save_scene
 from .superres import finetune_superresolution
 
 METHODS = ("innout", "w+", "w", "pti")
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"  # 2: the OOD decoder's layers are named decoder.net.0 / .2 (one tri-plane MLP class)
 
 
 def generator_digest(G: TriPlaneGenerator) -> str:
@@ -59,15 +59,17 @@ class FitPipeline:
         workdir: str | os.PathLike,
         *,
         progress: Progress | None = None,
-        source: dict[str, Any] | None = None,
-        transforms: torch.Tensor | None = None,
+        source: SceneSource | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
+        """``source`` maps the fitted frames to a video and holds what paste-back needs (default: frames
+        0..F-1 of no video)."""
         self.G, self.data, self.config = G, data, config
         self.workdir = Path(workdir)
         self.progress = progress
-        self.source = source or {}
-        self.transforms = transforms
+        self.source = source or SceneSource.synthetic(len(data))
+        if len(self.source.frames) != len(data):
+            raise ValueError(f"the source maps {len(self.source.frames)} frames, the data has {len(data)}")
         self.log = log or (lambda message: None)
         self.base_key = _key(PIPELINE_VERSION, data.key, generator_digest(G), config.seed)
         self.history: dict[str, list[dict[str, float]]] = {}
@@ -148,11 +150,9 @@ class FitPipeline:
             ws=codes.all_ws().detach(),
             cameras=self.data.cameras,
             ood=ood,
-            frame_indices=list(self.data.frame_indices),
-            transforms=self.transforms,
+            source=self.source,
             method=method,
             fit_config=self.config.to_dict(),
-            source=self.source,
             history=self.history,
         )
         return save_scene(scene, path)

@@ -1,13 +1,14 @@
-"""From a video (or photo) to a fitted scene file: prepare, pick frames, fit, save.
+"""The fit's one public entry point: from a video, photo or prepared video to a scene file.
 
-``fit_video`` is what the CLI (``python -m innout fit``) and the app call. The stage caches live in
-``workdir`` (default: ``$INNOUT_CACHE_DIR/fit`` or ``~/.cache/innout/fit``); the same input, generator
-and settings return the cached scene at once, and an interrupted fit resumes where it stopped.
+``fit_video`` is what the CLI (``python -m innout fit``) and the app call: prepare (or take the prepared
+video the caller already holds), pick the frames, resolve the OOD masks, run the cached pipeline, and
+write a self-contained scene file. The stage caches live in ``workdir`` (default:
+``$INNOUT_CACHE_DIR/fit`` or ``~/.cache/innout/fit``); the same input, generator and settings return the
+cached scene at once, and an interrupted fit resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -16,11 +17,12 @@ import torch
 
 from ..eg3d.config import GeneratorConfig
 from ..eg3d.generator import TriPlaneGenerator
-from ..preprocess.pipeline import PrepareOptions, default_cache_dir, prepare
+from ..preprocess.pipeline import PreparedVideo, PrepareOptions, default_cache_dir, prepare
+from ..progress import Progress
+from ..scene.file import SceneSource
 from .config import FitConfig
-from .data import FitData
-from .loop import Progress
-from .masks import load_masks
+from .data import FitData, evenly_spaced
+from .masks import resolve_masks
 from .pipeline import FitPipeline
 
 RANDOM_GENERATORS = ("tiny", "ffhq")
@@ -41,13 +43,26 @@ def default_workdir() -> Path:
     return Path(default_cache_dir()).parent / "fit"
 
 
+def scene_source(prepared: PreparedVideo, keep: list[int]) -> SceneSource:
+    """The source of the fitted frames ``keep`` (indices into the prepared video): source frame numbers,
+    crop transforms and face outlines, so the scene exports without the preprocessing cache."""
+    return SceneSource(
+        frames=[prepared.frame_indices[i] for i in keep],
+        transforms=torch.as_tensor(np.asarray(prepared.transforms)[keep], dtype=torch.float64),
+        face_outlines=torch.as_tensor(prepared.face_outlines()[keep]),
+        input=str(Path(prepared.source).resolve()) if prepared.source else None,
+        fps=prepared.fps,
+        frame_size=tuple(prepared.frame_size),
+    )
+
+
 def fit_video(
-    path: str | os.PathLike,
+    input: str | os.PathLike | PreparedVideo,
     G: TriPlaneGenerator,
     config: FitConfig,
     *,
     method: str = "innout",
-    mask: str | os.PathLike | None = None,
+    mask: str | os.PathLike | np.ndarray | None = None,
     output: str | os.PathLike | None = None,
     workdir: str | os.PathLike | None = None,
     prepare_options: PrepareOptions | None = None,
@@ -55,32 +70,23 @@ def fit_video(
     log=print,
     device: str | torch.device = "cpu",
 ) -> Path:
-    """Fit ``path`` and return the scene file's path."""
-    prepared = prepare(path, prepare_options, progress=progress is not None)
-    masks = load_masks(mask, prepared.crops) if mask is not None else None  # propagated over every frame
-    # the key of a prepared video is its cache entry's name: input content + preprocessing options
-    key = Path(prepared.cache_dir).name if prepared.cache_dir else None
+    """Fit ``input`` (a path, prepared with ``prepare_options``, or a ``PreparedVideo`` already at hand) and
+    return the scene file's path. ``mask``: the OOD object on the first frame (an image or a [H, W] array,
+    propagated), one per prepared frame (a folder or a [T, H, W] array), or None (unsupervised)."""
+    if isinstance(input, PreparedVideo):
+        prepared = input
+    else:
+        prepared = prepare(input, prepare_options, progress=progress is not None)
+    masks = resolve_masks(mask, prepared.crops) if mask is not None else None
+    keep = evenly_spaced(len(prepared), config.max_frames)
+    # the key of a prepared video is its cache entry's name (input content + preprocessing options)
+    key = f"{Path(prepared.cache_dir).name}-{','.join(map(str, keep))}" if prepared.cache_dir else None
     data = FitData.from_arrays(
-        prepared.crops, prepared.cameras, key=key, ood_masks=masks, max_frames=config.max_frames
-    )
-    keep = data.frame_indices  # indices into the prepared video; the scene keeps source frame numbers
-    data = dataclasses.replace(data, frame_indices=[prepared.frame_indices[i] for i in keep]).to(device)
-    source = {
-        "input": str(Path(path).resolve()),
-        "prepared": prepared.cache_dir,
-        "fps": prepared.fps,
-        "frame_size": list(prepared.frame_size),
-        "audio": prepared.audio_path,
-        "prepared_frames": keep,
-    }
+        np.asarray(prepared.crops)[keep], np.asarray(prepared.cameras)[keep], key=key,
+        ood_masks=None if masks is None else masks[keep],
+    ).to(device)  # fmt: skip
     pipeline = FitPipeline(
-        G.to(device),
-        data,
-        config,
-        workdir or default_workdir(),
-        progress=progress,
-        source=source,
-        transforms=torch.as_tensor(np.asarray(prepared.transforms)[keep]),
-        log=log,
-    )
+        G.to(device), data, config, workdir or default_workdir(), progress=progress,
+        source=scene_source(prepared, keep), log=log,
+    )  # fmt: skip
     return pipeline.run(method, output)

@@ -1,4 +1,4 @@
-"""Fine-tuning of the super-resolution module on the fitted composite (facts E4, stage 2).
+"""Fine-tuning of the super-resolution module on the fitted composite (docs/method.md, fitting).
 
 Only the SR module learns (L2 + LPIPS at 512). The two fields are frozen by then, so with
 ``cache_renders`` each frame's composite feature image is rendered once (deterministic samples) and
@@ -14,14 +14,14 @@ import torch
 from torch import nn
 
 from ..eg3d.generator import TriPlaneGenerator
-from .composite import render_composite_image
+from ..scene.composite import render_composite
+from ..scene.ood_field import OODField
 from .config import SuperResolutionConfig
 from .data import FitData, frame_batches
 from .joint import face_planes
 from .latents import LatentCodes, RenderSettings
 from .loop import Progress, run_loop
 from .losses import backward_weighted, reconstruction_terms
-from .ood_field import OODField
 
 
 @torch.no_grad()
@@ -36,7 +36,7 @@ def composite_features(
     deterministic: bool,
 ) -> torch.Tensor:
     planes = face_planes(G, ws)
-    out = render_composite_image(
+    out = render_composite(
         G, planes, ood, frames, cameras, resolution=settings.size(G), deterministic=deterministic, **settings.kwargs()
     )
     return out.feature_image

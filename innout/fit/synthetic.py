@@ -16,9 +16,9 @@ import torch
 from ..eg3d.cameras import FFHQ_FOCAL, INO_FOCAL, camera_rays, frontal_label, orbit_label
 from ..eg3d.config import GeneratorConfig
 from ..eg3d.generator import TriPlaneGenerator
-from .composite import face_field, render_composite
+from ..render import FieldSamples, render_rays
+from ..scene.ood_field import OODField
 from .data import FitData
-from .ood_field import FieldSamples, OODField
 
 BAND_Y = (0.02, 0.12)  # the band's extent in y (eye height), in front of z > BAND_Z_MIN, |x| < BAND_HALF_WIDTH
 BAND_Z_MIN = 0.12
@@ -61,7 +61,7 @@ def band_ood_field(n_frames: int, *, resolution: int = 128, sharpness: float = 6
     ood.triplanes.zero_()
     for i, footprint in enumerate(footprints):
         ood.triplanes[0, i, 0] = footprint.float()
-    first, last = ood.decoder[0], ood.decoder[2]
+    first, last = ood.decoder.net[0], ood.decoder.net[2]
     for layer in (first, last):
         layer.weight.zero_()
         layer.bias.zero_()
@@ -150,10 +150,10 @@ def make_synthetic_video(
     for t in range(n_frames):
         planes = G.synthesize_planes(ws[t : t + 1])
         origins, dirs = camera_rays(cameras[t : t + 1], res)
-        out = render_composite(face_field(G, planes), band, origins, dirs, G.rendering, deterministic=True)
+        out = render_rays([G.face_field(planes), band], origins, dirs, G.rendering, deterministic=True)
         eg3d = G.render_planes(planes, cameras[t : t + 1], resolution=res, deterministic=True)
-        composite.append(out["features"][0, :, :3].T.reshape(1, 3, res, res))
-        masks.append((out["opacity"][0, :, 0] > 0.5).reshape(1, 1, res, res))
+        composite.append(out.image_raw)
+        masks.append(out.ood_opacity > 0.5)
         clean.append(eg3d.image_raw)
     return SyntheticVideo(
         clean=torch.cat(clean).clamp(-1, 1),
@@ -183,7 +183,7 @@ class FitScores:
 def render_scene_raw(scene, frames: torch.Tensor, *, remove_ood: bool = False, resolution: int | None = None):
     """Neural renders [N, 3, R, R] and OOD opacity [N, 1, R, R] (zeros without an OOD field) of a fitted
     scene (``SceneData``) at its own cameras, with the deterministic sample protocol."""
-    from .composite import render_composite_image
+    from ..scene.composite import render_composite
     from .joint import face_planes
 
     G = scene.generator
@@ -195,7 +195,7 @@ def render_scene_raw(scene, frames: torch.Tensor, *, remove_ood: bool = False, r
     if scene.ood is None:
         render = G.render_planes(planes, cameras, resolution=res, deterministic=True)
         return render.image_raw, torch.zeros_like(render.weight_image)
-    out = render_composite_image(
+    out = render_composite(
         G, planes, scene.ood, frames, cameras, resolution=res, deterministic=True,
         blend_scale=0.0 if remove_ood else 1.0,
     )

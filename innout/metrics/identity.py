@@ -15,6 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ..errors import UserError
+
 YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
 # ArcFace's 112x112 alignment template (image-left eye, image-right eye, nose, mouth corners)
@@ -24,7 +26,7 @@ ARCFACE_TEMPLATE = np.array(
 )
 
 
-class IdentityModelError(RuntimeError):
+class IdentityModelError(UserError, RuntimeError):
     """The face detector / recogniser files are not available."""
 
 

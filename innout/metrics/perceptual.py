@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UserError
 from ..safe_pickle import load_numpy_pickle
 
 NETS = ("alex", "vgg")
@@ -31,7 +32,7 @@ TAP_CHANNELS = {"alex": [64, 192, 384, 256, 256], "vgg": [64, 128, 256, 512, 512
 JAX_FILES = {"alex": ("alexnet.ckpt", "AlexNet_0"), "vgg": ("vgg16.ckpt", "VGG16_0")}
 
 
-class LPIPSWeightsError(RuntimeError):
+class LPIPSWeightsError(UserError, RuntimeError):
     """The packages that carry the LPIPS weights are not installed."""
 
 

@@ -2,7 +2,7 @@
 
 from .media import InputError, load_media
 from .pasteback import face_mask, paste_back
-from .pipeline import AlignedFace, NoFaceError, PreparedVideo, PrepareOptions, align_image, load_prepared, prepare
+from .pipeline import AlignedFace, NoFaceError, PreparedVideo, PrepareOptions, align_image, prepare
 
 __all__ = [
     "AlignedFace",
@@ -13,7 +13,6 @@ __all__ = [
     "align_image",
     "face_mask",
     "load_media",
-    "load_prepared",
     "paste_back",
     "prepare",
 ]

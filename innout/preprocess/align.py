@@ -1,4 +1,4 @@
-"""The EG3D in-the-wild crop from five landmarks (facts F5 and H).
+"""The EG3D in-the-wild crop from five landmarks (docs/method.md, preprocessing).
 
 The official pipeline fits scale and translation of five standard 3D face points to the detected
 landmarks (POS least squares, y flipped), scales the image by 300 / s, cuts a 1024 square placed by the

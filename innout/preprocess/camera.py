@@ -1,4 +1,4 @@
-"""Head pose from the face mesh, expressed as EG3D's 25-d camera label (facts D, F6, F7).
+"""Head pose from the face mesh, expressed as EG3D's 25-d camera label (docs/method.md, preprocessing).
 
 The rigid template is MediaPipe's canonical face (468 points, ``data/canonical_face_468.txt``), carried
 once into the frame of the five standard 3D points that define EG3D's world (Deep3DFaceRecon's BFM

@@ -1,4 +1,4 @@
-"""MTCNN's five landmarks, the ones EG3D's official crop is computed from (facts F2).
+"""MTCNN's five landmarks, the ones EG3D's official crop is computed from (docs/method.md, preprocessing).
 
 EG3D's ``batch_mtcnn.py`` detects faces with the MTCNN cascade (Zhang et al. 2016: P-Net on an image
 pyramid, then R-Net and O-Net on square crops) and writes O-Net's five points. Its eye points are close to
@@ -26,12 +26,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import UserError
+
 INSTALL_HINT = "pip install --no-deps facenet-pytorch==2.6.0 (only its MTCNN weight files are used)"
 MIN_FACE, PYRAMID_FACTOR, THRESHOLDS = 20, 0.709, (0.6, 0.7, 0.7)
 FINEST_CELLS = 4  # with a face size given, skip pyramid levels where it spans more than 4 12-pixel cells
 
 
-class MTCNNWeightsError(RuntimeError):
+class MTCNNWeightsError(UserError, RuntimeError):
     """The MTCNN weight files are not installed."""
 
 

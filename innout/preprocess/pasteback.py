@@ -15,10 +15,15 @@ FACE_OVAL = [
 
 
 def face_mask(landmarks_crop: np.ndarray, size: int = 512, *, grow: float = 0.04, feather: float = 0.03) -> np.ndarray:
-    """Soft mask [size, size] in [0, 1]: the face-mesh outline, grown by ``grow`` and feathered with a
-    Gaussian of ``feather`` (both as fractions of the crop size)."""
+    """Soft mask [size, size] in [0, 1]: the face-mesh outline (``FACE_OVAL`` of the 468 points), grown by
+    ``grow`` and feathered with a Gaussian of ``feather`` (both as fractions of the crop size)."""
+    return outline_mask(landmarks_crop[FACE_OVAL, :2], size, grow=grow, feather=feather)
+
+
+def outline_mask(outline: np.ndarray, size: int = 512, *, grow: float = 0.04, feather: float = 0.03) -> np.ndarray:
+    """``face_mask`` from the outline points [K, 2] alone (what a scene file keeps)."""
     mask = np.zeros((size, size), np.float32)
-    hull = cv2.convexHull(landmarks_crop[FACE_OVAL, :2].astype(np.float32))
+    hull = cv2.convexHull(np.asarray(outline, dtype=np.float32))
     cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 1.0)
     if grow > 0:
         k = max(1, int(grow * size)) | 1

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from . import align, camera, keypoints
 from .landmarks import FaceMeshTracker
 from .media import InputError, extract_audio, load_media
+from .pasteback import FACE_OVAL
 from .smoothing import fill_gaps, find_gaps, gaussian_smooth
 
 FORMAT_VERSION = 2  # 2: the crop follows MTCNN's five points (was face-mesh points)
@@ -60,6 +61,9 @@ class AlignedFace:
 
 @dataclass
 class PreparedVideo:
+    """Everything preprocessing gives for the T usable frames of an input; ``save`` / ``load`` write and
+    read a cache entry (a folder)."""
+
     crops: np.ndarray  # [T, 512, 512, 3] uint8
     cameras: np.ndarray  # [T, 25] float32
     transforms: np.ndarray  # [T, 2, 3]
@@ -78,9 +82,51 @@ class PreparedVideo:
     def __len__(self) -> int:
         return len(self.crops)
 
+    def face_outlines(self) -> np.ndarray:
+        """[T, K, 2] the face-mesh outline of each frame in crop pixels: what the paste-back mask is made of."""
+        return self.landmarks[:, FACE_OVAL, :2].astype(np.float32)
+
+    def save(self, entry: str | os.PathLike, audio_from: Path | None = None) -> PreparedVideo:
+        """Write this as the cache entry ``entry``, atomically (a temporary folder renamed into place), with
+        the audio track of ``audio_from`` when given; returns the entry loaded back."""
+        entry = Path(entry)
+        tmp = entry.with_name(f"{entry.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            np.save(tmp / "crops.npy", self.crops)
+            np.savez(tmp / "arrays.npz", cameras=self.cameras, transforms=self.transforms, landmarks=self.landmarks)
+            audio = "audio.mka" if audio_from is not None and extract_audio(audio_from, tmp / "audio.mka") else None
+            meta = {k: getattr(self, k) for k in _META_KEYS}
+            meta.update(audio=audio, version=FORMAT_VERSION)
+            (tmp / "meta.json").write_text(json.dumps(meta))
+            if entry.exists():
+                shutil.rmtree(entry)
+            os.replace(tmp, entry)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return PreparedVideo.load(entry)
+
+    @classmethod
+    def load(cls, entry: str | os.PathLike) -> PreparedVideo:
+        """Read a cache entry written by ``save`` (the crops are memory-mapped)."""
+        entry = Path(entry)
+        meta = json.loads((entry / "meta.json").read_text())
+        meta["frame_size"] = tuple(meta["frame_size"])
+        arrays = np.load(entry / "arrays.npz")
+        return cls(
+            crops=np.load(entry / "crops.npy", mmap_mode="r"),
+            cameras=arrays["cameras"],
+            transforms=arrays["transforms"],
+            landmarks=arrays["landmarks"],
+            **{k: meta[k] for k in _META_KEYS if k in meta},
+            audio_path=str(entry / meta["audio"]) if meta["audio"] else None,
+            cache_dir=str(entry),
+        )
+
     def report(self) -> str:
         interpolated = [self.frame_indices[i] for i, s in enumerate(self.status) if s == "interpolated"]
-        lines = [f"{len(self)} frames at {self.fps:.2f} fps from {self.source}"]
+        lines = [f"{len(self)} frames at {self.fps:.2f} fps from {Path(self.source).name}"]
         if interpolated:
             lines.append(f"no face found, filled by interpolation: frames {_ranges(interpolated)}")
         if self.dropped:
@@ -93,6 +139,9 @@ class PreparedVideo:
         lines.append(f"MTCNN found the face in {self.mtcnn_frames} of {len(self)} frames (it frames the crop)")
         lines.append("audio: " + ("kept" if self.audio_path else "none"))
         return "\n".join(lines)
+
+
+_META_KEYS = ("frame_indices", "status", "dropped", "fps", "frame_size", "source", "jitter", "mtcnn_frames")
 
 
 def _ranges(indices: list[int]) -> str:
@@ -147,7 +196,7 @@ def _segments(valid: np.ndarray) -> list[tuple[int, int]]:
     return find_gaps(~valid)  # runs of valid frames
 
 
-def _process(media, options: PrepareOptions, progress: bool) -> dict:
+def _process(media, options: PrepareOptions, progress: bool) -> PreparedVideo:
     frames = media.frames
     h, w = frames[0].shape[:2]
     raw = np.full((len(frames), 468, 3), np.nan)
@@ -204,19 +253,20 @@ def _process(media, options: PrepareOptions, progress: bool) -> dict:
     raw_eyes = _eye_centres(_crop_landmarks(filled[kept], raw_transforms))
     jitter = {"raw": _jitter(raw_eyes), "smoothed": _jitter(_eye_centres(crop_lm))}
     filled_set = set(filled_idx)
-    return {
-        "crops": crops,
-        "cameras": cameras.astype(np.float32),
-        "transforms": transforms,
-        "landmarks": crop_lm[..., :2].astype(np.float32),
-        "frame_indices": [media.frame_indices[i] for i in kept],
-        "status": ["interpolated" if i in filled_set else "detected" for i in kept],
-        "dropped": [media.frame_indices[i] for i in np.flatnonzero(still_missing)],
-        "fps": media.fps,
-        "frame_size": (h, w),
-        "jitter": jitter,
-        "mtcnn_frames": int((~np.isnan(mtcnn5[kept, 0, 0])).sum()),
-    }
+    return PreparedVideo(
+        crops=crops,
+        cameras=cameras.astype(np.float32),
+        transforms=transforms,
+        landmarks=crop_lm[..., :2].astype(np.float32),
+        frame_indices=[media.frame_indices[i] for i in kept],
+        status=["interpolated" if i in filled_set else "detected" for i in kept],
+        dropped=[media.frame_indices[i] for i in np.flatnonzero(still_missing)],
+        fps=media.fps,
+        frame_size=(h, w),
+        source=str(media.source),
+        jitter=jitter,
+        mtcnn_frames=int((~np.isnan(mtcnn5[kept, 0, 0])).sum()),
+    )
 
 
 def input_digest(path: Path) -> str:
@@ -239,54 +289,6 @@ def cache_key(path: Path, options: PrepareOptions) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
-def _save(entry: Path, result: dict, source: Path, audio_codec: str | None) -> None:
-    tmp = entry.with_name(f"{entry.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        np.save(tmp / "crops.npy", result["crops"])
-        np.savez(
-            tmp / "arrays.npz",
-            cameras=result["cameras"],
-            transforms=result["transforms"],
-            landmarks=result["landmarks"],
-        )
-        audio = None
-        if audio_codec and extract_audio(source, tmp / "audio.mka"):
-            audio = "audio.mka"
-        keys = ("frame_indices", "status", "dropped", "fps", "frame_size", "jitter", "mtcnn_frames")
-        meta = {k: result[k] for k in keys}
-        meta.update(source=str(source), audio=audio, version=FORMAT_VERSION)
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        if entry.exists():
-            shutil.rmtree(entry)
-        os.replace(tmp, entry)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def load_prepared(entry: str | os.PathLike) -> PreparedVideo:
-    entry = Path(entry)
-    meta = json.loads((entry / "meta.json").read_text())
-    arrays = np.load(entry / "arrays.npz")
-    return PreparedVideo(
-        crops=np.load(entry / "crops.npy", mmap_mode="r"),
-        cameras=arrays["cameras"],
-        transforms=arrays["transforms"],
-        landmarks=arrays["landmarks"],
-        frame_indices=meta["frame_indices"],
-        status=meta["status"],
-        dropped=meta["dropped"],
-        fps=meta["fps"],
-        frame_size=tuple(meta["frame_size"]),
-        source=meta["source"],
-        audio_path=str(entry / meta["audio"]) if meta["audio"] else None,
-        jitter=meta["jitter"],
-        mtcnn_frames=meta.get("mtcnn_frames", 0),
-        cache_dir=str(entry),
-    )
-
-
 def prepare(
     path: str | os.PathLike,
     options: PrepareOptions | None = None,
@@ -301,9 +303,9 @@ def prepare(
     # a missing path has no key; load_media below reports it
     entry = Path(cache_dir or default_cache_dir()) / cache_key(path, options) if path.exists() else None
     if use_cache and entry is not None and (entry / "meta.json").is_file():
-        return load_prepared(entry)  # a cache hit does not decode the video
+        return PreparedVideo.load(entry)  # a cache hit does not decode the video
     media = load_media(path, stride=options.stride, max_frames=options.max_frames)
-    result = _process(media, options, progress)
+    prepared = _process(media, options, progress)
+    prepared.source = str(path)
     entry.parent.mkdir(parents=True, exist_ok=True)
-    _save(entry, result, path, media.audio_codec)
-    return load_prepared(entry)
+    return prepared.save(entry, audio_from=path if media.audio_codec else None)

@@ -1,0 +1,78 @@
+"""``directions learn`` and ``directions show``: edit directions for a generator."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from .common import add_generator_arguments, load_generator, parse_layers
+
+
+def learn(args: argparse.Namespace) -> int:
+    from ..edit.directions import default_directions_dir, save_direction
+    from ..edit.labelers import make_labeler
+    from ..edit.learn import GeneratorSource, learn_direction
+    from ..runtime import pick_device
+
+    G = load_generator(args, pick_device(args.device))
+    layers = parse_layers(args.layers)
+    labeler = make_labeler(args.labeler, clip_weights=args.clip_weights)
+    source = GeneratorSource(
+        G, truncation=args.truncation, yaw_std=math.radians(args.yaw_std), pitch_std=math.radians(args.pitch_std)
+    )
+    direction = learn_direction(
+        args.name, source, labeler, samples=args.samples, batch=args.batch, fraction=args.fraction,
+        seed=args.seed, layers=layers,
+    )  # fmt: skip
+    out = Path(args.output or default_directions_dir() / f"{args.name}.safetensors")
+    save_direction(direction, out)
+    info = direction.info
+    print(
+        f"wrote {out}: held-out accuracy {info['held_out_accuracy']:.2f}, correlation with the score "
+        f"{info['score_correlation']:.2f}, {info['scored']}/{info['samples']} samples scored"
+    )
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    from ..edit.directions import default_directions_dir, load_directions
+
+    paths = args.paths or [default_directions_dir()]
+    found = load_directions([p for p in paths if Path(p).exists()])
+    if not found:
+        print("no directions found in " + ", ".join(map(str, paths)))
+    for d in found.values():
+        layers = "all" if d.layers is None else ",".join(map(str, d.layers))
+        print(
+            f"{d.name}: range {d.value_range[0]:g}..{d.value_range[1]:g}, scale {d.scale:.3g}, layers {layers}, "
+            f"latent space {d.latent_space or 'unknown'}, {d.info}"
+        )
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("directions", help="learn or list edit directions")
+    dsub = p.add_subparsers(dest="action", required=True)
+    q = dsub.add_parser("learn", help="learn a direction: sample the generator, label the renders, fit a classifier")
+    q.add_argument("name", help="the edit's name, e.g. smile")
+    q.add_argument(
+        "--labeler", required=True,
+        help="smile, mouth_open, eyes_open, yaw, pitch (face-mesh based, offline), brightness, warmth (colour "
+        "statistics, need no face) or clip:TEXT, e.g. 'clip:A portrait of a smiling face' (needs --clip-weights)",
+    )  # fmt: skip
+    q.add_argument("--clip-weights", help="folder of a CLIP model in Hugging Face format (for clip: labellers)")
+    q.add_argument("--samples", type=int, default=500, help="latents to sample and label (default: 500)")
+    q.add_argument("--batch", type=int, default=8, help="renders per batch (default: 8)")
+    q.add_argument("--fraction", type=float, default=0.25, help="top/bottom share used as classes (default: 0.25)")
+    q.add_argument("--truncation", type=float, default=0.7, help="truncation psi of the samples (default: 0.7)")
+    q.add_argument("--yaw-std", type=float, default=0.0, help="random camera yaw of the renders, degrees (default: 0)")
+    q.add_argument("--pitch-std", type=float, default=0.0, help="random camera pitch, degrees (default: 0)")
+    q.add_argument("--layers", help="ws the direction moves, e.g. 0-7 (default: all 14)")
+    q.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    q.add_argument("-o", "--output", help="direction file (default: pretrained/directions/NAME.safetensors)")
+    add_generator_arguments(q)
+    q.set_defaults(func=learn)
+    q = dsub.add_parser("show", help="list direction files and what they were learned with")
+    q.add_argument("paths", nargs="*", help="files or folders (default: pretrained/directions)")
+    q.set_defaults(func=show)

@@ -1,0 +1,80 @@
+"""``download``, ``convert`` and ``sample``: getting the EG3D weights and checking them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import UsageError, add_device_argument
+
+
+def download(args: argparse.Namespace) -> int:
+    from ..weights import REGISTRY, download_eg3d
+
+    if args.what not in REGISTRY:
+        raise UsageError(f"unknown model {args.what!r}; available: {', '.join(REGISTRY)}")
+    path = download_eg3d(args.dest, url=args.url)
+    print(f"saved {path}")
+    return 0
+
+
+def convert(args: argparse.Namespace) -> int:
+    from ..eg3d.checkpoint import build_generator, read_official_generator, save_generator
+
+    official = read_official_generator(args.pkl)
+    G = build_generator(official.config, official.state_dict)
+    out = Path(args.output or Path(args.pkl).with_suffix(".innout.safetensors"))
+    save_generator(G, out, {"source": Path(args.pkl).name})
+    print(f"wrote {out}")
+    return 0
+
+
+def sample(args: argparse.Namespace) -> int:
+    import math
+
+    import numpy as np
+    import torch
+
+    from ..eg3d import frontal_label, load_generator, orbit_label
+    from ..eg3d.cameras import FRONTAL_PITCH, FRONTAL_YAW
+    from ..images import save_image
+    from ..runtime import pick_device
+    from ..weights import resolve_eg3d_checkpoint
+
+    torch.manual_seed(args.seed)
+    device = pick_device(args.device)
+    G = load_generator(resolve_eg3d_checkpoint(args.checkpoint), device)
+    z = torch.from_numpy(np.random.RandomState(args.seed).randn(1, G.z_dim)).float().to(device)
+    c_cond = frontal_label().to(device)
+    c = orbit_label(FRONTAL_YAW + math.radians(args.yaw), FRONTAL_PITCH + math.radians(args.pitch)).to(device)
+    with torch.no_grad():
+        ws = G.mapping(z, c_cond, truncation_psi=args.truncation)
+        image = G.synthesis(ws, c)["image"]
+    save_image(image[0], args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("download", help="download model weights into pretrained/")
+    p.add_argument("what", choices=["eg3d"], help="which weights: eg3d = ffhqrebalanced512-128.pkl from NVIDIA NGC")
+    p.add_argument("--dest", help="folder to save into (default: pretrained/ or $INNOUT_PRETRAINED_DIR)")
+    p.add_argument("--url", help="download from this URL instead of NVIDIA's (a mirror)")
+    p.set_defaults(func=download)
+
+    p = sub.add_parser("convert", help="convert an official EG3D .pkl into the safe, fast .safetensors format")
+    p.add_argument("pkl", help="official network pickle (read without executing any code in it)")
+    p.add_argument("-o", "--output", help="output .safetensors (default: beside the pickle)")
+    p.set_defaults(func=convert)
+
+    p = sub.add_parser("sample", help="render a random face from the EG3D generator (downloads weights on first use)")
+    p.add_argument("-o", "--output", default="sample.png", help="output PNG (default: sample.png)")
+    p.add_argument("--seed", type=int, default=0, help="latent seed (default: 0)")
+    p.add_argument("--truncation", type=float, default=0.7, help="truncation psi (default: 0.7)")
+    p.add_argument("--yaw", type=float, default=0.0, help="camera yaw offset from frontal, degrees (default: 0)")
+    p.add_argument("--pitch", type=float, default=0.0, help="camera pitch offset from frontal, degrees (default: 0)")
+    p.add_argument(
+        "--checkpoint", help="generator .pkl or .safetensors (default: $INNOUT_EG3D_CHECKPOINT, pretrained/)"
+    )
+    add_device_argument(p)
+    p.set_defaults(func=sample)
