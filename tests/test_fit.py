@@ -257,3 +257,54 @@ def test_cli_fit_a_photo_with_a_mask_and_clear_errors(tmp_path, monkeypatch, cap
     assert main([*args, "--mask", str(tmp_path / "small.png")]) == 2
     assert "must match the 512x512 crops" in capsys.readouterr().err
     assert main(["fit", str(tmp_path / "none.mp4"), *args[2:]]) == 2
+
+
+def test_blend_terms_are_the_official_formulas_on_hand_computed_numbers():
+    from innout.fit.losses import blend_area, blend_sparsity
+
+    # 4 rays, 2 coarse then 2 fine samples each (Render.blend's order)
+    blend = torch.tensor([[[0.0, 0.5, 1.0, 0.2], [0.0, 0.0, 0.0, 0.0], [0.3, 0.1, 0.4, 0.0], [1.0, 1.0, 1.0, 1.0]]])
+    # coarse: mean of squared per-ray maxima = (0.25 + 0 + 0.09 + 1) / 4 = 0.335; fine: (1 + 0 + 0.16 + 1) / 4 = 0.54
+    assert float(blend_area(blend, coarse=2)) == pytest.approx((0.335 + 0.54) / 2)
+    # in-distribution rays 0 and 1: their mean b over all samples, 0.425 and 0, averaged
+    assert float(blend_sparsity(blend, torch.tensor([[1.0, 1.0, 0.0, 0.0]]))) == pytest.approx(0.2125)
+
+
+def test_the_joint_stage_starts_from_the_official_reinitialised_canonical_code():
+    from innout.fit.joint import reinit_canonical
+    from innout.fit.latents import LatentCodes
+
+    w = torch.randn(1, 14, 512)
+    codes = LatentCodes(w, 3)
+    reinit_canonical(codes, 0.3, seed=4)
+    noise = torch.randn(1, 14, 512, generator=torch.Generator().manual_seed(4 + 7919))
+    torch.testing.assert_close(codes.w_cano.detach(), 0.7 * w + 0.3 * noise)
+    assert all(get_preset(p).joint.latent_lr > 0 for p in ("paper", "fast", "preview"))  # every preset trains w
+
+
+def test_masked_inversion_ignores_the_ood_pixels():
+    from innout.fit.losses import reconstruction_terms
+
+    cfg = get_preset("preview").inversion
+    image, target = torch.zeros(1, 3, 128, 128), torch.zeros(1, 3, 128, 128)
+    target[..., :32] = 1.0  # the frames differ only in a strip on the left
+    keep = torch.ones(1, 1, 128, 128)
+    keep[..., :48] = 0  # ... which the mask says is the OOD object
+    masked, plain = reconstruction_terms(image, target, cfg, keep), reconstruction_terms(image, target, cfg)
+    assert float(masked["l2"][1]) == 0 and float(plain["l2"][1]) == pytest.approx(0.25)
+    # LPIPS's deep features see across the mask's edge (the official masked LPIPS too): less, not nothing
+    assert float(masked["lpips"][1]) < 0.6 * float(plain["lpips"][1])
+
+
+
+def test_the_same_frames_with_other_masks_are_another_fit():
+    """The stage caches' key carries the masks' content: a masked fit never reads an unmasked fit's stages."""
+    targets = torch.zeros(2, 3, 8, 8)
+    cameras = torch.zeros(2, 25)
+    masks = torch.zeros(2, 1, 8, 8)
+    masks[:, :, 2:4] = 1
+    other = masks.clone()
+    other[0, 0, 5, 5] = 1
+    keys = {FitData(targets, cameras, key="clip", ood_masks=m).content_key() for m in (None, masks, other)}
+    assert len(keys) == 3
+    assert FitData(targets, cameras, key="clip", ood_masks=masks.clone()).content_key() in keys

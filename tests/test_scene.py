@@ -181,3 +181,19 @@ def test_drag_preview_interpolates_cached_knot_planes(tiny_generator):
     # strengths beyond the range are clamped to it, like the slider
     beyond = scene.render(RenderRequest(0, edits={"a": 9.0}, approximate_edits=True)).raw
     torch.testing.assert_close(beyond, scene.render(RenderRequest(0, edits={"a": 3.0})).raw, atol=1e-5, rtol=0)
+
+
+def test_mapper_edits_are_made_before_smoothing_as_the_official_code(tiny_generator):
+    from innout.edit.mapper import LevelsMapper
+    from innout.scene import SceneEdits
+
+    ws = torch.randn(5, 14, 512, generator=torch.Generator().manual_seed(0))
+    mapper = LevelsMapper(name="m")
+    with torch.no_grad():
+        for p in mapper.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))  # a mapper that does something
+    edits = SceneEdits(tiny_generator, ws, None)
+    edits.add_mapper(mapper)
+    got = edits.frame_ws(4, {"m": 1.0}, smoothing="causal")
+    torch.testing.assert_close(got, smooth(mapper.edit(ws, 1.0), "causal")[4:5])
+    assert not torch.allclose(got, mapper.edit(smooth(ws, "causal")[4:5], 1.0))  # the other order differs

@@ -3,14 +3,16 @@
 - ``paper``: the numbers of the paper and of the official code as released (docs/method.md, fitting): NN init
   with 500 samples, W+ inversion 200 epochs on K = 16 frames then 20 on all, joint optimisation 10,000
   iterations at 128^2 with 48 + 48 samples and LPIPS-VGG, SR fine-tuning 100 epochs. The joint stage is
-  the official mask-free variant (w = w_cano + 0.7 r trained with lr 5e-4, L_w 1.0, L_Delta 2e-3),
-  since the unsupervised fit is the default here.
-- ``fast`` (GPU): the same losses, resolutions and samples; cheaper by engineering: the tri-planes of
-  the face are computed once per frame and reused (the latents are frozen in the joint stage: their
-  official lr, 5e-5, moves them little), frames are batched (4 per step, 2,500 steps = the paper's
-  10,000 frame visits) and the SR stage reuses cached renders.
+  the official mask-free variant (w_cano re-initialised as 0.7 w_cano + 0.3 N(0, 1), w = w_cano + 0.7 r
+  trained with lr 5e-4, L_w 1.0, L_Delta 2e-3), since the unsupervised fit is the default here.
+- ``fast`` (GPU): the same losses, resolutions and samples; frames batched (4 per step, 2,500 steps = the
+  paper's 10,000 frame visits), half the inversion and SR epochs.
 - ``preview`` (minutes on a CPU): at most 12 frames, 64^2 rays with 24 + 24 samples, LPIPS-Alex,
   few samples and iterations, no SR fine-tuning. For trying the flow, not for quality.
+
+Every preset keeps the method's terms and trains the latents in the joint stage (with L_w and L_Delta); the
+cheaper ones cut frames, resolution, samples and iterations, never terms (``joint.latent_lr=0`` freezes the
+latents and caches the face tri-planes, an option with its own, different result).
 
 Any field can be overridden with ``apply_overrides(cfg, ["joint.iterations=200", ...])`` (the CLI's
 ``--set``).
@@ -70,6 +72,8 @@ class JointConfig:
     batch_frames: int = 1
     lr: float = 5e-3  # OOD tri-plane, decoder and codes
     latent_lr: float = 5e-4  # w_cano and residuals; 0 freezes them (face tri-planes cached)
+    # before the stage w_cano becomes (1 - r) w_cano + r N(0, 1), as the official mask-free script (r = 0.3)
+    cano_reinit: float = 0.3
     ood_resolution: int = 256
     ood_code_dim: int = 32
     resolution: int | None = None  # neural rendering resolution (None: the generator's, 128)
@@ -157,7 +161,6 @@ def fast() -> FitConfig:
     cfg.inversion.subset_epochs = 100  # 4 frames a step: 400 frame visits per frame of the subset
     cfg.joint.iterations = 2_500
     cfg.joint.batch_frames = 4
-    cfg.joint.latent_lr = 0.0
     cfg.superres.epochs = 50
     return cfg
 
@@ -177,13 +180,11 @@ def preview() -> FitConfig:
     )
     cfg.joint = JointConfig(
         iterations=150,
-        latent_lr=0.0,
         ood_resolution=128,
         resolution=64,
         samples_per_ray=(24, 24),
         lpips_net="alex",
         lambda_l2_sr=0.0,
-        lambda_w=0.0,
         checkpoint_every=25,
     )
     cfg.superres = SuperResolutionConfig(epochs=0)

@@ -49,6 +49,14 @@ class FitData:
             return _to_float(self.targets[frames])
         return self._resized(resolution)[frames]
 
+    def content_key(self) -> str:
+        """``key`` plus a digest of the OOD masks when there are any: the stage caches' key of this data (the
+        same frames with and without masks, or with other masks, are different fits)."""
+        if self.ood_masks is None:
+            return self.key
+        masks = (self.ood_masks > 0.5).to(torch.uint8).cpu().contiguous().numpy()
+        return self.key + "-mask" + hashlib.sha256(masks.tobytes()).hexdigest()[:12]
+
     def mask(self, frames: torch.Tensor, resolution: int) -> torch.Tensor | None:
         if self.ood_masks is None:
             return None
@@ -80,8 +88,6 @@ class FitData:
                 digest.update(np.ascontiguousarray(crop).tobytes())
             digest.update(np.ascontiguousarray(cameras, dtype=np.float32).tobytes())
             key = digest.hexdigest()[:20]
-        if masks is not None:
-            key += "-mask" + hashlib.sha256(masks.numpy().tobytes()).hexdigest()[:12]
         return cls(targets=targets, cameras=torch.as_tensor(np.asarray(cameras), dtype=torch.float32), key=key,
                    ood_masks=masks)  # fmt: skip
 

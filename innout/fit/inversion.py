@@ -85,7 +85,8 @@ def invert(
         ws = codes(frames)
         image = image_for_loss(G, ws, data.cameras[frames], settings, cfg.compare)
         target = data.target(frames, resolution)
-        terms = reconstruction_terms(image, target, cfg)
+        ood = data.mask(frames, resolution)  # semi-supervised: only what the face model should explain
+        terms = reconstruction_terms(image, target, cfg, None if ood is None else 1 - ood)
         if cfg.lambda_delta:
             terms["delta"] = (cfg.lambda_delta, delta_regulariser(ws))
         if cfg.lambda_w:

@@ -62,6 +62,14 @@ def make_ood_field(n_frames: int, cfg: JointConfig, seed: int) -> OODField:
 
 
 @torch.no_grad()
+def reinit_canonical(codes: LatentCodes, share: float, seed: int) -> None:
+    """w_cano <- (1 - share) w_cano + share N(0, 1), seeded: the official mask-free script's start of the joint
+    stage (it keeps the inversion's residuals)."""
+    noise = torch.randn(codes.w_cano.shape, generator=torch.Generator().manual_seed(seed + 7919))
+    codes.w_cano.mul_(1 - share).add_(share * noise.to(codes.w_cano))
+
+
+@torch.no_grad()
 def face_planes(G: TriPlaneGenerator, ws: torch.Tensor) -> torch.Tensor:
     """Tri-planes of every frame [F, 3, 32, H, W], synthesised one frame at a time."""
     return torch.cat([G.synthesize_planes(w[None], noise_mode="const") for w in ws])
@@ -79,13 +87,15 @@ def joint_fit(
 ) -> JointResult:
     device = data.cameras.device
     codes = start.codes(G.num_ws).to(device)
-    ood = make_ood_field(len(data), cfg, seed).to(device)
     settings = RenderSettings.of(cfg.resolution, cfg.samples_per_ray)
     resolution = settings.size(G)
+    semi_supervised = data.ood_masks is not None
+    if cfg.latent_lr > 0 and cfg.cano_reinit > 0:
+        reinit_canonical(codes, cfg.cano_reinit, seed)
+    ood = make_ood_field(len(data), cfg, seed).to(device)
     train_latents = cfg.latent_lr > 0
     cached_planes = None if train_latents else face_planes(G, codes.all_ws().detach())
     w_avg = G.backbone.mapping.w_avg.reshape(1, 1, -1)
-    semi_supervised = data.ood_masks is not None
 
     groups = [
         {"params": [ood.triplanes, *ood.decoder.parameters()], "lr": cfg.lr},
@@ -119,7 +129,7 @@ def joint_fit(
         terms = {
             **reconstruction_terms(out.image_raw, target, cfg),
             "entropy": (ramp * cfg.lambda_entropy, blend_entropy(out.blend, cfg.entropy_skew)),
-            "area": (ramp * cfg.lambda_area, blend_area(out.blend)),
+            "area": (ramp * cfg.lambda_area, blend_area(out.blend, out.coarse_samples)),
         }
         if cfg.lambda_l2_sr:
             image = G.super_resolve(out, ws, noise_mode="const")

@@ -19,17 +19,26 @@ def masked_l2(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     return ((image - target).square() * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-def perceptual(image: torch.Tensor, target: torch.Tensor, net: str) -> torch.Tensor:
-    """Mean LPIPS over the batch (the spatial mean of the distance map, as the official code)."""
-    return get_lpips(net, str(image.device))(image, target).mean()
+def perceptual(image: torch.Tensor, target: torch.Tensor, net: str, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean LPIPS over the batch (the spatial mean of the distance map, as the official code); with ``mask``
+    [N, 1, H, W] only the features inside it count."""
+    return get_lpips(net, str(image.device))(image, target, mask=mask).mean()
 
 
-def reconstruction_terms(image: torch.Tensor, target: torch.Tensor, cfg) -> dict[str, tuple[float, torch.Tensor]]:
+def reconstruction_terms(
+    image: torch.Tensor, target: torch.Tensor, cfg, mask: torch.Tensor | None = None
+) -> dict[str, tuple[float, torch.Tensor]]:
     """The weighted L2 + LPIPS terms every stage starts from; ``cfg`` has ``lambda_l2``, ``lambda_lpips``
-    and ``lpips_net`` (the inversion, joint, PTI and SR configurations all do)."""
+    and ``lpips_net`` (the inversion, joint, PTI and SR configurations all do). With ``mask`` [N, 1, H, W]
+    (1 = use the pixel) both terms see only the masked pixels: the paper's masked inversion (eq. 14)."""
+    if mask is None:
+        return {
+            "l2": (cfg.lambda_l2, l2(image, target)),
+            "lpips": (cfg.lambda_lpips, perceptual(image, target, cfg.lpips_net)),
+        }
     return {
-        "l2": (cfg.lambda_l2, l2(image, target)),
-        "lpips": (cfg.lambda_lpips, perceptual(image, target, cfg.lpips_net)),
+        "l2": (cfg.lambda_l2, masked_l2(image, target, mask)),
+        "lpips": (cfg.lambda_lpips, perceptual(image, target, cfg.lpips_net, mask)),
     }
 
 
@@ -66,14 +75,19 @@ def blend_entropy(blend: torch.Tensor, skew: float = 2.0) -> torch.Tensor:
     return -(p * torch.log(p) + (1 - p) * torch.log1p(-p)).mean()
 
 
-def blend_area(blend: torch.Tensor) -> torch.Tensor:
-    """Square of the mean over rays of the largest b along each ray: keeps the OOD object small."""
-    return blend.amax(dim=-1).mean().square()
+def blend_area(blend: torch.Tensor, coarse: int) -> torch.Tensor:
+    """The official area term: for the coarse samples and for the fine ones apart, the mean over rays of the
+    squared largest b along the ray; the two averaged. Keeps the OOD object small. ``blend`` [N, M, S] holds
+    the ``coarse`` coarse samples first (``Render.blend``)."""
+    parts = [blend[..., :coarse], blend[..., coarse:]]
+    terms = [p.amax(dim=-1).square().mean() for p in parts if p.shape[-1] > 0]
+    return sum(terms) / len(terms)
 
 
 def blend_sparsity(blend: torch.Tensor, outside: torch.Tensor) -> torch.Tensor:
-    """Mean largest-b of the rays marked in-distribution by a mask (``outside`` [N, M], 1 = face)."""
-    per_ray = blend.amax(dim=-1)
+    """The official sparsity term: the mean b over every sample of the rays a mask marks in-distribution
+    (``outside`` [N, M], 1 = face). The paper writes a sum over samples; the official code, the mean."""
+    per_ray = blend.mean(dim=-1)
     return (per_ray * outside).sum() / outside.sum().clamp_min(1.0)
 
 

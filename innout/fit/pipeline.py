@@ -71,7 +71,7 @@ class FitPipeline:
         if len(self.source.frames) != len(data):
             raise ValueError(f"the source maps {len(self.source.frames)} frames, the data has {len(data)}")
         self.log = log or (lambda message: None)
-        self.base_key = _key(PIPELINE_VERSION, data.key, generator_digest(G), config.seed)
+        self.base_key = _key(PIPELINE_VERSION, data.content_key(), generator_digest(G), config.seed)
         self.history: dict[str, list[dict[str, float]]] = {}
 
     # -- stage machinery ------------------------------------------------------------------------
@@ -177,8 +177,8 @@ class FitPipeline:
 
     def _superres(self, codes, ood, upstream: str) -> tuple[TriPlaneGenerator, str]:
         cfg = self.config.superres
-        if cfg.epochs <= 0:
-            return self.G, upstream
+        if cfg.epochs <= 0 or not any(True for _ in self.G.superresolution.parameters()):
+            return self.G, upstream  # no SR stage asked for, or an SR with nothing to tune (bilinear)
         settings = RenderSettings.of(self.config.joint.resolution, self.config.joint.samples_per_ray)
 
         def compute(checkpoint: Path):

@@ -32,7 +32,8 @@ class Render:
     ``feature_image``: the colour features in [-1, 1] (RGB first; EG3D's super-resolution reads all 32);
     ``depth_image``: expected depth; ``weight_image``: opacity (sum of the weights). With an overlay field:
     ``ood_opacity``, the share of each pixel's colour that comes from it, and ``blend`` [N, R*R, S], its
-    blend weight at every (sorted) sample, for the losses. With ``separate``: each field rendered alone
+    blend weight at every sample in evaluation order: the ``coarse_samples`` coarse ones, then the fine ones
+    (the losses treat the two sets apart, as the official code). With ``separate``: each field rendered alone
     through its own densities, at the same samples (``face_feature_image``, ``ood_feature_image``)."""
 
     feature_image: torch.Tensor
@@ -40,6 +41,7 @@ class Render:
     weight_image: torch.Tensor
     ood_opacity: torch.Tensor | None = None
     blend: torch.Tensor | None = None
+    coarse_samples: int = 0
     face_feature_image: torch.Tensor | None = None
     ood_feature_image: torch.Tensor | None = None
 
@@ -188,8 +190,7 @@ def render_rays(
             blend = torch.cat([blend, blend_fine], dim=-1) if overlay else None
         t_sorted, order = torch.sort(t, dim=-1)
         sigmas = [s.gather(-1, order) for s in sigmas]
-        blend = blend.gather(-1, order) if overlay else None
-        weights = interval_weights(sigmas, t_sorted, blend)
+        weights = interval_weights(sigmas, t_sorted, blend.gather(-1, order) if overlay else None)
         features = sum(_colour(order, w, c) for w, c in zip(weights, colours, strict=True))
         total = sum(weights)
         if cfg.white_back:
@@ -218,6 +219,7 @@ def render_rays(
         weight_image=image(outputs["weight"]),
         ood_opacity=image(outputs["opacity"]) if overlay else None,
         blend=torch.cat(outputs["blend"], dim=1) if overlay else None,
+        coarse_samples=coarse,
         face_feature_image=image(alone[0]) if separate else None,
         ood_feature_image=image(alone[1]) if separate and overlay else None,
     )

@@ -77,16 +77,24 @@ class SceneEdits:
         self, frame: int, edits: dict[str, float] | None = None, *, smoothing: str | None = None,
         conditional: tuple[str, ...] | list[str] = (),
     ) -> torch.Tensor:  # fmt: skip
-        """ws [1, 14, 512] of a frame after smoothing and edits (directions first, then mappers)."""
-        ws = self.sequence(smoothing)[0][frame][None]
+        """ws [1, 14, 512] of a frame after edits and smoothing. As the official code, mapper edits are made
+        on every frame's own latents and the edited sequence is smoothed; linear directions add the same offset
+        to every frame, which smoothing (weights summing to 1) leaves as it is, so they are added last."""
         self.check(edits)
         edits = {k: float(v) for k, v in (edits or {}).items() if float(v) != 0}
+        mapped = {k: v for k, v in edits.items() if k in self.mappers}
+        if mapped and smoothing not in (None, "none"):
+            sequence = self.ws
+            for name, strength in mapped.items():
+                sequence = self.mappers[name].edit(sequence, strength)
+            ws = smooth(sequence, smoothing)[frame][None]
+        else:
+            ws = self.sequence(smoothing)[0][frame][None]
+            for name, strength in mapped.items():
+                ws = self.mappers[name].edit(ws, strength)
         linear = {k: v for k, v in edits.items() if k in self.directions}
         if linear:
             ws = apply_directions(ws, linear, self.directions, conditional=list(conditional) or None)
-        for name, strength in edits.items():
-            if name in self.mappers:
-                ws = self.mappers[name].edit(ws, strength)
         return ws
 
     def range(self, name: str) -> tuple[float, float]:
