@@ -2,7 +2,8 @@
 
 It finds the EG3D weights (``--checkpoint``, ``INNOUT_EG3D_CHECKPOINT``, ``pretrained/``), downloads
 them on first run when it can, and otherwise still starts, with a setup panel that says what is missing.
-``--demo-generator tiny`` runs the whole flow on a small untrained generator (noise, not faces).
+``--demo-generator faces`` runs the whole flow on the synthetic world's small trained prior (cartoon heads with
+smile and age sliders); ``--demo-generator tiny`` on a small untrained generator (noise, for tests).
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--demo-generator",
-        choices=["tiny"],
-        help="use a small UNTRAINED generator instead of EG3D (to try the flow and for tests; "
-        "its renders are noise, and its only edits are brightness and warmth)",
+        choices=["faces", "tiny"],
+        help="use a demo generator instead of EG3D: 'faces', the synthetic world's small trained prior (cartoon "
+        "heads, with smile, age, ... sliders), or 'tiny', a small UNTRAINED one (noise, for tests)",
     )
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     p.add_argument(

@@ -92,7 +92,7 @@ def crops_with_landmarks(prepared, count: int = 8, size: int = 192) -> list[tupl
         crop = np.ascontiguousarray(prepared.crops[i])
         scale = size / crop.shape[0]
         image = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-        for x, y in np.asarray(prepared.landmarks[i])[::3] * scale:
+        for x, y in (np.asarray(prepared.landmarks[i])[::3] * scale if prepared.landmarks is not None else []):
             cv2.circle(image, (int(round(x)), int(round(y))), 1, (80, 255, 120), -1, lineType=cv2.LINE_AA)
         out.append((image, f"frame {prepared.frame_indices[i]} ({prepared.status[i]})"))
     return out

@@ -17,7 +17,7 @@ from ..edit.directions import Direction, default_directions_dir, latent_space_di
 from ..eg3d.generator import TriPlaneGenerator
 from ..runtime import pick_device
 
-DEMO_KINDS = ("tiny",)
+DEMO_KINDS = ("tiny", "faces")  # faces: the synthetic world's trained prior (innout.world); tiny: untrained
 DEMO_ATTRIBUTES = ("brightness", "warmth")  # labellers that need no face: the demo generator draws none
 
 
@@ -83,7 +83,15 @@ def load_runtime(
     from ..weights import IntegrityError, WeightsUnavailableError, resolve_eg3d_checkpoint
 
     runtime = Runtime(device=pick_device(device))
-    if demo:
+    if demo == "faces":
+        from ..world.directions import ASSET_DIR
+        from ..world.prior import ASSET
+
+        runtime.generator = load_generator(ASSET, runtime.device)
+        runtime.demo = demo
+        runtime.label = "DEMO generator 'faces' (the synthetic world's small trained prior: cartoon heads)"
+        directions = [*(directions or []), ASSET_DIR]
+    elif demo:
         if demo not in DEMO_KINDS:
             raise ValueError(f"--demo-generator must be one of {DEMO_KINDS}, got {demo!r}")
         runtime.generator = random_generator(demo).to(runtime.device)
@@ -139,8 +147,8 @@ def learn_demo_directions(runtime: Runtime, *, samples: int = 128, progress: boo
     from ..edit.labelers import make_labeler
     from ..edit.learn import GeneratorSource, learn_direction
 
-    if runtime.demo is None or runtime.generator is None:
-        return []
+    if runtime.demo != "tiny" or runtime.generator is None:
+        return []  # the 'faces' prior ships its directions (assets/world_directions)
     folder = demo_directions_dir(runtime.demo)
     source = GeneratorSource(runtime.generator, super_resolution=False)
     learned = []
@@ -152,6 +160,12 @@ def learn_demo_directions(runtime: Runtime, *, samples: int = 128, progress: boo
         runtime.directions[name] = direction
         learned.append(name)
     return learned
+
+
+def world_example_clip() -> str | None:
+    """The bundled synthetic clip (assets/examples/world_sunglasses: EG3D's dataset layout, known cameras)."""
+    folder = Path(__file__).resolve().parents[2] / "assets" / "examples" / "world_sunglasses"
+    return str(folder) if (folder / "dataset.json").is_file() else None
 
 
 @functools.cache

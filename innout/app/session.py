@@ -69,6 +69,8 @@ def check_input(path: str | Path | None, *, max_seconds: float) -> Path:
     if not path:
         raise StudioError("No input: upload a video or a photo, or pick the example clip.")
     path = Path(path)
+    if (path / "dataset.json").is_file():
+        return path  # an aligned clip with its cameras (EG3D's dataset layout), taken as it is
     if not path.is_file():
         raise StudioError(f"{path.name}: the upload did not arrive; try again.")
     suffix = path.suffix.lower()
@@ -117,7 +119,10 @@ class StudioSession:
             prepared = prepare(source, options, progress=True)
         except UserError as exc:
             raise StudioError(str(exc)) from exc
-        prepared.source = str(source)  # a cache hit names the file it was first prepared from
+        if prepared.landmarks is not None:  # a cache hit names the file it was first prepared from
+            prepared.source = str(source)
+        else:  # an aligned clip: its frames (the crops themselves) are what exports paste into
+            source = Path(prepared.source)
         self.input, self.prepared = source, prepared
         self.scene = self.scene_path = self.ood_series = None
         return prepared

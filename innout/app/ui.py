@@ -15,7 +15,7 @@ import numpy as np
 
 from ..preprocess.pipeline import PrepareOptions
 from . import plots, texts
-from .runtime import Runtime, example_clips, gpu, learn_demo_directions, load_runtime
+from .runtime import Runtime, example_clips, gpu, learn_demo_directions, load_runtime, world_example_clip
 from .session import StudioError, StudioSession, View
 
 MAX_EDITS = 6  # slider slots; directions beyond this are listed but not shown
@@ -65,6 +65,11 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
                 if example_clips():
                     gr.Examples(example_clips(), inputs=[upload], label="Example (LivePortrait, MIT licence)")
                 prepare_button = gr.Button("Prepare", variant="primary", elem_id="prepare")
+                world_example = world_example_clip()
+                world_button = gr.Button(
+                    "Or: the synthetic example (a world head behind sunglasses, known cameras, no face detection)",
+                    visible=world_example is not None, elem_id="world-example", size="sm",
+                )  # fmt: skip
                 prepare_status = gr.Markdown(elem_id="prepare-status", elem_classes="status")
             with gr.Column(scale=2):
                 crops = gr.Gallery(label="Aligned crops with landmarks", columns=4, height=330, elem_id="crops")
@@ -165,7 +170,7 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
 
         def do_prepare(session: StudioSession, file, progress=gr.Progress(track_tqdm=True)):
             try:
-                path = file if isinstance(file, str) or file is None else file.name
+                path = file if isinstance(file, str) or file is None else getattr(file, "name", file)
                 prepared = session.prepare(path, max_seconds=config.max_seconds, options=config.prepare_options)
             except Exception as exc:  # noqa: BLE001 - shown in the page
                 return texts.fail(exc), None, None, None
@@ -175,9 +180,10 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
             figure = plots.camera_trajectory(prepared.cameras, prepared.frame_indices)
             return text, gallery, figure, {"background": first, "layers": [], "composite": first}
 
-        prepare_button.click(
-            do_prepare, [state, upload], [prepare_status, crops, trajectory, mask_editor], concurrency_id="compute"
-        )
+        prepare_outputs = [prepare_status, crops, trajectory, mask_editor]
+        prepare_button.click(do_prepare, [state, upload], prepare_outputs, concurrency_id="compute")
+        world_button.click(lambda s, p=gr.Progress(track_tqdm=True): do_prepare(s, world_example, p), [state],
+                           prepare_outputs, concurrency_id="compute")  # fmt: skip
 
         scene_outputs = [fit_status, losses, ood_plot, frame, image, blend, render_status, *edit_sliders]
 

@@ -9,6 +9,7 @@ BENCHMARKS = {
     "fit": "innout.bench.fit",
     "render": "innout.bench.render",
     "device": "innout.bench.device",
+    "world": "innout.bench.world",
 }
 
 

@@ -174,4 +174,20 @@ class SuperresolutionHybrid8XDC(nn.Module):
         return img
 
 
-SUPERRESOLUTION_MODULES = {"SuperresolutionHybrid8XDC": SuperresolutionHybrid8XDC}
+class SuperresolutionBilinear(nn.Module):
+    """No learned super-resolution: the raw render's RGB upsampled bilinearly to the output size. Not an
+    EG3D module; small priors trained here (innout.world) use it, whose renders are smooth."""
+
+    def __init__(self, channels: int, img_resolution: int, sr_num_fp16_res: int, sr_antialias: bool, w_dim: int = 512):
+        super().__init__()
+        self.img_resolution = img_resolution
+
+    def forward(self, rgb, features, ws, noise_mode: str = "none", allow_fp16: bool = False) -> torch.Tensor:
+        size = (self.img_resolution, self.img_resolution)
+        return F.interpolate(rgb, size=size, mode="bilinear", align_corners=False)
+
+
+SUPERRESOLUTION_MODULES = {
+    "SuperresolutionHybrid8XDC": SuperresolutionHybrid8XDC,
+    "SuperresolutionBilinear": SuperresolutionBilinear,
+}

@@ -61,7 +61,8 @@ def write_prepared(pv: PreparedVideo, outdir: str | Path, *, preview: bool = Tru
             str(outdir / "preview.mp4"), (512, 512), fps=pv.fps, codec="libx264", macro_block_size=16, quality=6
         )
         writer.send(None)
-        for crop, lm in zip(pv.crops, pv.landmarks, strict=True):
-            writer.send(np.ascontiguousarray(draw_landmarks(crop, lm)))
+        for i, crop in enumerate(pv.crops):
+            drawn = crop if pv.landmarks is None else draw_landmarks(crop, pv.landmarks[i])
+            writer.send(np.ascontiguousarray(drawn))
         writer.close()
     return outdir

@@ -67,7 +67,7 @@ class PreparedVideo:
     crops: np.ndarray  # [T, 512, 512, 3] uint8
     cameras: np.ndarray  # [T, 25] float32
     transforms: np.ndarray  # [T, 2, 3]
-    landmarks: np.ndarray  # [T, 468, 2] crop pixels
+    landmarks: np.ndarray | None  # [T, 468, 2] crop pixels; None for an input that came aligned (dataset.json)
     frame_indices: list[int]  # source frame of each kept frame
     status: list[str]  # 'detected' or 'interpolated', per kept frame
     dropped: list[int]  # source frames left out: no face and too long a gap to fill
@@ -83,7 +83,12 @@ class PreparedVideo:
         return len(self.crops)
 
     def face_outlines(self) -> np.ndarray:
-        """[T, K, 2] the face-mesh outline of each frame in crop pixels: what the paste-back mask is made of."""
+        """[T, K, 2] the face-mesh outline of each frame in crop pixels: what the paste-back mask is made of.
+        An input that came aligned has no landmarks: its outline is the whole crop (the crop is the frame)."""
+        if self.landmarks is None:
+            edge = float(self.crops.shape[1] - 1)
+            square = np.array([[0, 0], [edge, 0], [edge, edge], [0, edge]], np.float32)
+            return np.repeat(square[None], len(self), axis=0)
         return self.landmarks[:, FACE_OVAL, :2].astype(np.float32)
 
     def save(self, entry: str | os.PathLike, audio_from: Path | None = None) -> PreparedVideo:
@@ -95,7 +100,10 @@ class PreparedVideo:
         tmp.mkdir(parents=True)
         try:
             np.save(tmp / "crops.npy", self.crops)
-            np.savez(tmp / "arrays.npz", cameras=self.cameras, transforms=self.transforms, landmarks=self.landmarks)
+            arrays = {"cameras": self.cameras, "transforms": self.transforms}
+            if self.landmarks is not None:
+                arrays["landmarks"] = self.landmarks
+            np.savez(tmp / "arrays.npz", **arrays)
             audio = "audio.mka" if audio_from is not None and extract_audio(audio_from, tmp / "audio.mka") else None
             meta = {k: getattr(self, k) for k in _META_KEYS}
             meta.update(audio=audio, version=FORMAT_VERSION)
@@ -118,7 +126,7 @@ class PreparedVideo:
             crops=np.load(entry / "crops.npy", mmap_mode="r"),
             cameras=arrays["cameras"],
             transforms=arrays["transforms"],
-            landmarks=arrays["landmarks"],
+            landmarks=arrays.get("landmarks"),
             **{k: meta[k] for k in _META_KEYS if k in meta},
             audio_path=str(entry / meta["audio"]) if meta["audio"] else None,
             cache_dir=str(entry),
@@ -289,6 +297,43 @@ def cache_key(path: Path, options: PrepareOptions) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
+def is_eg3d_dataset(path: Path) -> bool:
+    return path.is_dir() and (path / "dataset.json").is_file()
+
+
+def load_eg3d_dataset(folder: str | os.PathLike, fps: float = 25.0) -> PreparedVideo:
+    """A folder already in EG3D's dataset layout (``dataset.json`` with ``{"labels": [[name, 25 numbers], ...]}``
+    and the aligned crops, beside it or in ``frames/``), taken as it is: no face detection, its own cameras,
+    the crop being the frame. This is how synthetic clips with known cameras are fitted."""
+    import cv2
+
+    folder = Path(folder)
+    try:
+        labels = json.loads((folder / "dataset.json").read_text())["labels"]
+        names = [str(name) for name, _ in labels]
+        cameras = np.asarray([label for _, label in labels], dtype=np.float32)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{folder}/dataset.json: not EG3D's labels format ({exc})") from exc
+    if cameras.ndim != 2 or cameras.shape[1] != 25 or not np.isfinite(cameras).all():
+        raise InputError(f"{folder}/dataset.json: every label must be 25 finite numbers")
+    frames_dir = folder / "frames" if (folder / "frames").is_dir() else folder
+    crops = []
+    for name in names:
+        image = cv2.imread(str(frames_dir / name), cv2.IMREAD_COLOR)
+        if image is None:
+            raise InputError(f"{frames_dir / name}: listed in dataset.json but not a readable image")
+        if image.shape[:2] != (512, 512):
+            image = cv2.resize(image, (512, 512), interpolation=cv2.INTER_CUBIC)
+        crops.append(image[..., ::-1])
+    h, w = cv2.imread(str(frames_dir / names[0])).shape[:2] if names else (512, 512)
+    scale = np.array([[w / 512, 0, 0], [0, h / 512, 0]], np.float64)
+    return PreparedVideo(
+        crops=np.stack(crops), cameras=cameras, transforms=np.repeat(scale[None], len(names), axis=0),
+        landmarks=None, frame_indices=list(range(len(names))), status=["given"] * len(names), dropped=[],
+        fps=fps, frame_size=(h, w), source=str(frames_dir),
+    )  # fmt: skip
+
+
 def prepare(
     path: str | os.PathLike,
     options: PrepareOptions | None = None,
@@ -300,6 +345,8 @@ def prepare(
     """Aligned crops, cameras and transforms for every usable frame of a video, a folder of frames or an image."""
     options = options or PrepareOptions()
     path = Path(path)
+    if is_eg3d_dataset(path):
+        return load_eg3d_dataset(path)
     # a missing path has no key; load_media below reports it
     entry = Path(cache_dir or default_cache_dir()) / cache_key(path, options) if path.exists() else None
     if use_cache and entry is not None and (entry / "meta.json").is_file():
