@@ -8,6 +8,7 @@ Screenshots are written to $INNOUT_TEST_ARTIFACTS (default: the test's temp fold
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -40,46 +41,63 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    home = tmp_path_factory.mktemp("app")
+@contextlib.contextmanager
+def running_app(home: Path, demo: str):
+    """``python app.py --demo-generator <demo>`` in its own cache folders; yields its URL, stops it after."""
     port = free_port()
     env = dict(os.environ, INNOUT_CACHE_DIR=str(home / "cache"), INNOUT_PRETRAINED_DIR=str(home / "pretrained"),
                GRADIO_ANALYTICS_ENABLED="False")  # fmt: skip
     log = open(home / "app.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "app.py", "--demo-generator", "tiny", "--port", str(port), "--tmp-dir", str(home / "tmp")],
+        [sys.executable, "app.py", "--demo-generator", demo, "--port", str(port), "--tmp-dir", str(home / "tmp")],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            log.close()
-            pytest.fail("the app exited:\n" + (home / "app.log").read_text()[-3000:])
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                log.flush()
+                pytest.fail("the app exited:\n" + (home / "app.log").read_text()[-3000:])
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail("the app did not start in 300 s")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail("the app did not start in 300 s")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(30)
-    log.close()
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def browser():
+    """One Playwright driver and one headless chromium for the module (the sync API allows one at a time)."""
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(60_000)
-        pg.goto(app_url)
-        pg.wait_for_selector("#prepare")
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, url: str):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    pg.set_default_timeout(60_000)
+    pg.goto(url)
+    pg.wait_for_selector("#prepare")
+    return pg
+
+
+@pytest.fixture(scope="module")
+def page(browser, tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("app"), "tiny") as url:
+        pg = open_page(browser, url)
         yield pg
-        browser.close()
+        pg.close()
 
 
 @pytest.fixture(scope="module")
@@ -241,42 +259,16 @@ def test_upload_fit_edit_orbit_remove_export(page, artifacts):
 
 
 @pytest.fixture(scope="module")
-def faces_page(tmp_path_factory):
+def faces_page(browser, tmp_path_factory):
     """A second app, with the synthetic world's trained prior ('faces') and its shipped directions."""
     from innout.world.prior import ASSET
 
     if not ASSET.is_file():
         pytest.skip(f"{ASSET} is missing: train it with `python -m innout.world train`")
-    home = tmp_path_factory.mktemp("faces")
-    port = free_port()
-    env = dict(os.environ, INNOUT_CACHE_DIR=str(home / "cache"), INNOUT_PRETRAINED_DIR=str(home / "pretrained"),
-               GRADIO_ANALYTICS_ENABLED="False")  # fmt: skip
-    log = open(home / "app.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "app.py", "--demo-generator", "faces", "--port", str(port), "--tmp-dir", str(home / "tmp")],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            log.close()
-            pytest.fail("the app exited:\n" + (home / "app.log").read_text()[-3000:])
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(1)
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(60_000)
-        pg.goto(f"http://127.0.0.1:{port}")
-        pg.wait_for_selector("#prepare")
+    with running_app(tmp_path_factory.mktemp("faces"), "faces") as url:
+        pg = open_page(browser, url)
         yield pg
-        browser.close()
-    proc.terminate()
-    proc.wait(30)
-    log.close()
+        pg.close()
 
 
 def rendered_image(page) -> np.ndarray:
