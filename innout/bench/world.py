@@ -51,7 +51,7 @@ SCALES = {
         "init.samples=4", "inversion.subset_frames=2", "inversion.subset_epochs=20", "inversion.all_epochs=4",
         "joint.iterations=60", "joint.checkpoint_every=60", "pti.steps=30", "superres.epochs=0",
     )},
-    # about 45 minutes for every object and method on a 2-core CPU: LPIPS-Alex and short stages (the joint
+    # 50 minutes for every object and method on a 2-core CPU (2026-11-30): LPIPS-Alex and short stages (the joint
     # stage is 1.1 s an iteration here, so the paper's 10,000 iterations would take three hours per fit)
     "script": {"frames": 4, "overrides": (
         "init.samples=32", "inversion.subset_frames=4", "inversion.subset_epochs=30", "inversion.all_epochs=5",
