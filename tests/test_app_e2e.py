@@ -160,6 +160,18 @@ def wait_render(page, previous: str | None, must: str | tuple[str, ...], timeout
     raise AssertionError(f"no render with {must!r}; status: {page.locator('#render-status').inner_text()!r}")
 
 
+def short_fit(page, *, frames: int, effort: float) -> str:
+    """Fit ``frames`` frames with ``effort`` of the preset's steps from the Fit tab; the fit must succeed."""
+    page.get_by_role("tab", name="2. Fit").click()
+    page.get_by_text("Advanced").click()
+    set_slider(page, "max-frames", frames)
+    set_slider(page, "effort", effort)
+    page.locator("#fit-button").click()
+    message = wait_status(page, "#fit-status")
+    assert "Done." in message and f"Fitted {frames} frames" in message, message
+    return message
+
+
 def upload_and_prepare(page, path: Path) -> str:
     page.get_by_role("tab", name="1. Input").click()
     previous = page.locator("#prepare-status").inner_text()
@@ -203,13 +215,7 @@ def test_upload_fit_edit_orbit_remove_export(page, artifacts):
     page.screenshot(path=str(artifacts / "app_1_input.png"), full_page=True)
 
     # 2. a short preview fit: 4 frames, 5 % of the preset's steps
-    page.get_by_role("tab", name="2. Fit").click()
-    page.get_by_text("Advanced").click()
-    set_slider(page, "max-frames", 4)
-    set_slider(page, "effort", 0.05)
-    page.locator("#fit-button").click()
-    message = wait_status(page, "#fit-status")
-    assert "Done." in message and "Fitted 4 frames" in message, message
+    short_fit(page, frames=4, effort=0.05)
     page.screenshot(path=str(artifacts / "app_2_fit.png"), full_page=True)
 
     # 3. edit: drag (fast preview), then release (full quality); the image changes each time
@@ -288,13 +294,7 @@ def test_the_faces_demo_draws_heads_and_its_smile_slider_moves_the_mouth(faces_p
     page.locator("#world-example").click()
     message = wait_status(page, "#prepare-status", previous)
     assert "Done." in message, message
-    page.get_by_role("tab", name="2. Fit").click()
-    page.get_by_text("Advanced").click()
-    set_slider(page, "max-frames", 3)
-    set_slider(page, "effort", 0.1)
-    page.locator("#fit-button").click()
-    message = wait_status(page, "#fit-status")
-    assert "Done." in message and "Fitted 3 frames" in message, message
+    short_fit(page, frames=3, effort=0.1)
 
     page.get_by_role("tab", name="3. Edit").click()
     page.wait_for_selector("#render img")

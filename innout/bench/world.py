@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..eg3d.cameras import FRONTAL_PITCH, FRONTAL_YAW, orbit_label
 from ..fit.config import FitConfig, apply_overrides, get_preset
 from ..fit.data import FitData
 from ..fit.masks import propagate_mask
@@ -73,13 +71,7 @@ def world_config(preset: str, scale: str) -> FitConfig:
 
 
 def heldout_cameras(clip: WorldClip) -> torch.Tensor:
-    plan = dataclasses.replace(clip.plan, yaw_deg=clip.plan.yaw_deg)
-    out = []
-    for t in plan.times():
-        yaw = math.radians(plan.yaw_deg) * (2 * t - 1) + math.radians(HELDOUT_YAW_DEG)
-        pitch = math.radians(plan.pitch_deg) * math.sin(2 * math.pi * t)
-        out.append(orbit_label(FRONTAL_YAW + yaw, FRONTAL_PITCH + pitch))
-    return torch.cat(out)
+    return clip.plan.cameras(yaw_offset_deg=HELDOUT_YAW_DEG)
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> float | None:
@@ -101,7 +93,8 @@ def score(scene: Scene, clip: WorldClip, heldout: WorldClip | None, smile=None) 
 
     frames = range(len(clip))
     quality = {"quality": "full"}
-    image = torch.cat([_raw(scene, RenderRequest(t, **quality, with_blend=True)) for t in frames])
+    renders = [scene.render(RenderRequest(t, **quality, with_blend=True)) for t in frames]
+    image = torch.cat([r.raw[None].cpu() for r in renders])
     mask = clip.object_mask
     row: dict = {
         "psnr": _psnr(image, clip.composite),
@@ -111,8 +104,7 @@ def score(scene: Scene, clip: WorldClip, heldout: WorldClip | None, smile=None) 
         "composite_vs_clean_psnr": _psnr(clip.composite, clip.clean),
     }
     if scene.has_ood:
-        opacity = torch.stack([torch.from_numpy(scene.render(RenderRequest(t, **quality, with_blend=True)).ood_opacity)
-                               for t in frames])[:, None]  # fmt: skip
+        opacity = torch.stack([torch.from_numpy(r.ood_opacity) for r in renders])[:, None]
         predicted = opacity > 0.5
         row["iou"] = float((predicted & mask).sum() / (predicted | mask).sum().clamp_min(1))
         removed = torch.cat([_raw(scene, RenderRequest(t, **quality, remove_ood=True)) for t in frames])

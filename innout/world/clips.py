@@ -28,10 +28,11 @@ class ClipPlan:
     pitch_deg: float = 6.0
     smile: tuple[float, float] = (0.0, 0.8)
 
-    def cameras(self) -> torch.Tensor:
+    def cameras(self, yaw_offset_deg: float = 0.0) -> torch.Tensor:
+        """Each frame's camera [F, 25]; ``yaw_offset_deg`` turns every one further (held-out views)."""
         labels = []
         for t in self.times():
-            yaw = math.radians(self.yaw_deg) * (2 * t - 1)
+            yaw = math.radians(self.yaw_deg) * (2 * t - 1) + math.radians(yaw_offset_deg)
             pitch = math.radians(self.pitch_deg) * math.sin(2 * math.pi * t)
             labels.append(orbit_label(FRONTAL_YAW + yaw, FRONTAL_PITCH + pitch))
         return torch.cat(labels)
