@@ -14,7 +14,7 @@ from innout.eg3d.cameras import INO_FOCAL, frontal_label
 from innout.fit.config import FitConfig, InitConfig, SettingError, apply_overrides, get_preset
 from innout.fit.data import FitData
 from innout.fit.init import nearest_neighbour_init
-from innout.fit.loop import run_loop
+from innout.fit.loop import latest_checkpoint, run_loop
 from innout.fit.losses import blend_entropy, delta_regulariser, masked_l2
 from innout.fit.masks import propagate_mask
 from innout.fit.pipeline import FitPipeline
@@ -46,6 +46,72 @@ def test_presets_and_overrides():
         apply_overrides(get_preset("preview"), ["joint.iterations=many"])
     with pytest.raises(SettingError, match="unknown preset"):
         get_preset("best")
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("joint.lr=nan", "joint.lr"), ("joint.lr=inf", "joint.lr"), ("superres.lr=0", "superres.lr"),
+        ("joint.iterations=-5", "joint.iterations"), ("init.samples=0", "init.samples"),
+        ("max_frames=0", "max_frames"), ("init.batch=0", "init.batch"), ("joint.lambda_w=-1", "joint.lambda_w"),
+        ("inversion.rampup=1.5", "inversion.rampup"), ("joint.resolution=0", "joint.resolution"),
+        ("joint.ood_resolution=1e9", "joint.ood_resolution"), ("init.samples_per_ray=16", "init.samples_per_ray"),
+        ("init.samples_per_ray=0,4", "init.samples_per_ray"), ("pti.checkpoint_every=0", "pti.checkpoint_every"),
+        ("seed=-1", "seed"), ("joint.iterations=2.5", "joint.iterations"), ("init.lpips_net=squeeze", "lpips_net"),
+        ("superres.cache_renders=maybe", "cache_renders"), ("joint=3", "joint"),
+    ],
+)  # fmt: skip
+def test_every_setting_is_checked_against_its_documented_range(override, named):
+    with pytest.raises(SettingError, match=named.replace(".", r"\.")) as refused:
+        apply_overrides(get_preset("preview"), [override])
+    assert "must be" in str(refused.value) or "group" in str(refused.value)
+
+
+def test_settings_are_checked_on_every_path_in():
+    """Constructor, assignment, dataclasses.replace and from_dict (JSON) all refuse a bad value at once."""
+    import json
+
+    from innout.fit.config import JointConfig, scaled
+
+    with pytest.raises(SettingError, match=r"init\.samples must be an integer >= 1"):
+        InitConfig(samples=0)
+    cfg = get_preset("preview")
+    with pytest.raises(SettingError, match=r"joint\.lr must be a finite number > 0"):
+        cfg.joint.lr = float("nan")
+    assert cfg.joint.lr == get_preset("preview").joint.lr  # the refused value was not kept
+    with pytest.raises(SettingError, match="joint.iterations"):
+        cfg.joint.iterations = True  # a bool is no count
+    with pytest.raises(SettingError, match="unknown setting 'joint.iteration'"):
+        cfg.joint.iteration = 3  # a typo is not a new attribute
+    with pytest.raises(SettingError, match="joint.iterations"):
+        dataclasses.replace(cfg.joint, iterations=-1)
+    with pytest.raises(SettingError, match=r"joint\.lr"):
+        FitConfig.from_dict(json.loads('{"joint": {"lr": NaN}}'))
+    with pytest.raises(SettingError, match=r"unknown setting 'joint\.nope' \(known here: .*iterations"):
+        FitConfig.from_dict({"joint": {"nope": 1}})
+    with pytest.raises(SettingError, match="effort"):
+        scaled(cfg, float("nan"))
+    # valid values are normalised: integral floats to ints, lists to tuples, ints to floats
+    ok = FitConfig.from_dict({"max_frames": 4.0, "init": {"samples_per_ray": [8, 0]}, "joint": {"lr": 1}})
+    assert ok.max_frames == 4 and isinstance(ok.max_frames, int)
+    assert ok.init.samples_per_ray == (8, 0) and isinstance(ok.joint.lr, float)
+    assert JointConfig(iterations=0, latent_lr=0.0).iterations == 0  # 0 skips a stage / freezes the latents
+    assert FitConfig.from_dict(json.loads(get_preset("paper").to_json())) == get_preset("paper")
+
+
+def test_cli_fit_refuses_a_bad_setting_before_any_work(tmp_path, capsys):
+    import time
+
+    from innout.cli import main
+
+    start = time.perf_counter()
+    code = main(["fit", str(tmp_path / "not-read.mp4"), "--set", "joint.lr=nan", "--workdir", str(tmp_path / "w"),
+                 "--random-generator", "tiny"])  # fmt: skip
+    assert code == 2 and "joint.lr must be a finite number > 0" in capsys.readouterr().err
+    assert time.perf_counter() - start < 2 and not (tmp_path / "w").exists()
+    with pytest.raises(SystemExit) as usage:
+        main(["fit", str(tmp_path / "x.mp4"), "--max-frames", "0"])
+    assert usage.value.code == 2 and "--max-frames: must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_loss_terms():
@@ -85,7 +151,8 @@ def test_loop_resumes_exactly(tmp_path):
     ckpt = tmp_path / "ckpt.pt"
     with pytest.raises(KeyboardInterrupt):
         train(ckpt, stop_at=7)
-    assert torch.load(ckpt, weights_only=True)["step"] == 6
+    saved = latest_checkpoint(ckpt)
+    assert saved is not None and saved.parent == tmp_path and torch.load(saved, weights_only=True)["step"] == 6
     resumed, history = train(ckpt)
     torch.testing.assert_close(resumed, reference, rtol=0, atol=0)
     assert [h["loss"] for h in history] == [h["loss"] for h in ref_history]

@@ -43,8 +43,7 @@ LPIPS_NETS = ("alex", "vgg")
 # --- the carry folder ----------------------------------------------------------------------------
 def pack(folder: Path) -> dict:
     """Write what the device machine lacks into ``folder``: the converted LPIPS weights in fp16."""
-    from safetensors.torch import save_file
-
+    from .. import storage
     from ..metrics.perceptual import LPIPS, cached_weights
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -54,7 +53,7 @@ def pack(folder: Path) -> dict:
     for net in LPIPS_NETS:
         state = cached_weights(net)
         half = {k: v.half().contiguous() for k, v in state.items()}
-        save_file(half, str(folder / f"lpips_v0.1_{net}.fp16.safetensors"))
+        storage.save_tensors(half, folder / f"lpips_v0.1_{net}.fp16.safetensors")
         with torch.no_grad():
             exact = LPIPS(net, state_dict=state)(a, b)
             rounded = LPIPS(net, state_dict={k: v.float() for k, v in half.items()})(a, b)
@@ -65,14 +64,14 @@ def pack(folder: Path) -> dict:
 
 def unpack(folder: Path, pretrained: Path) -> None:
     """The carried fp16 LPIPS weights as the fp32 files ``innout.metrics`` reads from ``pretrained``."""
-    from safetensors.torch import load_file, save_file
+    from .. import storage
 
     pretrained.mkdir(parents=True, exist_ok=True)
     for net in LPIPS_NETS:
         src = folder / f"lpips_v0.1_{net}.fp16.safetensors"
         if src.is_file():
-            state = {k: v.float() for k, v in load_file(str(src)).items()}
-            save_file(state, str(pretrained / f"lpips_v0.1_{net}.safetensors"))
+            state = {k: v.float() for k, v in storage.load_tensors(src)[0].items()}
+            storage.save_tensors(state, pretrained / f"lpips_v0.1_{net}.safetensors")
 
 
 # --- the test suites ------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """``python -m innout``: the command line. One module per group of commands; ``common`` holds what they
 share. Angles are in degrees everywhere on the command line.
 
-A ``UserError`` (innout.errors) is printed as ``error: <message>`` with exit status 2; anything else is a
-bug and keeps its traceback.
+A ``UserError`` (innout.errors) is printed as ``error: <message>`` with exit status 2, and so is an
+``OSError`` (a read-only or full folder, a missing permission: the message names the path; ``-v`` shows
+its traceback); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 
 from .. import __version__
 from ..errors import UserError
+from ..storage import describe_os_error
 from . import directions, models, pipeline, scene
 
 
@@ -36,4 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system said no (read-only or full folder, missing permission): say where
+        if args.verbose:
+            raise
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 2

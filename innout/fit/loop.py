@@ -1,20 +1,25 @@
 """The optimisation loop every stage shares: seeded steps, periodic checkpoints, resume, progress.
 
 Each step seeds torch's generator with (seed, step), so the frames drawn and the ray jitter of step i
-are the same whether the run went straight through or was resumed from a checkpoint.
+are the same whether the run went straight through or was resumed from a checkpoint. Checkpoints are
+content-addressed (``innout.storage.save_checkpoint``): a damaged or mismatched one is reported and the
+stage starts over rather than resuming from it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from .. import storage
 from ..progress import Progress
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,10 +39,30 @@ def lr_schedule(step: int, total: int, base: float, rampup: float = 0.0, rampdow
     return base * scale
 
 
-def save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def latest_checkpoint(checkpoint: Path) -> Path | None:
+    """The newest intact checkpoint saved under the name ``checkpoint`` (``<stem>-<hash>.pt`` beside it)."""
+    return storage.latest_checkpoint(checkpoint.parent, checkpoint.stem) if checkpoint.parent.is_dir() else None
+
+
+def _restore(path: Path, params: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer) -> LoopState | None:
+    """Load a checkpoint into ``params`` and ``optimizer``; None (and the file discarded) when it does not fit
+    them: other names or shapes, non-finite values, an unreadable optimizer state."""
+    try:
+        saved = storage.load_checkpoint(path)
+        tensors = saved["params"]
+        for name, tensor in params.items():
+            value = tensors[name]
+            if value.shape != tensor.shape or not bool(torch.isfinite(value).all()):
+                raise ValueError(f"parameter {name} has shape {tuple(value.shape)} or non-finite values")
+        state = LoopState(int(saved["step"]), list(saved["history"]))
+        optimizer.load_state_dict(saved["optimizer"])  # first: if it does not fit, nothing was changed yet
+        with torch.no_grad():
+            for name, tensor in params.items():
+                tensor.copy_(tensors[name])
+        return state
+    except (storage.CorruptEntryError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+        storage.discard(path, f"it does not fit this stage: {exc}")
+        return None
 
 
 def run_loop(
@@ -54,15 +79,12 @@ def run_loop(
     lr_fn: Callable[[int], list[float]] | None = None,
 ) -> list[dict[str, float]]:
     """Run steps ``[start, total)``; ``step_fn(i)`` computes the loss, calls backward and returns the
-    loss terms. The optimiser steps here. ``params`` are what a checkpoint saves and a resume restores."""
+    loss terms. The optimiser steps here. ``params`` are what a checkpoint saves and a resume restores;
+    ``checkpoint`` names them (``<stem>-<hash>.pt`` files are written beside it)."""
     state = LoopState()
-    if checkpoint is not None and checkpoint.is_file():
-        saved = torch.load(checkpoint, weights_only=True, map_location="cpu")
-        with torch.no_grad():
-            for name, tensor in params.items():
-                tensor.copy_(saved["params"][name])
-        optimizer.load_state_dict(saved["optimizer"])
-        state = LoopState(saved["step"], saved["history"])
+    found = latest_checkpoint(checkpoint) if checkpoint is not None else None
+    if found is not None:
+        state = _restore(found, params, optimizer) or LoopState()
     for i in range(state.step, total):
         if lr_fn is not None:
             for group, lr in zip(optimizer.param_groups, lr_fn(i), strict=True):
@@ -76,13 +98,14 @@ def run_loop(
         if progress is not None:
             progress(stage, i + 1, total, losses)
         if checkpoint is not None and (state.step % every == 0) and state.step < total:
-            save_atomic(
+            storage.save_checkpoint(
                 {
                     "params": {k: v.detach().cpu() for k, v in params.items()},
                     "optimizer": optimizer.state_dict(),
                     "step": state.step,
                     "history": state.history,
                 },
-                checkpoint,
+                checkpoint.parent,
+                checkpoint.stem,
             )
     return state.history

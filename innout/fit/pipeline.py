@@ -5,7 +5,9 @@ configuration, the key of the stage before it, the data's content key, the gener
 the seed. Running the same fit again returns the cached results at once; changing, say, the joint
 stage's iterations re-runs the joint stage and what follows, not the inversion. While a stage runs it
 checkpoints every N steps; after a crash or a kill the next run resumes from the last checkpoint.
-The baselines (W, W+, PTI) run through the same stages and write the same scene format.
+Results and checkpoints carry a content hash checked on read (a damaged one is reported and recomputed), and
+a lock per stage folder makes a second process on the same fit wait for the first instead of computing
+the stage again. The baselines (W, W+, PTI) run through the same stages and write the same scene format.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
+from .. import storage
 from ..eg3d.generator import TriPlaneGenerator
 from ..progress import Progress
 from ..scene.file import SceneData, SceneSource, save_scene
@@ -30,10 +32,11 @@ from .init import nearest_neighbour_init
 from .inversion import InversionResult, invert, pivotal_tuning
 from .joint import joint_fit, make_ood_field
 from .latents import RenderSettings
+from .loop import latest_checkpoint
 from .superres import finetune_superresolution
 
 METHODS = ("innout", "w+", "w", "pti")
-PIPELINE_VERSION = "2"  # 2: the OOD decoder's layers are named decoder.net.0 / .2 (one tri-plane MLP class)
+PIPELINE_VERSION = "3"  # 2: the OOD decoder's layers are named decoder.net.0 / .2; 3: results carry a content hash
 
 
 def generator_digest(G: TriPlaneGenerator) -> str:
@@ -82,31 +85,46 @@ class FitPipeline:
         key = _key(name, settings_json, upstream, self.base_key)
         folder = self.workdir / f"{name}-{key}"
         result = folder / "result.safetensors"
-        if result.is_file():
-            self.log(f"{name}: cached ({folder})")
-            tensors = load_file(str(result), device=str(self.data.cameras.device))
-            from safetensors import safe_open
-
-            with safe_open(str(result), framework="pt") as f:
-                self.history[name] = json.loads((f.metadata() or {}).get("history", "[]"))
-            if self.progress is not None:
-                self.progress(name, 1, 1, {})
-            return tensors, key
-        folder.mkdir(parents=True, exist_ok=True)
-        checkpoint = folder / "checkpoint.pt"
-        if checkpoint.is_file():
-            self.log(f"{name}: resuming from {checkpoint}")
-        tensors, history = compute(checkpoint)
-        self.history[name] = history
-        tmp = folder / "result.safetensors.tmp"
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-            str(tmp),
-            metadata={"history": json.dumps(history), "settings": settings_json},
-        )
-        os.replace(tmp, result)
-        checkpoint.unlink(missing_ok=True)
+        cached = self._cached(name, result, repair=False)
+        if cached is not None:
+            return cached, key
+        with storage.writing(f"the {name} stage's cache", folder):
+            folder.mkdir(parents=True, exist_ok=True)
+        # one process computes a stage; another asking for it waits, then finds the result
+        with storage.exclusive(folder / ".lock", f"the {name} stage", self.log):
+            cached = self._cached(name, result, repair=True)
+            if cached is not None:
+                return cached, key
+            storage.remove_orphans(folder, r"result\.safetensors|checkpoint\.pt")
+            checkpoint = folder / "checkpoint.pt"
+            if latest_checkpoint(checkpoint) is not None:
+                self.log(f"{name}: resuming from the checkpoint in {folder}")
+            tensors, history = compute(checkpoint)
+            self.history[name] = history
+            storage.save_tensors(tensors, result, {"history": json.dumps(history), "settings": settings_json})
+            for old in folder.glob("checkpoint-*.pt"):
+                old.unlink(missing_ok=True)
         return tensors, key
+
+    def _cached(self, name: str, result: Path, *, repair: bool) -> dict[str, torch.Tensor] | None:
+        """The stage's stored result after its integrity check; None when there is none or it is damaged.
+        With ``repair`` (only under the stage's lock, so that a result another process has just written is
+        never removed) a damaged result is reported and removed, so the stage runs again."""
+        if not result.is_file():
+            return None
+        try:
+            tensors, meta = storage.load_tensors(result, self.data.cameras.device)
+            history = json.loads(meta.get("history", "[]"))
+        except (storage.CorruptEntryError, ValueError) as exc:
+            if repair:
+                result.unlink(missing_ok=True)
+                self.log(f"{name}: the cached result was damaged ({exc}); computing it again")
+            return None
+        self.history[name] = history
+        self.log(f"{name}: cached ({result.parent})")
+        if self.progress is not None:
+            self.progress(name, 1, 1, {})
+        return tensors
 
     # -- stages ---------------------------------------------------------------------------------
     def initialise(self) -> tuple[dict[str, torch.Tensor], str]:

@@ -73,14 +73,16 @@ def fit_video(
     """Fit ``input`` (a path, prepared with ``prepare_options``, or a ``PreparedVideo`` already at hand) and
     return the scene file's path. ``mask``: the OOD object on the first frame (an image or a [H, W] array,
     propagated), one per prepared frame (a folder or a [T, H, W] array), or None (unsupervised)."""
+    config.validate()  # every setting, before any work
     if isinstance(input, PreparedVideo):
         prepared = input
     else:
         prepared = prepare(input, prepare_options, progress=progress is not None)
     masks = resolve_masks(mask, prepared.crops) if mask is not None else None
     keep = evenly_spaced(len(prepared), config.max_frames)
-    # the key of a prepared video is its cache entry's name (input content + preprocessing options)
-    key = f"{Path(prepared.cache_dir).name}-{','.join(map(str, keep))}" if prepared.cache_dir else None
+    # the key of a prepared video is the hash of its frames' and cameras' files (checked when they were
+    # read) and the frames kept; without one (a PreparedVideo built in memory) the arrays are hashed
+    key = f"{prepared.content_digest[:24]}-{','.join(map(str, keep))}" if prepared.content_digest else None
     data = FitData.from_arrays(
         np.asarray(prepared.crops)[keep], np.asarray(prepared.cameras)[keep], key=key,
         ood_masks=None if masks is None else masks[keep],

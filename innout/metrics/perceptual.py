@@ -11,7 +11,6 @@ converted weights are cached as ``pretrained/lpips_v0.1_<net>.safetensors``. Mis
 from __future__ import annotations
 
 import importlib.util
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -63,19 +62,21 @@ def convert_weights(net: str) -> dict[str, torch.Tensor]:
 
 
 def cached_weights(net: str) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file, save_file
-
+    """The converted weights of ``net``, cached in ``pretrained/`` with their content hash: a damaged cache
+    file is reported and converted again; a read-only install converts every time."""
+    from .. import storage
     from ..weights import pretrained_dir
 
     path = pretrained_dir() / f"lpips_v0.1_{net}.safetensors"
     if path.is_file():
-        return load_file(str(path))
+        try:
+            return storage.load_tensors(path)[0]
+        except storage.CorruptEntryError as exc:
+            storage.discard(path, str(exc))
     state = convert_weights(net)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        save_file(state, str(tmp))
-        os.replace(tmp, path)
+        storage.save_tensors(state, path)
     except OSError:
         pass  # read-only install: convert again next time
     return state

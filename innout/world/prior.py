@@ -113,16 +113,17 @@ def render_dataset(n_heads: int, views: int, seed: int, resolution: int, samples
 
 
 def _cached_dataset(folder: Path, name: str, n_heads: int, cfg: TrainConfig, seed: int, resolution: int):
-    from safetensors.torch import load_file, save_file
+    from .. import storage
 
     path = folder / f"{name}.safetensors"
     if path.is_file():
-        t = load_file(str(path))
-        return t["z"], t["cameras"], t["images"].float()
+        try:
+            t = storage.load_tensors(path)[0]
+            return t["z"], t["cameras"], t["images"].float()
+        except storage.CorruptEntryError as exc:
+            storage.discard(path, str(exc))
     z, cameras, images = render_dataset(n_heads, cfg.views, seed, resolution, cfg.world_samples)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({"z": z, "cameras": cameras, "images": images.half().contiguous()}, str(tmp))
-    os.replace(tmp, path)
+    storage.save_tensors({"z": z, "cameras": cameras, "images": images.half()}, path)
     return z, cameras, images.half().float()
 
 
@@ -156,8 +157,8 @@ def train_prior(
     progress: bool = True, log=print,
 ) -> Path:  # fmt: skip
     """Train (or resume training) the prior in ``workdir``; write it to ``output`` (default: the asset)."""
+    from .. import storage
     from ..eg3d.checkpoint import save_generator
-    from ..fit.loop import save_atomic
 
     cfg = cfg or TrainConfig()
     folder = Path(workdir) / f"prior-{cfg.key()}"
@@ -173,9 +174,9 @@ def train_prior(
     groups = [{"params": others, "scale": 1.0}, {"params": mapping, "scale": cfg.mapping_lr_scale}]
     optimizer = torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.99))
     step, history = 0, []
-    checkpoint = folder / "checkpoint.pt"
-    if checkpoint.is_file():
-        saved = torch.load(checkpoint, weights_only=True)
+    checkpoint = storage.latest_checkpoint(folder)
+    if checkpoint is not None:
+        saved = storage.load_checkpoint(checkpoint)
         G.load_state_dict(saved["generator"])
         optimizer.load_state_dict(saved["optimizer"])
         step, history = saved["step"], saved["history"]
@@ -207,8 +208,8 @@ def train_prior(
             log(f"prior step {step}: held-out PSNR {heldout_psnr(G, hz, hcams, himages):.2f} dB")
             G.train()
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            save_atomic({"generator": G.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                         "history": history}, checkpoint)  # fmt: skip
+            storage.save_checkpoint({"generator": G.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                                     "history": history}, folder)  # fmt: skip
     bar.close()
     G.eval()
     score = heldout_psnr(G, hz, hcams, himages)
