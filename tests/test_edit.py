@@ -243,5 +243,148 @@ def test_generator_source_renders_and_learning_needs_faces(tiny_generator):
     def no_face(images):
         return np.full(len(images), np.nan)
 
-    with pytest.raises(RuntimeError, match="no face"):
+    with pytest.raises(DirectionError, match="no face"):
         learn_direction("x", source, no_face, samples=4, batch=4, progress=False)
+
+
+# -- hostile and damaged direction and mapper files -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"layers": "[100]"}, r"layers must be null \(all\) or distinct ws indices 0-13, got \[100\]"),
+        ({"layers": "[]"}, "layers must be null"),
+        ({"layers": "[1, 1]"}, "layers must be null"),
+        ({"drop": ("name",)}, "lacks name"),
+        ({"name": ""}, "name '' is missing or empty"),
+        ({"name": "a=b"}, "holds '='"),
+        ({"normal": lambda: torch.ones(7)}, r"the normal has shape \[7\]; a direction in W has 512 numbers"),
+        ({"normal": lambda: torch.full((512,), float("nan"))}, "zero or non-finite normal"),
+        ({"normal": lambda: torch.zeros(512)}, "zero or non-finite normal"),
+        ({"normal": lambda: torch.ones(512, dtype=torch.int64)}, "not floating point"),
+        ({"range": "[-3,"}, "range is not valid JSON"),
+        ({"range": "[3, -3]"}, "range must go from low to high"),
+        ({"range": "[0, 1e999]"}, "range must be a finite number"),
+        ({"scale": "1e999"}, "scale must be a finite number"),
+        ({"scale": "-2"}, "scale must be positive"),
+        ({"info": "[1]"}, "info must be an object"),
+        ({"info": "[" * 100_000}, "info is not valid JSON"),
+        ({"latent_space": "12"}, "latent_space must be a short text or null"),
+    ],
+)
+def test_malformed_direction_files_are_refused_naming_the_file(tmp_path, changes, message):
+    from innout.bench.robust_files import direction_file
+
+    path = direction_file(tmp_path, changes=changes)
+    with pytest.raises(DirectionError, match=message) as info:
+        load_direction(path)
+    assert str(path) in str(info.value)
+
+
+def _huge_header(path):
+    header = {"descr": "<f4", "fortran_order": False, "shape": (4_000_000_000,)}
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(bytes(2048))
+
+
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (lambda p: np.savez(p.open("wb"), a=np.zeros(512, np.float32)), "an archive of several arrays"),
+        (lambda p: p.write_bytes(b""), "not a plain numpy array file"),
+        (_huge_header, "not a plain numpy array file .*mmap length is greater than file size"),
+        (lambda p: np.save(p, np.array([object()] * 512)), "not a plain numpy array file"),
+        (lambda p: np.save(p, np.arange(512)), "floating-point numbers"),
+        (lambda p: np.save(p, np.full(512, np.inf, np.float32)), "zero or non-finite normal"),
+    ],
+)
+def test_malformed_boundary_npy_files_are_refused_without_allocating(tmp_path, write, message):
+    path = tmp_path / "boundary.npy"
+    write(path)
+    with pytest.raises(DirectionError, match=message) as info:
+        load_direction(path)
+    assert str(path) in str(info.value)
+
+
+def test_one_bad_file_in_a_folder_leaves_the_others_usable(tmp_path, caplog, capsys):
+    from innout.bench.robust_files import direction_file
+    from innout.cli import main
+    from innout.edit.directions import scan_directions
+
+    for name in ("smile", "age"):
+        direction_file(tmp_path, name)
+    (tmp_path / "broken.safetensors").write_bytes(b"garbage")
+    np.save(tmp_path / "short.npy", np.ones(7))
+    found, problems = scan_directions([tmp_path])
+    assert set(found) == {"smile", "age"}
+    assert sorted(p.split(":")[0] for p in problems) == [
+        str(tmp_path / "broken.safetensors"),
+        str(tmp_path / "short.npy"),
+    ]
+    with caplog.at_level("WARNING"):
+        assert set(load_directions([tmp_path])) == {"smile", "age"}
+    assert sum("direction left out" in r.getMessage() for r in caplog.records) == 2
+    with pytest.raises(DirectionError, match="broken.safetensors"):
+        load_directions([tmp_path / "broken.safetensors"])  # named explicitly: an error
+    capsys.readouterr()
+    assert main(["directions", "show", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert {line.split(":")[0] for line in out.splitlines()} == {"smile", "age"}
+    assert "left out" in err and "broken.safetensors" in err and "short.npy" in err
+    assert main(["directions", "show", str(tmp_path / "smile.safetensors"), str(tmp_path / "broken.safetensors")]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith("smile:") and "error:" in err and "broken.safetensors" in err
+
+
+def test_direction_values_are_checked_when_made():
+    with pytest.raises(DirectionError, match="has 7 numbers; a direction in W has 512"):
+        Direction("a", torch.ones(7))
+    with pytest.raises(DirectionError, match="layers"):
+        Direction("a", unit(0), layers=[14])
+    d = Direction("a", unit(0), layers=[3, 1])
+    assert d.layers == [1, 3]
+    with pytest.raises(DirectionError, match="this generator has 2"):
+        d.offset(2, 1.0)
+
+
+def test_mapper_size_bomb_is_refused_within_memory(tmp_path):
+    from innout.bench.robust_files import MEMORY_BOUND_MB, zip_bomb_pt
+    from innout.bench.robustness import peak_rss_mb
+
+    path = tmp_path / "mapper.pt"
+    path.write_bytes(zip_bomb_pt(obj={"state_dict": {"w": torch.zeros(4)}}))
+    code = f"""
+from innout.edit.directions import DirectionError
+from innout.edit.mapper import load_mapper
+try:
+    load_mapper({str(path)!r})
+except DirectionError as exc:
+    print("refused", exc)
+"""
+    peak, last = peak_rss_mb(code)
+    assert last.startswith("refused") and "is compressed" in last and str(path) in last
+    assert peak < MEMORY_BOUND_MB
+
+
+@pytest.mark.parametrize(
+    ("weight", "message"),
+    [
+        (lambda shape: torch.full(shape, float("nan")), "mapping.1.weight holds NaN or infinite values"),
+        (lambda shape: torch.zeros(shape[0], 3) if len(shape) == 2 else torch.zeros(shape), r"has shape \[512, 3\]"),
+        (lambda shape: torch.zeros(shape, dtype=torch.int64), "not a floating-point tensor"),
+    ],
+)
+def test_mapper_weights_must_be_finite_and_of_their_shape(tmp_path, weight, message):
+    from innout.bench.robust_files import mapper_checkpoint
+
+    torch.save(mapper_checkpoint(weight), tmp_path / "mapper.pt")
+    with pytest.raises(DirectionError, match=message):
+        load_mapper(tmp_path / "mapper.pt")
+    good = mapper_checkpoint()
+    torch.save(good, tmp_path / "good.pt")
+    mapper = load_mapper(tmp_path / "good.pt")
+    torch.testing.assert_close(
+        mapper.mappers["fine"].layers[3].weight, good["state_dict"]["mapper.fine_mapping.mapping.4.weight"]
+    )

@@ -6,7 +6,13 @@ import argparse
 import math
 from pathlib import Path
 
-from .common import add_generator_arguments, load_generator, parse_layers
+from ..numbers import SEED, Range
+from .common import TRUNCATION, add_generator_arguments, load_generator, note, number, parse_layers
+
+SAMPLES = Range(8, 1_000_000, integer=True)  # a direction needs at least 8 scored samples
+BATCH = Range(1, 1024, integer=True)
+FRACTION = Range(0, 0.5, lo_open=True)
+ANGLE_STD = Range(0, 90, unit="degrees")
 
 
 def learn(args: argparse.Namespace) -> int:
@@ -36,10 +42,24 @@ def learn(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    from ..edit.directions import default_directions_dir, load_directions
+    """List the directions of files and folders. A bad file inside a folder is noted and the others listed;
+    a bad file named on the command line is an error (exit 2, after listing the others)."""
+    from ..edit.directions import DirectionError, default_directions_dir, load_direction, scan_directions
 
-    paths = args.paths or [default_directions_dir()]
-    found = load_directions([p for p in paths if Path(p).exists()])
+    paths = [Path(p) for p in args.paths] or [default_directions_dir()]
+    found, errors = {}, []
+    for path in paths:
+        if path.is_dir():
+            in_folder, problems = scan_directions([path])
+            found.update(in_folder)
+            for problem in problems:
+                note(f"left out {problem}")
+        elif args.paths:  # a file the user named
+            try:
+                direction = load_direction(path)
+                found[direction.name] = direction
+            except DirectionError as exc:
+                errors.append(str(exc))
     if not found:
         print("no directions found in " + ", ".join(map(str, paths)))
     for d in found.values():
@@ -48,6 +68,8 @@ def show(args: argparse.Namespace) -> int:
             f"{d.name}: range {d.value_range[0]:g}..{d.value_range[1]:g}, scale {d.scale:.3g}, layers {layers}, "
             f"latent space {d.latent_space or 'unknown'}, {d.info}"
         )
+    if errors:
+        raise DirectionError("; ".join(errors))
     return 0
 
 
@@ -62,14 +84,26 @@ def register(sub) -> None:
         "statistics, need no face) or clip:TEXT, e.g. 'clip:A portrait of a smiling face' (needs --clip-weights)",
     )  # fmt: skip
     q.add_argument("--clip-weights", help="folder of a CLIP model in Hugging Face format (for clip: labellers)")
-    q.add_argument("--samples", type=int, default=500, help="latents to sample and label (default: 500)")
-    q.add_argument("--batch", type=int, default=8, help="renders per batch (default: 8)")
-    q.add_argument("--fraction", type=float, default=0.25, help="top/bottom share used as classes (default: 0.25)")
-    q.add_argument("--truncation", type=float, default=0.7, help="truncation psi of the samples (default: 0.7)")
-    q.add_argument("--yaw-std", type=float, default=0.0, help="random camera yaw of the renders, degrees (default: 0)")
-    q.add_argument("--pitch-std", type=float, default=0.0, help="random camera pitch, degrees (default: 0)")
+    q.add_argument(
+        "--samples", type=number(SAMPLES), default=500, help="latents to sample and label, at least 8 (default: 500)"
+    )
+    q.add_argument("--batch", type=number(BATCH), default=8, help="renders per batch, 1-1024 (default: 8)")
+    q.add_argument(
+        "--fraction", type=number(FRACTION), default=0.25,
+        help="top/bottom share used as classes, above 0 up to 0.5 (default: 0.25)",
+    )  # fmt: skip
+    q.add_argument(
+        "--truncation", type=number(TRUNCATION), default=0.7, help="truncation psi of the samples, 0-2 (default: 0.7)"
+    )
+    q.add_argument(
+        "--yaw-std", type=number(ANGLE_STD), default=0.0,
+        help="random camera yaw of the renders, 0-90 degrees (default: 0)",
+    )  # fmt: skip
+    q.add_argument(
+        "--pitch-std", type=number(ANGLE_STD), default=0.0, help="random camera pitch, 0-90 degrees (default: 0)"
+    )
     q.add_argument("--layers", help="ws the direction moves, e.g. 0-7 (default: all 14)")
-    q.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    q.add_argument("--seed", type=number(SEED), default=0, help="random seed, 0 to 2^32-1 (default: 0)")
     q.add_argument("-o", "--output", help="direction file (default: pretrained/directions/NAME.safetensors)")
     add_generator_arguments(q)
     q.set_defaults(func=learn)

@@ -10,12 +10,21 @@ File: safetensors with the tensor ``normal`` [512] and JSON metadata (``innout_d
 version, name, latent space digest, layers, range, scale, and how it was made). A direction belongs to
 a latent space: the digest of the generator's mapping network. Using it with another generator raises
 ``DirectionMismatchError`` (its meaning would be lost).
+
+Every field is checked when a direction is made or read (``DirectionError`` naming the file): a name that
+can be typed as ``--edit NAME=...``, 512 finite numbers not all zero, layers among EG3D's 14 ws, a finite
+positive scale, a finite low-to-high range. A ``.npy`` is memory-mapped and its header checked against the
+file before any number is read (a header may claim billions of floats); pickles are never allowed. A bad
+file found in a folder is reported and left out; the others stay usable (``scan_directions``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +36,17 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ..errors import UserError
+from ..safe_pickle import describe
+
+log = logging.getLogger(__name__)
 
 DIRECTION_VERSION = "1"
 DIRECTION_SUFFIX = ".safetensors"
+W_DIM = 512  # a direction lives in EG3D's W
+MAX_WS = 14  # EG3D's ws: a direction's layers are indices below this
+MAX_NAME_LENGTH = 100
+MAX_METADATA_CHARS = 1 << 20  # a learned direction's info is a few hundred characters
+METADATA_KEYS = ("name", "scale", "layers", "range", "latent_space", "info")
 
 
 class DirectionError(UserError, ValueError):
@@ -38,6 +55,10 @@ class DirectionError(UserError, ValueError):
 
 class DirectionMismatchError(DirectionError):
     """The direction was made for another generator's latent space."""
+
+
+class DirectionNotFoundError(DirectionError, FileNotFoundError):
+    """There is no direction (or mapper) file at the path given."""
 
 
 def default_directions_dir() -> Path:
@@ -57,6 +78,45 @@ def latent_space_digest(G: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
+def _name_problem(name: object) -> str | None:
+    """Why a direction's name is unusable (it is typed as ``--edit NAME=STRENGTH``), or None."""
+    if not isinstance(name, str) or not name.strip():
+        return "is missing or empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"is longer than {MAX_NAME_LENGTH} characters"
+    if any(not c.isprintable() or c in "=," for c in name):
+        return "holds '=', ',' or control characters"
+    return None
+
+
+def _finite_number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise DirectionError(f"{what} must be a finite number, got {describe(value)}")
+    return float(value)
+
+
+def _checked_layers(layers: object, name: str) -> list[int] | None:
+    """None (all ws) or the distinct ws indices, sorted; each below ``MAX_WS``."""
+    if layers is None:
+        return None
+    ok = isinstance(layers, list | tuple) and 0 < len(layers) <= MAX_WS
+    if not ok or not all(type(i) is int and 0 <= i < MAX_WS for i in layers) or len(set(layers)) != len(layers):
+        raise DirectionError(
+            f"direction {name!r}: layers must be null (all) or distinct ws indices 0-{MAX_WS - 1}, "
+            f"got {describe(layers)}"
+        )
+    return sorted(layers)
+
+
+def _checked_range(value_range: object, name: str) -> tuple[float, float]:
+    if not isinstance(value_range, list | tuple) or len(value_range) != 2:
+        raise DirectionError(f"direction {name!r}: range must be two numbers, got {describe(value_range)}")
+    lo, hi = (_finite_number(v, f"direction {name!r}: range") for v in value_range)
+    if not lo < hi:
+        raise DirectionError(f"direction {name!r}: range must go from low to high, got {lo:g}..{hi:g}")
+    return lo, hi
+
+
 @dataclass
 class Direction:
     name: str
@@ -68,15 +128,31 @@ class Direction:
     info: dict[str, Any] = field(default_factory=dict)  # labeller, samples, accuracy, ...
 
     def __post_init__(self) -> None:
+        problem = _name_problem(self.name)
+        if problem:
+            raise DirectionError(f"direction name {describe(self.name)} {problem}")
         normal = torch.as_tensor(self.normal, dtype=torch.float32).reshape(-1)
+        if normal.numel() != W_DIM:
+            raise DirectionError(f"direction {self.name!r} has {normal.numel()} numbers; a direction in W has {W_DIM}")
         norm = float(normal.norm())
-        if not np.isfinite(norm) or norm == 0:
+        if not bool(torch.isfinite(normal).all()) or not math.isfinite(norm) or norm == 0:
             raise DirectionError(f"direction {self.name!r} has a zero or non-finite normal")
         self.normal = normal / norm
+        self.scale = _finite_number(self.scale, f"direction {self.name!r}: scale")
+        if self.scale <= 0:
+            raise DirectionError(f"direction {self.name!r}: scale must be positive, got {self.scale}")
+        self.layers = _checked_layers(self.layers, self.name)
+        self.value_range = _checked_range(self.value_range, self.name)
+        if self.latent_space is not None and (not isinstance(self.latent_space, str) or len(self.latent_space) > 64):
+            raise DirectionError(f"direction {self.name!r}: latent_space must be a short text or null")
+        if not isinstance(self.info, dict):
+            raise DirectionError(f"direction {self.name!r}: info must be an object, got {type(self.info).__name__}")
 
     def offset(self, num_ws: int, strength: float, normal: torch.Tensor | None = None) -> torch.Tensor:
         """The change of ws [num_ws, 512] for ``strength`` (optionally along a replaced ``normal``)."""
         n = self.normal if normal is None else normal
+        if self.layers is not None and max(self.layers) >= num_ws:
+            raise DirectionError(f"direction {self.name!r} moves ws {self.layers}, but this generator has {num_ws}")
         mask = torch.zeros(num_ws, 1)
         mask[self.layers if self.layers is not None else slice(None)] = 1.0
         return mask * (strength * self.scale) * n
@@ -105,45 +181,119 @@ def save_direction(direction: Direction, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_direction(path: str | os.PathLike, name: str | None = None) -> Direction:
-    """A direction file (.safetensors) or an InterfaceGAN boundary (.npy, [1, 512] or [512])."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no direction file at {path}")
-    if path.suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise DirectionError(f"{path}: not a plain numpy array ({exc})") from exc
-        if array.size != 512:
-            raise DirectionError(f"{path}: a boundary must have 512 numbers, this one has shape {array.shape}")
-        return Direction(name or path.stem, torch.from_numpy(array.astype(np.float32)), info={"imported": str(path)})
+def _read_boundary(path: Path) -> np.ndarray:
+    """An InterfaceGAN ``boundary.npy`` ([1, 512] or [512] floats). The header is checked against the file
+    before any data is read (memory-mapped: nothing is allocated from the declared shape)."""
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DirectionError(f"{path}: not a plain numpy array file ({str(exc)[:120]})") from exc
+    if not isinstance(array, np.ndarray):  # an .npz archive
+        if hasattr(array, "close"):
+            array.close()
+        raise DirectionError(f"{path}: an archive of several arrays, not one boundary array")
+    if array.size != W_DIM or array.dtype.kind != "f":
+        raise DirectionError(
+            f"{path}: a boundary must have {W_DIM} floating-point numbers, this one has shape {array.shape} "
+            f"of {array.dtype}"
+        )
+    return np.array(array, dtype=np.float32).reshape(-1)
+
+
+def _read_direction_file(path: Path) -> tuple[dict[str, str], torch.Tensor]:
+    """The metadata and the ``normal`` tensor of a direction file; the tensor's size is checked from the
+    header before it is read."""
     try:
         with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            normal = f.get_tensor("normal") if "normal" in set(f.keys()) else None
-    except Exception as exc:  # safetensors raises its own error types for foreign files
-        raise DirectionError(f"{path}: not a direction file ({exc})") from exc
-    if meta.get("innout_direction") != DIRECTION_VERSION or normal is None:
-        raise DirectionError(f"{path}: not an In-N-Out direction file (format {DIRECTION_VERSION})")
-    return Direction(
-        name=name or meta["name"],
-        normal=normal,
-        scale=float(json.loads(meta["scale"])),
-        layers=json.loads(meta["layers"]),
-        value_range=tuple(json.loads(meta["range"])),
-        latent_space=json.loads(meta["latent_space"]),
-        info=json.loads(meta["info"]),
-    )
+            meta = dict(f.metadata() or {})
+            if meta.get("innout_direction") != DIRECTION_VERSION or "normal" not in set(f.keys()):
+                raise DirectionError(f"{path}: not an In-N-Out direction file (format {DIRECTION_VERSION})")
+            shape = f.get_slice("normal").get_shape()
+            if math.prod(shape) != W_DIM:
+                raise DirectionError(f"{path}: the normal has shape {shape}; a direction in W has {W_DIM} numbers")
+            normal = f.get_tensor("normal")
+    except DirectionError:
+        raise
+    except Exception as exc:  # safetensors raises its own error types for foreign or damaged files
+        raise DirectionError(f"{path}: not a readable direction file ({str(exc)[:160]})") from exc
+    if not normal.is_floating_point():
+        raise DirectionError(f"{path}: the normal is {normal.dtype}, not floating point")
+    return meta, normal
+
+
+def _metadata_values(meta: dict[str, str], path: Path) -> dict[str, object]:
+    missing = [k for k in METADATA_KEYS if k not in meta]
+    if missing:
+        raise DirectionError(f"{path}: the direction file lacks {', '.join(missing)} (save it again)")
+    values: dict[str, object] = {"name": meta["name"]}
+    for key in METADATA_KEYS[1:]:
+        if len(meta[key]) > MAX_METADATA_CHARS:
+            raise DirectionError(
+                f"{path}: the direction's {key} is {len(meta[key])} characters long (at most {MAX_METADATA_CHARS})"
+            )
+        try:
+            values[key] = json.loads(meta[key])
+        except (ValueError, RecursionError) as exc:
+            raise DirectionError(f"{path}: the direction's {key} is not valid JSON ({str(exc)[:80]})") from exc
+    return values
+
+
+def load_direction(path: str | os.PathLike, name: str | None = None) -> Direction:
+    """A direction file (.safetensors) or an InterfaceGAN boundary (.npy, [1, 512] or [512]); every field
+    is checked (``DirectionError`` naming the file and the problem)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DirectionNotFoundError(f"no direction file at {path}")
+    try:
+        if path.suffix == ".npy":
+            normal = torch.from_numpy(_read_boundary(path))
+            return Direction(name or path.stem, normal, info={"imported": str(path)})
+        meta, normal = _read_direction_file(path)
+        v = _metadata_values(meta, path)
+        return Direction(
+            name=name or v["name"], normal=normal, scale=v["scale"], layers=v["layers"], value_range=v["range"],
+            latent_space=v["latent_space"], info=v["info"],
+        )  # fmt: skip
+    except DirectionError as exc:
+        if str(path) in str(exc):
+            raise
+        raise type(exc)(f"{path}: {exc}") from None
+
+
+def _direction_files(folder: Path) -> list[Path]:
+    return sorted([*folder.glob("*" + DIRECTION_SUFFIX), *folder.glob("*.npy")])
+
+
+def scan_directions(paths: list[str | os.PathLike]) -> tuple[dict[str, Direction], list[str]]:
+    """Directions from files and folders (every *.safetensors / *.npy inside), by name, and one line per
+    file that could not be used (its path and why): one bad file never hides the others."""
+    found: dict[str, Direction] = {}
+    problems: list[str] = []
+    for p in map(Path, paths):
+        for f in _direction_files(p) if p.is_dir() else [p]:
+            try:
+                d = load_direction(f)
+            except DirectionError as exc:
+                problems.append(str(exc))
+                continue
+            if d.name in found:
+                problems.append(f"{f}: a second direction named {d.name!r}; it replaces the first")
+            found[d.name] = d
+    return found, problems
 
 
 def load_directions(paths: list[str | os.PathLike]) -> dict[str, Direction]:
-    """Directions from files and folders (every *.safetensors / *.npy inside), by name."""
+    """Directions from files and folders, by name. A file named in ``paths`` must be valid (else
+    ``DirectionError``); a bad file found inside a folder is reported in the log and left out."""
     found: dict[str, Direction] = {}
     for p in map(Path, paths):
-        files = sorted([*p.glob("*" + DIRECTION_SUFFIX), *p.glob("*.npy")]) if p.is_dir() else [p]
-        for f in files:
-            d = load_direction(f)
+        if p.is_dir():
+            in_folder, problems = scan_directions([p])
+            for problem in problems:
+                log.warning("direction left out: %s", problem)
+            found.update(in_folder)
+        else:
+            d = load_direction(p)
             found[d.name] = d
     return found
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ..eg3d.cameras import INO_FOCAL, frontal_label, orbit_label
 from ..eg3d.generator import TriPlaneGenerator
-from .directions import Direction, latent_space_digest
+from .directions import Direction, DirectionError, latent_space_digest
 from .labelers import Labeler
 
 
@@ -107,7 +107,7 @@ def learn_direction(
     progress: bool = True,
 ) -> Direction:
     if not 0 < fraction <= 0.5:
-        raise ValueError("fraction must be in (0, 0.5]")
+        raise DirectionError(f"fraction must be a number in (0, 0.5], got {fraction!r}")
     generator = torch.Generator().manual_seed(seed)
     latents, scores = [], []
     with tqdm(total=samples, desc=f"labelling {name}", disable=not progress) as bar:
@@ -119,7 +119,7 @@ def learn_direction(
     w, s = np.concatenate(latents), np.concatenate(scores)
     valid = np.isfinite(s)
     if valid.sum() < 8:
-        raise RuntimeError(
+        raise DirectionError(
             f"the labeller scored only {int(valid.sum())} of {samples} samples (no face found?); "
             "cannot learn a direction"
         )

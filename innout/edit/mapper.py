@@ -7,7 +7,10 @@ leaky(x + b, 0.2) * sqrt(2). The edit is w' = w + strength * 0.04 * mapper(w).
 
 Reads StyleCLIP training checkpoints (``{"state_dict": ..., "opts": ...}``, keys
 ``mapper.course_mapping.mapping.1.weight`` ...) with ``torch.load(weights_only=True)``, so no code in
-the file runs; a bare state dict or a .safetensors file with the same keys also works.
+the file runs; a bare state dict or a .safetensors file with the same keys also works. A file larger than
+``MAX_MAPPER_FILE_BYTES`` or a zip archive with compressed or oversized records (a size bomb) is refused
+before anything is read (``innout.safe_pickle.load_torch_file``); every weight must have its exact shape
+and be finite.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .directions import DirectionError
+from ..safe_pickle import FileLimitError, load_torch_file
+from .directions import DirectionError, DirectionNotFoundError
 
+MAX_MAPPER_FILE_BYTES = 256 << 20  # an official checkpoint is 12.6 MB of weights (plus its options)
+DIM = 512
 LEVELS = {"coarse": slice(0, 4), "medium": slice(4, 8), "fine": slice(8, 14)}
 CHECKPOINT_NAMES = {"coarse": "course_mapping", "medium": "medium_mapping", "fine": "fine_mapping"}
 OFFICIAL_STEP = 0.04  # w' = w + 0.04 * mapper(w) in the official inference
@@ -73,7 +79,8 @@ class LevelsMapper(nn.Module):
             return ws
         return ws + strength * OFFICIAL_STEP * self(ws)
 
-    def load_official_state(self, state: dict[str, torch.Tensor]) -> None:
+    def load_official_state(self, state: dict[str, torch.Tensor], what: str = "mapper checkpoint") -> None:
+        """Load the official checkpoint's weights; each must be a finite tensor of its exact shape."""
         ours = {}
         for level, official in CHECKPOINT_NAMES.items():
             for i in range(4):
@@ -84,9 +91,39 @@ class LevelsMapper(nn.Module):
                         None,
                     )  # fmt: skip
                     if key is None:
-                        raise DirectionError(f"mapper checkpoint lacks {official}.mapping.{i + 1}.{p}")
-                    ours[f"mappers.{level}.layers.{i}.{p}"] = state[key].float()
+                        raise DirectionError(f"{what} lacks {official}.mapping.{i + 1}.{p}")
+                    ours[f"mappers.{level}.layers.{i}.{p}"] = _checked_weight(state[key], key, p, what)
         self.load_state_dict(ours)
+
+
+def _checked_weight(value: object, key: str, kind: str, what: str) -> torch.Tensor:
+    shape = (DIM, DIM) if kind == "weight" else (DIM,)
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        raise DirectionError(f"{what}: {key} is not a floating-point tensor")
+    if tuple(value.shape) != shape:
+        raise DirectionError(f"{what}: {key} has shape {list(value.shape)}, expected {list(shape)}")
+    value = value.float()
+    if not bool(torch.isfinite(value).all()):
+        raise DirectionError(f"{what}: {key} holds NaN or infinite values")
+    return value
+
+
+def _read_state(path: Path) -> object:
+    """The file's contents, read without running code and within ``MAX_MAPPER_FILE_BYTES``."""
+    what = f"{path}"
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            size = path.stat().st_size
+            if size > MAX_MAPPER_FILE_BYTES:
+                raise FileLimitError(f"{what}: {size} bytes is more than a mapper can be ({MAX_MAPPER_FILE_BYTES})")
+            return load_file(str(path))
+        return load_torch_file(path, what, MAX_MAPPER_FILE_BYTES)
+    except FileLimitError as exc:
+        raise DirectionError(str(exc)) from None
+    except Exception as exc:  # pickle/zip/safetensors errors: the file is not a plain checkpoint
+        raise DirectionError(f"{path}: not a readable mapper checkpoint ({str(exc)[:200]})") from exc
 
 
 def load_mapper(
@@ -95,23 +132,15 @@ def load_mapper(
     """A StyleCLIP levels mapper from a training checkpoint (.pt) or a .safetensors state dict."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no mapper file at {path}")
+        raise DirectionNotFoundError(f"no mapper file at {path}")
     unknown = set(levels) - set(LEVELS)
     if unknown:
         raise DirectionError(f"unknown mapper levels {sorted(unknown)}; choose from {list(LEVELS)}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle/zip/safetensors errors: the file is not a plain checkpoint
-        raise DirectionError(f"{path}: not a readable mapper checkpoint ({exc})") from exc
+    state = _read_state(path)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise DirectionError(f"{path}: expected a state dict, found {type(state).__name__}")
     mapper = LevelsMapper(name or path.stem, levels)
-    mapper.load_official_state(state)
+    mapper.load_official_state(state, str(path))
     return mapper.eval().requires_grad_(False)

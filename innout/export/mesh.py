@@ -7,6 +7,11 @@ Each vertex is labelled by the field that contributes more density there: ``part
 (in-distribution), 1 = OOD object. The .glb holds the parts as two named meshes ("face", "ood"); the
 .ply has a per-vertex ``part`` property. Colours are the fields' RGB features at the vertices.
 Coordinates are EG3D's world (y up, the face looking towards +z, as glTF expects).
+
+The grid has ``MIN_MESH_RESOLUTION`` to ``MAX_MESH_RESOLUTION`` points per axis, checked before anything is
+allocated. It is sampled in chunks of points made on the fly into two float32 volumes (density and OOD
+density), so 512, EG3D's own shape resolution and the most allowed, needs about 1.5 GB; colours are sampled
+afterwards at the vertices only.
 """
 
 from __future__ import annotations
@@ -22,11 +27,27 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
+from ..safe_pickle import describe
 from ..scene import Scene
+
+MIN_MESH_RESOLUTION = 8  # a coarser grid has no surface worth the name
+MAX_MESH_RESOLUTION = 512  # EG3D's shape export; 512^3 points in two float32 volumes are 1.07 GB
 
 
 class MeshError(UserError, ValueError):
-    """A mesh that cannot be made with the options given (a level the density never crosses)."""
+    """A mesh that cannot be made with the options given (a level the density never crosses, a grid size
+    outside the bounds)."""
+
+
+def check_resolution(resolution: object) -> int:
+    """The grid size when it is a whole number within the bounds; ``MeshError`` otherwise."""
+    whole = isinstance(resolution, int | np.integer) and not isinstance(resolution, bool)
+    if not whole or not MIN_MESH_RESOLUTION <= resolution <= MAX_MESH_RESOLUTION:
+        raise MeshError(
+            f"the mesh resolution must be a whole number from {MIN_MESH_RESOLUTION} to {MAX_MESH_RESOLUTION} "
+            f"(grid points per axis), got {describe(resolution)}"
+        )
+    return int(resolution)
 
 
 @dataclass
@@ -72,17 +93,20 @@ def extract_mesh(
     """Marching cubes of the composite density of ``frame`` (with ``edits``) on a ``resolution``^3 grid."""
     from skimage.measure import marching_cubes
 
+    resolution = check_resolution(resolution)
     planes, _ = scene.planes(frame, edits)
     codes = scene.data.ood.codes[frame][None].detach() if scene.has_ood else None
     half = scene.G.rendering.box_warp / 2
     axis = torch.linspace(-half, half, resolution, device=scene.device)
-    grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1).reshape(-1, 3)
-    channels = []  # per grid point: density, OOD density, density-weighted RGB
-    for points in grid.split(chunk):
-        density, rgb, share = _sample(scene, planes, frame, points, codes, remove_ood)
-        channels.append(torch.cat([density[:, None], (share * density)[:, None], rgb * density[:, None]], 1))
-    volumes = torch.cat(channels).T.reshape(5, resolution, resolution, resolution)  # [C, x, y, z]
-    volume = volumes[0].cpu().numpy()
+    total = resolution**3
+    density = torch.empty(total, device=scene.device)
+    ood_density = torch.empty(total, device=scene.device)
+    for start in range(0, total, chunk):
+        index = torch.arange(start, min(start + chunk, total), device=scene.device)
+        points = _grid_points(axis, index)
+        d, _, share = _sample(scene, planes, frame, points, codes, remove_ood)
+        density[start : start + len(index)], ood_density[start : start + len(index)] = d, share * d
+    volume = density.reshape(resolution, resolution, resolution).cpu().numpy()  # [x, y, z]
     if not volume.min() < level < volume.max():
         raise MeshError(
             f"the density never crosses level {level} (it spans {volume.min():.3g} to {volume.max():.3g}); "
@@ -95,14 +119,23 @@ def extract_mesh(
     lo = np.floor(verts).astype(np.int64).clip(0, resolution - 1)
     hi = np.ceil(verts).astype(np.int64).clip(0, resolution - 1)
     inside = np.where((volume[tuple(hi.T)] >= volume[tuple(lo.T)])[:, None], hi, lo)
-    values = volumes[:, inside[:, 0], inside[:, 1], inside[:, 2]].T  # [V, 5]
-    density = values[:, 0].clamp_min(1e-8)
+    flat = torch.from_numpy((inside[:, 0] * resolution + inside[:, 1]) * resolution + inside[:, 2]).to(scene.device)
+    colours = [
+        _sample(scene, planes, frame, _grid_points(axis, index), codes, remove_ood)[1] for index in flat.split(chunk)
+    ]
+    share = ood_density[flat] / density[flat].clamp_min(1e-8)
     return Mesh(
         vertices=(verts * (2 * half / (resolution - 1)) - half).astype(np.float32),
         faces=faces.astype(np.int64),
-        colours=(values[:, 2:] / density[:, None]).clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy(),
-        part=(values[:, 1] / density > 0.5).to(torch.uint8).cpu().numpy(),
+        colours=torch.cat(colours).clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy(),
+        part=(share > 0.5).to(torch.uint8).cpu().numpy(),
     )
+
+
+def _grid_points(axis: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """The points [N, 3] of flat grid indices (x slowest, z fastest, as ``meshgrid(..., indexing='ij')``)."""
+    r = len(axis)
+    return torch.stack([axis[index // (r * r)], axis[(index // r) % r], axis[index % r]], dim=1)
 
 
 def write_ply(mesh: Mesh, path: str | os.PathLike) -> Path:
