@@ -121,6 +121,34 @@ def test_sparse_frames_past_the_end_of_the_audio_keep_every_frame(tiny_generator
 
 
 @requires("imageio_ffmpeg")
+def test_export_of_a_variable_frame_rate_clip_keeps_its_frames_and_duration(tiny_generator, tmp_path):
+    # 30 fps test pattern with a tone; frames 0-9, then every 8th up to 2.5 s, each at its own time: 19 frames
+    # over about 2.6 s, which ffmpeg's default constant-rate reading turns into ~78 (4x too long an export)
+    clip = tmp_path / "vfr.mp4"
+    select = "select='lt(n\\,10)+gte(n\\,10)*lt(n\\,75)*not(mod(n-10\\,8))'"
+    cmd = [
+        ffmpeg(), "-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={SIZE[0]}x{SIZE[1]}:rate=30:duration=2.6",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000:duration=2.6", "-vf", select,
+        "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip),
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True)
+    times = [n / 30 for n in range(75) if n < 10 or (n - 10) % 8 == 0]
+    import imageio_ffmpeg
+
+    from innout.export.video import source_timing
+
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(clip))  # ffmpeg's own count of the clip
+    timing = source_timing(clip)
+    assert frames == len(times) == len(timing.times) and timing.variable
+    np.testing.assert_allclose(timing.times, times, atol=1e-4)
+    assert timing.duration == pytest.approx(seconds, abs=0.02)
+    scene = clip_scene(tiny_generator, clip, len(times))
+    info = media_info(export_video(scene, tmp_path / "edited.mp4", PREVIEW))
+    assert info["frames"] == len(times) and info["fps"] == pytest.approx(len(times) / seconds, rel=0.02)
+    assert info["audio"] and info["duration"] == pytest.approx(seconds, abs=0.15)
+
+
+@requires("imageio_ffmpeg")
 def test_export_needs_the_source_to_paste(tiny_generator, source_clip, tmp_path):
     from innout.frames import FramesError
 
@@ -292,3 +320,33 @@ def test_export_without_the_preprocessing_cache_uses_the_face_outline(tiny_gener
     for t, (original, exported) in enumerate(zip(iter_video(clip), iter_video(out), strict=False)):
         outside = frame_mask(masks[t], scene.data.source.transforms[t].numpy(), original.shape[:2]) <= 0
         assert np.array_equal(exported[outside], original[outside])
+
+
+def test_mesh_resolution_is_bounded_before_anything_is_allocated(tmp_path, capsys):
+    from innout.bench.robust_files import micro_scene
+    from innout.cli import main
+    from innout.cli.scene import MESH_RESOLUTION
+    from innout.export.mesh import MAX_MESH_RESOLUTION, MIN_MESH_RESOLUTION, MeshError
+
+    assert (MESH_RESOLUTION.lo, MESH_RESOLUTION.hi) == (MIN_MESH_RESOLUTION, MAX_MESH_RESOLUTION) == (8, 512)
+    scene = Scene.load(micro_scene(tmp_path))
+    for resolution in (4000, 7, 0, -5, 12.5, True):
+        with pytest.raises(MeshError, match="must be a whole number from 8 to 512"):
+            extract_mesh(scene, 0, resolution=resolution, level=0.5)
+    assert scene.backbone_runs == 0  # refused before the tri-planes were even made
+    out = tmp_path / "mesh.glb"
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error
+        main(["mesh", str(tmp_path / "scene.safetensors"), "-o", str(out), "--resolution", "4000"])
+    assert exited.value.code == 2
+    assert "--resolution: must be an integer >= 8 and <= 512, got '4000'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_mesh_is_the_same_in_any_chunking(tiny_generator):
+    scene = Scene(band_scene_data(tiny_generator))
+    whole = extract_mesh(scene, 0, resolution=24, level=1.25)
+    chunked = extract_mesh(scene, 0, resolution=24, level=1.25, chunk=1000)
+    np.testing.assert_array_equal(whole.faces, chunked.faces)
+    np.testing.assert_allclose(whole.vertices, chunked.vertices, atol=1e-5)
+    np.testing.assert_array_equal(whole.part, chunked.part)
+    assert np.abs(whole.colours.astype(int) - chunked.colours.astype(int)).max() <= 1

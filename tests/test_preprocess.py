@@ -191,6 +191,7 @@ def test_prepare_video_fills_gaps_keeps_fps_and_audio_and_caches(synthetic_video
 
     monkeypatch.setattr(pipeline, "_process", boom)
     monkeypatch.setattr(pipeline, "load_media", boom)  # a cache hit does not decode the video either
+    monkeypatch.setattr(pipeline, "open_media", boom)
     again = prepare(synthetic_video, cache_dir=tmp_path, progress=False)
     assert again.cache_dir == pv.cache_dir
     np.testing.assert_array_equal(again.cameras, pv.cameras)
@@ -249,7 +250,8 @@ def test_bad_inputs(tmp_path, synthetic_video):
     with pytest.raises(NoFaceError, match="no face found in any frame; frames without a face: 0-4") as info:
         prepare(blank, cache_dir=tmp_path / "c", progress=False)
     assert info.value.frames == [0, 1, 2, 3, 4]
-    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())  # nothing half-written
+    left = [p.name for p in (tmp_path / "c").iterdir()] if (tmp_path / "c").exists() else []
+    assert all(name.endswith(".lock") for name in left)  # nothing half-written (the entry's lock file may stay)
     assert main(["prepare", str(fake), str(tmp_path / "o"), "--cache-dir", str(tmp_path / "c")]) == 2
 
 
@@ -300,3 +302,200 @@ def test_eg3d_label_round_trip_through_renderer_camera():
     label = torch.from_numpy(camera.camera_label(np.diag([1.0, -1.0, -1.0])))[None]
     origins, dirs = eg3d_cameras.camera_rays(label, 8)
     assert origins.shape == (1, 64, 3) and torch.isfinite(dirs).all()
+
+
+# --- streaming, frame timing, image kinds and option checks ---------------------------------------
+
+
+def test_prepare_streams_the_crops_to_disk_with_the_in_memory_result(synthetic_video, tmp_path):
+    from innout.preprocess.media import open_media
+
+    pv = prepare(synthetic_video, cache_dir=tmp_path, progress=False)
+    assert isinstance(pv.crops, np.memmap)  # written frame by frame into the entry, never held whole
+    assert not list(tmp_path.glob("*.tmp-*"))  # the crops file was moved into the entry
+    in_memory = pipeline._process(open_media(synthetic_video), PrepareOptions(), progress=False)
+    assert not isinstance(in_memory.crops, np.memmap)
+    np.testing.assert_array_equal(in_memory.crops, pv.crops)
+    np.testing.assert_array_equal(in_memory.cameras, pv.cameras)
+    assert in_memory.frame_indices == pv.frame_indices and in_memory.timestamps == pv.timestamps
+    assert pv.timestamps == pytest.approx([i / 8 for i in range(16)])
+
+
+STREAM_CHECK = """
+import resource
+from innout.preprocess.media import open_media
+media = open_media({clip!r})
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+count = sum(1 for _ in media.frames())
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(count, after - before)
+"""
+
+
+def test_video_is_decoded_as_a_stream_in_bounded_memory(tmp_path):
+    from innout.bench.robustness import peak_rss_mb
+
+    from .conftest import write_test_clip
+
+    frames, size = 90, 640  # 90 frames of 640x640: 105 MB if held whole
+    clip = write_test_clip(tmp_path / "clip.mp4", frames, size)
+    _, last = peak_rss_mb(STREAM_CHECK.format(clip=str(clip)), timeout=300)
+    count, grown = last.split()
+    assert int(count) == frames
+    assert float(grown) < 0.15 * frames * size * size * 3 / 2**20  # a handful of frames at most, never the clip
+
+
+def test_variable_frame_rate_clip_keeps_its_frames_and_times(tmp_path):
+    from innout.bench.robust_inputs import vfr_clip
+    from innout.preprocess.media import open_media
+
+    clip = tmp_path / "vfr.mp4"
+    times = vfr_clip(clip, size=192, burst=4, every=10, frames=60)  # 4 frames at 30 fps, then one per 1/3 s
+    _, seconds = imageio_ffmpeg.count_frames_and_secs(str(clip))
+    media = load_media(clip)
+    assert media.frame_indices == list(range(len(times))) == list(range(10))
+    assert media.timestamps == pytest.approx(times, abs=1e-4)
+    assert len(media.frames) / media.fps == pytest.approx(seconds, abs=0.02)  # frames / duration
+    strided = open_media(clip, stride=2)
+    assert strided.fps == pytest.approx(media.fps / 2) and strided.expected_count() == 5
+    pv = prepare(clip, cache_dir=tmp_path / "c", progress=False)
+    assert len(pv) == len(times) and pv.timestamps == pytest.approx(times, abs=1e-4)
+    assert len(pv) / pv.fps == pytest.approx(seconds, abs=0.02)
+    assert "variable frame rate" in pv.report()
+
+
+def test_steady_clip_keeps_its_header_rate_and_a_uniform_grid(synthetic_video):
+    from innout.preprocess.media import open_media, timing_from_timestamps
+
+    timing = open_media(synthetic_video).timing
+    assert timing.fps == 8.0 and not timing.variable and len(timing.times) == 16
+    np.testing.assert_array_equal(timing.times, np.arange(16) / 8.0)
+    jittered = np.arange(30) / 30 + np.random.default_rng(0).uniform(-0.01, 0.01, 30)  # phone-like jitter
+    assert timing_from_timestamps(jittered, 30.0).fps == 30.0
+    assert timing_from_timestamps(None, 0.0).fps == 25.0  # nothing known: the default rate
+
+
+def test_16bit_grayscale_png_reads_as_its_8bit_original(portrait, tmp_path):
+    from innout.frames import read_frames
+
+    gray = cv2.cvtColor(portrait, cv2.COLOR_RGB2GRAY)
+    cv2.imwrite(str(tmp_path / "gray8.png"), gray)
+    cv2.imwrite(str(tmp_path / "gray16.png"), gray.astype(np.uint16) * 257)
+    cv2.imwrite(str(tmp_path / "shifted16.png"), gray.astype(np.uint16) << 8)  # the other 16-bit convention
+    eight = read_frames(tmp_path / "gray8.png")[0]
+    assert eight.shape == (512, 512, 3) and eight.dtype == np.uint8
+    np.testing.assert_array_equal(read_frames(tmp_path / "gray16.png")[0], eight)
+    np.testing.assert_array_equal(read_frames(tmp_path / "shifted16.png")[0], eight)
+    face8, face16 = align_image(eight), align_image(read_frames(tmp_path / "gray16.png")[0])
+    np.testing.assert_array_equal(face8.crop, face16.crop)
+
+
+@pytest.mark.parametrize(
+    "values,expected",
+    [
+        (np.array([[0, 257, 65535]], np.uint16), [0, 1, 255]),
+        (np.array([[0, 128, 65535]], np.int32), [0, 0, 255]),  # 16-bit samples in Pillow's 32-bit mode
+        (np.array([[0.0, 0.5, 1.0]], np.float32), [0, 128, 255]),
+        (np.array([[np.nan, -1.0, 1.0]], np.float32), [0, 0, 255]),
+        (np.array([[0.0, 100.4, 255.0]], np.float64), [0, 100, 255]),  # floats already in 0..255
+        (np.array([[False, True, True]]), [0, 255, 255]),
+    ],
+)
+def test_sample_types_become_8bit(values, expected):
+    from innout.frames import to_rgb
+
+    rgb = to_rgb(values)
+    assert rgb.dtype == np.uint8 and rgb.shape == (1, 3, 3)
+    assert rgb[0, :, 0].tolist() == expected and (rgb == rgb[..., :1]).all()
+
+
+def test_image_kinds_become_8bit_rgb(portrait, tmp_path):
+    from PIL import Image
+
+    from innout.frames import read_frames
+
+    image = Image.fromarray(portrait)
+    for mode in ("RGBA", "LA", "P", "1", "I", "F", "CMYK"):
+        path = tmp_path / f"{mode}.{'jpg' if mode == 'CMYK' else 'tif' if mode in ('I', 'F') else 'png'}"
+        image.convert(mode).save(path)
+        frame = read_frames(path)[0]
+        assert frame.shape == (512, 512, 3) and frame.dtype == np.uint8, mode
+        reference = np.asarray(image.convert(mode).convert("RGB")) if mode not in ("I", "F", "CMYK") else portrait
+        if mode in ("I", "F"):
+            reference = np.repeat(np.asarray(image.convert("L"))[..., None], 3, axis=2)
+        tolerance = 60 if mode == "CMYK" else 1
+        assert np.abs(frame.astype(int) - reference).max() <= tolerance, mode
+
+
+def png_claiming(path, width, height):
+    from innout.bench.robust_inputs import png_claiming as write
+
+    return write(path, width, height)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_frames": 0},
+        {"max_frames": -1},
+        {"stride": 0},
+        {"stride": -2},
+        {"stride": 1.5},
+        {"landmark_smoothing": float("nan")},
+        {"camera_smoothing": -1.0},
+        {"crop_offset_smoothing": float("inf")},
+        {"min_face_fraction": 0.0},
+        {"min_face_fraction": 1.01},
+        {"max_gap": -1},
+        {"max_faces": 0},
+    ],
+)
+def test_prepare_options_out_of_range_are_refused(options):
+    from innout.errors import UserError
+    from innout.preprocess.pipeline import PrepareOptionError
+
+    name = next(iter(options))
+    with pytest.raises(PrepareOptionError, match=f"{name} must be") as info:
+        PrepareOptions(**options)
+    assert isinstance(info.value, InputError) and isinstance(info.value, UserError)
+
+
+def test_frame_selection_is_checked_everywhere(portrait, tmp_path):
+    cv2.imwrite(str(tmp_path / "face.png"), portrait[..., ::-1])
+    for selection in ({"max_frames": 0}, {"max_frames": -1}, {"stride": 0}):
+        with pytest.raises(InputError, match=f"{next(iter(selection))} must be an integer >= 1"):
+            load_media(tmp_path / "face.png", **selection)
+    options = PrepareOptions(stride=np.int64(2), max_frames=3.0)  # whole numbers of any type become ints
+    assert type(options.stride) is int and options.max_frames == 3 and type(options.max_frames) is int
+    for flag in (["--max-frames", "0"], ["--max-frames", "-1"], ["--stride", "0"], ["--max-gap", "-1"]):
+        argv = ["prepare", str(tmp_path / "face.png"), str(tmp_path / "out"), "--cache-dir", str(tmp_path / "c")]
+        try:
+            status = main([*argv, *flag])
+        except SystemExit as exc:  # argparse's own refusal of the option
+            status = exc.code
+        assert status == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_broken_media_is_refused_with_a_message(portrait, tmp_path):
+    sine_wav(tmp_path / "a.mp4")  # audio only
+    (tmp_path / "zero.png").write_bytes(b"")
+    (tmp_path / "zero.mp4").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image")
+    png_claiming(tmp_path / "huge.png", 100_000, 100_000)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    cv2.imwrite(str(mixed / "a.png"), portrait)
+    cv2.imwrite(str(mixed / "b.png"), portrait[:256])
+    cases = {
+        "a.mp4": "no video stream",
+        "zero.png": "the file is empty",
+        "zero.mp4": "the file is empty",
+        "text.png": "not a readable image",
+        "huge.png": "10000 megapixels; the limit is 100",
+        "mixed": "b.png in mixed is 512x256 pixels but the first frame is 512x512",
+    }
+    for name, message in cases.items():
+        with pytest.raises(InputError, match=message) as info:
+            prepare(tmp_path / name, cache_dir=tmp_path / "c", progress=False)
+        assert name in str(info.value)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..export.video import source_frames
 from ..frames import read_frames
 from ..preprocess import PrepareOptions, align_image, face_mask, paste_back, prepare
 from ..preprocess.camera import angle_between_cameras
-from ..preprocess.media import load_media
 from ..preprocess.pasteback import frame_mask
 from . import SHARED_DATA
 
@@ -39,10 +39,10 @@ def bench_videos(data: Path, options: PrepareOptions, psnr_frames: int) -> None:
             seconds = time.perf_counter() - start
             total = len(pv) + len(pv.dropped)
             detected = pv.status.count("detected")
-            originals = load_media(clip).frames
+            picks = sorted({int(i) for i in np.linspace(0, len(pv) - 1, min(psnr_frames, len(pv)))})
+            originals = source_frames(clip, [pv.frame_indices[i] for i in picks])  # streamed, not held whole
             psnrs = []
-            for i in np.linspace(0, len(pv) - 1, min(psnr_frames, len(pv))).astype(int):
-                frame = originals[pv.frame_indices[i]]
+            for i, frame in zip(picks, originals, strict=True):
                 mask = face_mask(np.asarray(pv.landmarks[i]))
                 pasted = paste_back(frame, np.asarray(pv.crops[i]), pv.transforms[i], mask)
                 inside = frame_mask(mask, pv.transforms[i], frame.shape[:2]) > 0.5

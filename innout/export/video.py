@@ -2,8 +2,9 @@
 
 One output frame per fitted frame. When the fit kept every source frame, the video has the source's
 frame rate and frame count; when it kept every k-th frame, the rate is divided by k, so the audio (the
-source's, over the same span of time) stays in sync. Outside the soft face mask the pasted frame is
-the original frame, pixel for pixel (before the encoder's compression).
+source's, over the same span of time) stays in sync. A variable-frame-rate source plays at its mean rate
+(frames / duration), so the video lasts as long as the source and its audio. Outside the soft face mask
+the pasted frame is the original frame, pixel for pixel (before the encoder's compression).
 """
 
 from __future__ import annotations
@@ -14,18 +15,28 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..frames import IMAGE_SUFFIXES, FramesError, iter_video, read_frames
+from ..frames import IMAGE_SUFFIXES, FramesError, iter_frames
+from ..numbers import Range
 from ..preprocess.pasteback import outline_mask, paste_back
 from ..progress import Progress
 from ..scene import RenderRequest, Scene
+
+if TYPE_CHECKING:
+    from ..preprocess.media import SourceTiming
 
 log = logging.getLogger(__name__)
 
 EXPORT_DEFAULTS = RenderRequest(quality="full", smoothing="causal")
 """What an export renders every frame with unless told otherwise: full quality, causal smoothing."""
+
+FPS = Range(0, 240, lo_open=True, unit="frames per second")  # a chosen rate (camera paths)
+ANY_FPS = Range(0, None, lo_open=True, unit="frames per second")  # a source's own rate (slow motion: 960)
+ENCODER_QUALITY = Range(0, 10, unit="imageio-ffmpeg's quality scale")
+MAX_VIEWS = 1000
 
 
 def default_face_mask(size: int = 512) -> np.ndarray:
@@ -55,11 +66,7 @@ def is_video(path: Path) -> bool:
 
 def source_frames(path: Path, indices: list[int]):
     """The frames of the source at ``indices`` (ascending), read in one pass."""
-    if not is_video(path):
-        frames = read_frames(path)
-        yield from (frames[i] for i in indices)
-        return
-    wanted, it = iter(indices), iter_video(path)
+    wanted, it = iter(indices), iter_frames(path)
     target = next(wanted, None)
     for i, frame in enumerate(it):
         if target is None:
@@ -71,12 +78,19 @@ def source_frames(path: Path, indices: list[int]):
         raise FramesError(f"{path}: the video ended before frame {target}; is it the video the scene was fitted on?")
 
 
-def video_fps(path: Path) -> float:
-    from ..preprocess.media import DEFAULT_FPS, probe_video
+def source_timing(path: Path) -> SourceTiming:
+    """When each frame of the source is shown: a video's own frame times (a steady clip: its header's
+    rate); photos and folders of frames play at the default rate."""
+    from ..preprocess.media import DEFAULT_FPS, SourceTiming, video_timing
 
     if not is_video(path):
-        return DEFAULT_FPS
-    return float(probe_video(path).get("fps") or DEFAULT_FPS)
+        return SourceTiming(np.zeros(0), DEFAULT_FPS, False)
+    return video_timing(path)
+
+
+def video_fps(path: Path) -> float:
+    """Source frames per second: the header's rate, or frames / duration for a variable-rate video."""
+    return source_timing(path).fps
 
 
 class VideoWriter:
@@ -88,6 +102,8 @@ class VideoWriter:
     ) -> None:
         import imageio_ffmpeg
 
+        fps = ANY_FPS.check(fps, "the video's frame rate", FramesError)
+        quality = ENCODER_QUALITY.check(quality, "the video quality", FramesError)
         self.width, self.height = size
         even = (self.width + self.width % 2, self.height + self.height % 2)
         if lossless:
@@ -159,7 +175,8 @@ def export_video(
             f"cannot paste back: the source {src} is missing or the scene has no crop transforms; "
             "pass the source video, or export the crops alone (paste=False / --no-paste)"
         )
-    src_fps = video_fps(src) if src.exists() else float(origin.fps or 25.0)
+    timing = source_timing(src) if src.exists() else None
+    src_fps = timing.fps if timing is not None else float(origin.fps or 25.0)
     spacing = int(np.median(np.diff(indices))) if len(indices) > 1 else 1
     if len(indices) > 1 and len(set(np.diff(indices).tolist())) > 1:
         log.warning("the fitted frames are not evenly spaced; the video plays them at a constant rate")
@@ -182,7 +199,8 @@ def export_video(
             _report(progress, i + 1, scene.n_frames)
         writer.close()
         if audio and is_video(src):
-            mux_audio(silent, src, output, indices[0] / src_fps, scene.n_frames * spacing / src_fps)
+            start = timing.time_of(indices[0]) if timing is not None else indices[0] / src_fps
+            mux_audio(silent, src, output, start, scene.n_frames * spacing / src_fps)
         else:
             shutil.copyfile(silent, output)
     return output
@@ -201,11 +219,16 @@ def export_camera_path(
 ) -> Path:
     """A novel-view video of one frame along ``views`` ((yaw, pitch) offsets in radians; see ``camera_path``).
     The face tri-planes are computed once and reused for every view."""
+    fps = FPS.check(fps, "fps", FramesError)
+    ENCODER_QUALITY.check(quality, "quality", FramesError)
+    if not 1 <= len(views) <= MAX_VIEWS:
+        raise FramesError(f"a camera path needs 1 to {MAX_VIEWS} views, got {len(views)}")
+    requests = [request.at(frame, view) for view in views]  # every view checked before the first render
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     writer = None
-    for i, view in enumerate(views):
-        image = scene.render(request.at(frame, view)).image
+    for i, view_request in enumerate(requests):
+        image = scene.render(view_request).image
         if writer is None:
             writer = VideoWriter(output, (image.shape[1], image.shape[0]), fps, quality)
         writer.send(image)

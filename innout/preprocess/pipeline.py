@@ -4,6 +4,11 @@
 EG3D crop per frame -> head pose -> smoothed cameras, and caches the result on disk under a key made
 of the input's content, the options and the format version. The cache entry is written to a temporary
 folder and renamed into place, so a failure never leaves a half-written entry.
+
+Memory stays bounded whatever the input's length: the input is decoded twice as a stream, one frame at
+a time. The first pass keeps only landmarks and crop points (about 12 KB a frame); smoothing and the
+crop transforms need all of them. The second pass warps each kept frame into its 512x512 crop, which
+goes straight into the cache entry's ``crops.npy`` on disk (768 KB a frame, never held in memory).
 """
 
 from __future__ import annotations
@@ -13,19 +18,26 @@ import hashlib
 import json
 import os
 import shutil
+from contextlib import closing
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from .. import storage
+from ..numbers import Range
 from . import align, camera, keypoints
 from .landmarks import FaceMeshTracker
-from .media import InputError, extract_audio, load_media
+from .media import InputError, MediaSource, check_selection, extract_audio, open_media
+from .media import load_media as load_media  # kept importable from here (callers and tests use it)
 from .pasteback import FACE_OVAL
 from .smoothing import fill_gaps, find_gaps, gaussian_smooth
 
-FORMAT_VERSION = 2  # 2: the crop follows MTCNN's five points (was face-mesh points)
+FORMAT_VERSION = 4
+# 2: the crop follows MTCNN's five points (was face-mesh points); 3: files carry hashes; 4: a video's frames
+# are the file's own (no constant-rate resampling of variable-rate clips), with their times
 
 
 class NoFaceError(InputError):
@@ -36,9 +48,20 @@ class NoFaceError(InputError):
         self.frames = frames
 
 
+class PrepareOptionError(InputError):
+    """A preprocessing option outside its range; the message names it and the range."""
+
+
+SIGMA = Range(0, 1000, unit="frames")  # a larger Gaussian only costs time (its kernel spans 6 sigma)
+FACE_FRACTION = Range(0, 1, lo_open=True)
+MAX_GAP = Range(0, integer=True, unit="frames")
+MAX_FACES = Range(1, 50, integer=True)
+
+
 @dataclass(frozen=True)
 class PrepareOptions:
-    """Every knob of preprocessing. Smoothing sigmas are in frames; 0 turns a filter off."""
+    """Every knob of preprocessing. Smoothing sigmas are in frames; 0 turns a filter off. Checked when made
+    (``PrepareOptionError``), so the command line, the app and the API all refuse the same values."""
 
     stride: int = 1  # keep every n-th frame
     max_frames: int | None = None  # cap on the number of kept frames
@@ -48,6 +71,25 @@ class PrepareOptions:
     max_gap: int = 8  # interpolate runs of at most this many frames without a face
     min_face_fraction: float = 0.5  # fail if fewer frames than this have a face
     max_faces: int = 3  # faces looked for per frame (the main one is tracked)
+
+    def __post_init__(self) -> None:
+        try:
+            stride, max_frames = check_selection(self.stride, self.max_frames)
+        except InputError as exc:
+            raise PrepareOptionError(str(exc)) from None
+        checked = {
+            "stride": stride,
+            "max_frames": max_frames,
+            **{k: SIGMA.check(getattr(self, k), k, PrepareOptionError) for k in _SIGMAS},
+            "max_gap": MAX_GAP.check(self.max_gap, "max_gap", PrepareOptionError),
+            "min_face_fraction": FACE_FRACTION.check(self.min_face_fraction, "min_face_fraction", PrepareOptionError),
+            "max_faces": MAX_FACES.check(self.max_faces, "max_faces", PrepareOptionError),
+        }
+        for name, value in checked.items():  # plain ints and floats: the cache key is their JSON
+            object.__setattr__(self, name, value)
+
+
+_SIGMAS = ("landmark_smoothing", "crop_offset_smoothing", "camera_smoothing")
 
 
 @dataclass
@@ -78,6 +120,8 @@ class PreparedVideo:
     jitter: dict[str, float] = field(default_factory=dict)
     mtcnn_frames: int = 0  # frames where MTCNN found the face (its offset to the mesh frames the crop)
     cache_dir: str | None = None
+    content_digest: str | None = None  # hash of the frames, cameras and transforms: what fits are keyed by
+    timestamps: list[float] | None = None  # seconds from the source's first frame, per kept frame (videos)
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -91,50 +135,95 @@ class PreparedVideo:
             return np.repeat(square[None], len(self), axis=0)
         return self.landmarks[:, FACE_OVAL, :2].astype(np.float32)
 
-    def save(self, entry: str | os.PathLike, audio_from: Path | None = None) -> PreparedVideo:
+    def save(
+        self, entry: str | os.PathLike, audio_from: Path | None = None, crops_file: Path | None = None
+    ) -> PreparedVideo:
         """Write this as the cache entry ``entry``, atomically (a temporary folder renamed into place), with
-        the audio track of ``audio_from`` when given; returns the entry loaded back."""
+        the audio track of ``audio_from`` when given and every file's hash in ``meta.json``; returns the entry
+        loaded back. ``crops_file``: a .npy of ``crops`` already on disk (beside the entry), moved in rather
+        than written again."""
         entry = Path(entry)
-        tmp = entry.with_name(f"{entry.name}.tmp-{os.getpid()}")
+        tmp = storage.temporary_name(entry)
+        storage.remove_orphans(entry.parent, r"[0-9a-f]{24}(\.crops\.npy)?")  # entries and their crops
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
-            np.save(tmp / "crops.npy", self.crops)
-            arrays = {"cameras": self.cameras, "transforms": self.transforms}
-            if self.landmarks is not None:
-                arrays["landmarks"] = self.landmarks
-            np.savez(tmp / "arrays.npz", **arrays)
-            audio = "audio.mka" if audio_from is not None and extract_audio(audio_from, tmp / "audio.mka") else None
-            meta = {k: getattr(self, k) for k in _META_KEYS}
-            meta.update(audio=audio, version=FORMAT_VERSION)
-            (tmp / "meta.json").write_text(json.dumps(meta))
-            if entry.exists():
-                shutil.rmtree(entry)
-            os.replace(tmp, entry)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        with storage.writing("the prepared frames", entry.parent):
+            tmp.mkdir(parents=True)
+            try:
+                if crops_file is not None:
+                    os.replace(crops_file, tmp / "crops.npy")
+                else:
+                    np.save(tmp / "crops.npy", self.crops)
+                arrays = {"cameras": self.cameras, "transforms": self.transforms}
+                if self.landmarks is not None:
+                    arrays["landmarks"] = self.landmarks
+                np.savez(tmp / "arrays.npz", **arrays)
+                audio = "audio.mka" if audio_from is not None and extract_audio(audio_from, tmp / "audio.mka") else None
+                meta = {k: getattr(self, k) for k in _META_KEYS}
+                files = ["crops.npy", "arrays.npz"] + ([audio] if audio else [])
+                meta.update(audio=audio, version=FORMAT_VERSION, files=storage.manifest(tmp, files))
+                # what fits are keyed by: the frames' and cameras' content. crops.npy's bytes are (np.save is
+                # deterministic; its hash was read in blocks, not through a memory map that would count the
+                # whole clip as this process's memory); the .npz is a zip that records when it was written
+                meta["content"] = storage.array_digest(
+                    np.frombuffer(bytes.fromhex(meta["files"]["crops.npy"]), np.uint8), self.cameras, self.transforms
+                )
+                (tmp / "meta.json").write_text(json.dumps(meta))
+                if entry.exists():
+                    shutil.rmtree(entry)
+                os.replace(tmp, entry)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
         return PreparedVideo.load(entry)
 
     @classmethod
     def load(cls, entry: str | os.PathLike) -> PreparedVideo:
-        """Read a cache entry written by ``save`` (the crops are memory-mapped)."""
+        """Read a cache entry written by ``save`` (the crops are memory-mapped) after checking every file
+        against its hash; ``CorruptEntryError`` when anything is missing, damaged or inconsistent."""
         entry = Path(entry)
-        meta = json.loads((entry / "meta.json").read_text())
-        meta["frame_size"] = tuple(meta["frame_size"])
-        arrays = np.load(entry / "arrays.npz")
-        return cls(
-            crops=np.load(entry / "crops.npy", mmap_mode="r"),
-            cameras=arrays["cameras"],
-            transforms=arrays["transforms"],
-            landmarks=arrays.get("landmarks"),
-            **{k: meta[k] for k in _META_KEYS if k in meta},
-            audio_path=str(entry / meta["audio"]) if meta["audio"] else None,
-            cache_dir=str(entry),
-        )
+        try:
+            meta = json.loads((entry / "meta.json").read_text())
+            files = meta["files"]
+            storage.verify_manifest(entry, files)
+            meta["frame_size"] = tuple(meta["frame_size"])
+            arrays = np.load(entry / "arrays.npz", allow_pickle=False)
+            crops = np.load(entry / "crops.npy", mmap_mode="r", allow_pickle=False)
+            prepared = cls(
+                crops=crops,
+                cameras=arrays["cameras"],
+                transforms=arrays["transforms"],
+                landmarks=arrays.get("landmarks"),
+                **{k: meta[k] for k in _META_KEYS if k in meta},
+                audio_path=str(entry / meta["audio"]) if meta["audio"] else None,
+                cache_dir=str(entry),
+                content_digest=meta["content"],
+            )
+        except storage.CorruptEntryError:
+            raise
+        except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:  # other OSErrors are not damage
+            raise storage.CorruptEntryError(f"{entry}: not a readable prepared-frames entry ({exc})") from exc
+        prepared.check_consistent(str(entry))
+        return prepared
+
+    def check_consistent(self, where: str) -> None:
+        """Shapes agree with each other and the numbers are finite (``CorruptEntryError`` otherwise)."""
+        n = len(self.crops)
+        problems = []
+        if self.crops.ndim != 4 or self.crops.shape[1:] != (512, 512, 3) or self.crops.dtype != np.uint8:
+            problems.append(f"crops are {self.crops.dtype} {tuple(self.crops.shape)}, expected uint8 [T, 512, 512, 3]")
+        if self.cameras.shape != (n, 25) or not np.isfinite(self.cameras).all():
+            problems.append(f"cameras must be {n} rows of 25 finite numbers")
+        if self.transforms.shape != (n, 2, 3) or not np.isfinite(self.transforms).all():
+            problems.append(f"transforms must be {n} finite 2x3 matrices")
+        if len(self.frame_indices) != n or len(self.status) != n:
+            problems.append("frame indices and statuses do not match the number of crops")
+        if problems:
+            raise storage.CorruptEntryError(f"{where}: " + "; ".join(problems))
 
     def report(self) -> str:
         interpolated = [self.frame_indices[i] for i, s in enumerate(self.status) if s == "interpolated"]
         lines = [f"{len(self)} frames at {self.fps:.2f} fps from {Path(self.source).name}"]
+        if _is_variable(self.timestamps, self.fps):
+            lines.append("variable frame rate: each frame keeps its time in the source")
         if interpolated:
             lines.append(f"no face found, filled by interpolation: frames {_ranges(interpolated)}")
         if self.dropped:
@@ -149,7 +238,9 @@ class PreparedVideo:
         return "\n".join(lines)
 
 
-_META_KEYS = ("frame_indices", "status", "dropped", "fps", "frame_size", "source", "jitter", "mtcnn_frames")
+_META_KEYS = (
+    "frame_indices", "status", "dropped", "fps", "frame_size", "source", "jitter", "mtcnn_frames", "timestamps",
+)  # fmt: skip
 
 
 def _ranges(indices: list[int]) -> str:
@@ -204,26 +295,144 @@ def _segments(valid: np.ndarray) -> list[tuple[int, int]]:
     return find_gaps(~valid)  # runs of valid frames
 
 
-def _process(media, options: PrepareOptions, progress: bool) -> PreparedVideo:
-    frames = media.frames
-    h, w = frames[0].shape[:2]
-    raw = np.full((len(frames), 468, 3), np.nan)
-    mesh5 = np.full((len(frames), 5, 2), np.nan)
-    mtcnn5 = np.full((len(frames), 5, 2), np.nan)
+def _is_variable(timestamps: list[float] | None, fps: float) -> bool:
+    """Whether frames shown at ``timestamps`` stray from a constant ``fps`` by half a frame or more."""
+    if not timestamps or len(timestamps) < 2 or not fps > 0:
+        return False
+    times = np.asarray(timestamps, np.float64)
+    return bool(np.abs(times - times[0] - np.arange(len(times)) / fps).max() >= 0.5 / fps)
+
+
+@dataclass
+class _Tracks:
+    """What the first pass keeps of each kept frame: no pixels, only landmarks and crop points."""
+
+    indices: list[int]  # source frame of each kept frame
+    raw: np.ndarray  # [N, 468, 3] face-mesh landmarks, NaN where no face
+    mesh5: np.ndarray  # [N, 5, 2] the mesh's five points
+    mtcnn5: np.ndarray  # [N, 5, 2] MTCNN's five points, NaN where it missed
+    frame_size: tuple[int, int]  # (height, width)
+
+
+def _frame_label(media: MediaSource, index: int) -> str:
+    if media.kind == "folder" and media.images is not None:
+        return f"{media.images[index].name} in {media.source.name}"
+    return f"frame {index} of {media.source.name}"
+
+
+def _check_size(media: MediaSource, index: int, frame: np.ndarray, size: tuple[int, int] | None) -> tuple[int, int]:
+    """The (height, width) every frame must have: the crop transforms are computed for one frame size."""
+    h, w = frame.shape[:2]
+    if size is not None and (h, w) != size:
+        raise InputError(
+            f"{_frame_label(media, index)} is {w}x{h} pixels but the first frame is {size[1]}x{size[0]}: "
+            "every frame must have the same size"
+        )
+    return h, w
+
+
+def _track(media: MediaSource, options: PrepareOptions, progress: bool) -> _Tracks:
+    """Pass 1: decode frame by frame and track the main face (mesh + MTCNN's points)."""
+    indices, raw, mesh5, mtcnn5 = [], [], [], []
+    size = None
     detector = keypoints.load_detector()
-    with FaceMeshTracker(video=media.kind != "image", max_faces=options.max_faces) as tracker:
-        for i, frame in enumerate(tqdm(frames, desc="face landmarks", unit="frame", disable=not progress)):
+    nan5 = np.full((5, 2), np.nan)
+    stream = media.frames()
+    frames = tqdm(stream, total=media.expected_count(), desc="face landmarks", unit="frame", disable=not progress)
+    with closing(stream), FaceMeshTracker(video=media.kind != "image", max_faces=options.max_faces) as tracker:
+        for index, frame in frames:
+            size = _check_size(media, index, frame, size)
             lm, found_points = tracker(frame), None
             if detector is not None:
                 lm, found_points = keypoints.resolve(tracker, detector, frame, lm, fast=True)
-            if lm is None:
+            indices.append(index)
+            raw.append(np.full((468, 3), np.nan) if lm is None else lm)
+            mesh5.append(nan5 if lm is None else align.five_points(lm))
+            mtcnn5.append(nan5 if lm is None or found_points is None else found_points)
+    as_array = partial(np.asarray, dtype=np.float64)
+    return _Tracks(indices, as_array(raw), as_array(mesh5), as_array(mtcnn5), size)
+
+
+class _CropSink:
+    """The crops, in order, in a preallocated array or (with ``path``) written straight into a .npy file,
+    so that no more than one crop is ever in memory."""
+
+    def __init__(self, count: int, path: Path | None) -> None:
+        shape = (count, align.OUTPUT, align.OUTPUT, 3)
+        self.path, self.count, self.written = path, count, 0
+        self.array = np.empty(shape, np.uint8) if path is None else None
+        self.file = None
+        if path is not None:
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": shape}
+            with storage.writing("the prepared crops", path):
+                self.file = open(path, "wb")  # noqa: SIM115 - closed by finish() or abort()
+                np.lib.format.write_array_header_1_0(self.file, header)
+
+    def add(self, crop: np.ndarray) -> None:
+        if self.file is not None:
+            with storage.writing("the prepared crops", self.path):
+                self.file.write(np.ascontiguousarray(crop, np.uint8).tobytes())
+        else:
+            self.array[self.written] = crop
+        self.written += 1
+
+    def finish(self) -> np.ndarray:
+        if self.file is None:
+            return self.array
+        with storage.writing("the prepared crops", self.path):
+            self.file.close()
+        return np.load(self.path, mmap_mode="r", allow_pickle=False)
+
+    def abort(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _warp_crops(
+    media: MediaSource, indices: list[int], transforms: np.ndarray, size: tuple[int, int],
+    crops_file: Path | None, progress: bool,
+) -> np.ndarray:  # fmt: skip
+    """Pass 2: decode again and warp each kept frame (source ``indices``) with its transform."""
+    row_of = {index: row for row, index in enumerate(indices)}
+    sink = _CropSink(len(indices), crops_file)
+    stream = media.frames()
+    bar = tqdm(total=len(indices), desc="crops", unit="frame", disable=not progress)
+    try:
+        for index, frame in stream:
+            row = row_of.get(index)
+            if row is None:
                 continue
-            raw[i] = lm
-            mesh5[i] = align.five_points(lm)
-            if found_points is not None:
-                mtcnn5[i] = found_points
+            _check_size(media, index, frame, size)
+            if row != sink.written:
+                raise InputError(f"{media.source.name}: the frames came in a different order the second time")
+            sink.add(align.warp_crop(frame, transforms[row]))
+            bar.update()
+            if sink.written == len(indices):
+                break
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        stream.close()  # stops the decoder
+        bar.close()
+    if sink.written != len(indices):
+        sink.abort()
+        raise InputError(
+            f"{media.source.name}: gave {sink.written} of its {len(indices)} frames when read again; "
+            "did the file change while it was being prepared?"
+        )
+    return sink.finish()
+
+
+def _process(
+    media: MediaSource, options: PrepareOptions, progress: bool, crops_file: Path | None = None
+) -> PreparedVideo:
+    """Two streaming passes over ``media``: landmarks, then crops (into ``crops_file`` when given)."""
+    tracks = _track(media, options, progress)
+    raw, mesh5, mtcnn5 = tracks.raw, tracks.mesh5, tracks.mtcnn5
+    h, w = tracks.frame_size
     found = ~np.isnan(raw[:, 0, 0])
-    missing_source = [media.frame_indices[i] for i in np.flatnonzero(~found)]
+    missing_source = [tracks.indices[i] for i in np.flatnonzero(~found)]
     if found.mean() < options.min_face_fraction:
         what = (
             "no face found in any frame"
@@ -256,7 +465,8 @@ def _process(media, options: PrepareOptions, progress: bool) -> PreparedVideo:
         sel = segment_of == seg
         rotations[sel] = camera.smooth_rotations(rotations[sel], options.camera_smoothing)
     cameras = np.stack([camera.camera_label(r) for r in rotations])
-    crops = np.stack([align.warp_crop(frames[i], t) for i, t in zip(kept, transforms, strict=True)])
+    kept_indices = [tracks.indices[i] for i in kept]
+    crops = _warp_crops(media, kept_indices, transforms, (h, w), crops_file, progress)
     crop_lm = _crop_landmarks(smoothed[kept], transforms)
     raw_eyes = _eye_centres(_crop_landmarks(filled[kept], raw_transforms))
     jitter = {"raw": _jitter(raw_eyes), "smoothed": _jitter(_eye_centres(crop_lm))}
@@ -266,14 +476,15 @@ def _process(media, options: PrepareOptions, progress: bool) -> PreparedVideo:
         cameras=cameras.astype(np.float32),
         transforms=transforms,
         landmarks=crop_lm[..., :2].astype(np.float32),
-        frame_indices=[media.frame_indices[i] for i in kept],
+        frame_indices=kept_indices,
         status=["interpolated" if i in filled_set else "detected" for i in kept],
-        dropped=[media.frame_indices[i] for i in np.flatnonzero(still_missing)],
+        dropped=[tracks.indices[i] for i in np.flatnonzero(still_missing)],
         fps=media.fps,
         frame_size=(h, w),
         source=str(media.source),
         jitter=jitter,
         mtcnn_frames=int((~np.isnan(mtcnn5[kept, 0, 0])).sum()),
+        timestamps=media.times(kept_indices),
     )
 
 
@@ -347,12 +558,30 @@ def prepare(
     path = Path(path)
     if is_eg3d_dataset(path):
         return load_eg3d_dataset(path)
-    # a missing path has no key; load_media below reports it
+    # a missing path has no key; open_media below reports it
     entry = Path(cache_dir or default_cache_dir()) / cache_key(path, options) if path.exists() else None
-    if use_cache and entry is not None and (entry / "meta.json").is_file():
-        return PreparedVideo.load(entry)  # a cache hit does not decode the video
-    media = load_media(path, stride=options.stride, max_frames=options.max_frames)
-    prepared = _process(media, options, progress)
-    prepared.source = str(path)
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    return prepared.save(entry, audio_from=path if media.audio_codec else None)
+    if entry is None:
+        open_media(path, stride=options.stride, max_frames=options.max_frames)  # raises the missing-input error
+        raise InputError(f"{path}: no such file or folder")
+    if use_cache and (entry / "meta.json").is_file():
+        try:  # a cache hit needs no lock (a read-only cache serves its entries) and does not decode the video
+            return PreparedVideo.load(entry)
+        except storage.CorruptEntryError:
+            pass  # repaired below, under the lock
+    with storage.writing("the preprocessing cache", entry.parent):
+        entry.parent.mkdir(parents=True, exist_ok=True)
+    with storage.exclusive(entry.with_name(entry.name + ".lock"), f"the prepared frames of {path.name}"):
+        if use_cache and (entry / "meta.json").is_file():
+            try:
+                return PreparedVideo.load(entry)  # another process may have made it while we waited
+            except storage.CorruptEntryError as exc:
+                storage.discard(entry, str(exc))
+        media = open_media(path, stride=options.stride, max_frames=options.max_frames)
+        crops_file = storage.temporary_name(entry.with_name(entry.name + ".crops.npy"))
+        try:
+            with storage.writing("the prepared frames", crops_file, only_write_failures=True):
+                prepared = _process(media, options, progress, crops_file)
+            prepared.source = str(path)
+            return prepared.save(entry, audio_from=path if media.audio_codec else None, crops_file=crops_file)
+        finally:
+            crops_file.unlink(missing_ok=True)
