@@ -12,6 +12,13 @@ import argparse
 import os
 import sys
 
+from innout.numbers import Range
+
+PORT = Range(1, 65535, integer=True)
+MAX_SECONDS = Range(0, 3600, lo_open=True, unit="seconds")
+QUEUE_SIZE = Range(1, 10_000, integer=True)
+CONCURRENCY = Range(1, 64, integer=True)
+
 
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
@@ -26,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--port",
-        type=int,
+        type=PORT.argtype(),
         default=int(env("GRADIO_SERVER_PORT", "7860")),
         help="port (default: 7860, or $GRADIO_SERVER_PORT)",
     )
@@ -54,16 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="direction files or folders to offer as sliders (default: pretrained/directions)",
     )
-    p.add_argument("--max-seconds", type=float, default=60.0, help="longest input clip accepted (default: 60)")
+    p.add_argument(
+        "--max-seconds",
+        type=MAX_SECONDS.argtype(),
+        default=60.0,
+        help="longest input clip accepted, above 0 up to 3600 seconds (default: 60)",
+    )
     p.add_argument(
         "--queue-size",
-        type=int,
+        type=QUEUE_SIZE.argtype(),
         default=16,
         help="requests that may wait in the queue; more are turned away (default: 16)",
     )
     p.add_argument(
         "--concurrency",
-        type=int,
+        type=CONCURRENCY.argtype(),
         default=1,
         help="fits/exports that run at once (default: 1; each takes the whole CPU or GPU)",
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from innout.cli import main
 from innout.eg3d import save_generator
@@ -43,3 +46,88 @@ def test_convert(tiny_generator, tmp_path):
     out = tmp_path / "net.safetensors"
     assert main(["convert", str(pkl), "-o", str(out)]) == 0
     assert out.is_file()
+
+
+def _options_of_every_command():
+    """(command, option, action) for every option of every command and sub-command."""
+    from innout.cli import build_parser
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, [*path, name])
+            else:
+                yield " ".join(path), action
+
+    yield from walk(build_parser(), [])
+
+
+def test_every_numeric_option_has_a_documented_range():
+    """No option takes a bare int or float: each checks finiteness and its range (``innout.numbers.Range``)."""
+    unchecked = []
+    for command, action in _options_of_every_command():
+        if action.type in (int, float):
+            unchecked.append(f"{command} {'/'.join(action.option_strings) or action.dest}")
+    assert not unchecked, f"options without a range check: {unchecked}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["render", "s.safetensors", "-o", "o.mp4", "--orbit", "--fps", "0"], "--fps: must be a finite number > 0"),
+        (["render", "s.safetensors", "-o", "o.mp4", "--orbit", "--fps", "nan"], "--fps"),
+        (["render", "s.safetensors", "-o", "o.mp4", "--orbit", "--fps", "1000"], "<= 240"),
+        (["render", "s.safetensors", "-o", "o.mp4", "--orbit", "--views", "0"], "--views: must be an integer >= 1"),
+        (["render", "s.safetensors", "-o", "o.mp4", "--orbit", "--views", "99999999"], "--views"),
+        (["render", "s.safetensors", "-o", "o.mp4", "--orbit", "--path-yaw", "inf"], "--path-yaw"),
+        (["render", "s.safetensors", "-o", "o.mp4", "--orbit", "--path-pitch", "95"], "--path-pitch"),
+        (["render", "s.safetensors", "-o", "o.png", "--frame", "-1"], "--frame: must be an integer >= 0"),
+        (["render", "s.safetensors", "-o", "o.png", "--outside-scale", "nan"], "--outside-scale"),
+        (["mesh", "s.safetensors", "-o", "o.ply", "--level", "inf"], "--level: must be a finite number"),
+        (["fit", "x.mp4", "--max-frames", "0"], "--max-frames: must be an integer >= 1"),
+        (["fit", "x.mp4", "--seed", "-1"], "--seed"),
+        (["fit", "x.mp4", "--stride", "0"], "--stride"),
+        (["prepare", "x.mp4", "out", "--landmark-smoothing", "nan"], "--landmark-smoothing"),
+        (["prepare", "x.mp4", "out", "--max-gap", "-1"], "--max-gap"),
+        (["sample", "--pitch", "nan"], "--pitch"),
+        (["sample", "--truncation", "-inf"], "--truncation"),
+        (["directions", "learn", "x", "--labeler", "yaw", "--fraction", "0.9"], "--fraction"),
+        (["directions", "learn", "x", "--labeler", "yaw", "--yaw-std", "nan"], "--yaw-std"),
+        (["directions", "learn", "x", "--labeler", "yaw", "--batch", "0"], "--batch"),
+    ],
+)
+def test_bad_numeric_options_are_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as usage:
+        main(argv)
+    assert usage.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_camera_and_edit_numbers_are_checked_before_the_scene_is_read(tmp_path, capsys):
+    missing = str(tmp_path / "no-scene.safetensors")  # never opened: the numbers are refused first
+    for extra, message in (
+        (["--camera", "nan,0"], "--camera: the yaw must be a finite number"),
+        (["--camera", "0,100"], "--camera: the pitch must be a finite number >= -90 and <= 90"),
+        (["--camera", "10"], "--camera takes YAW,PITCH"),
+        (["--edit", "smile=inf"], "--edit smile: the strength must be a finite number"),
+    ):
+        assert main(["render", missing, "-o", str(tmp_path / "o.png"), *extra]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_range_type_and_messages():
+    from innout.numbers import NumberError, Range
+
+    fps = Range(0, 240, lo_open=True, unit="frames per second")
+    assert fps.describe() == "a finite number > 0 and <= 240 (frames per second)"
+    assert fps.check(np.float32(30), "fps") == 30.0 and fps.parse(" 25 ", "fps") == 25.0
+    for bad in (0, -1, math.nan, math.inf, 241, 10**400, True, "25", None):
+        with pytest.raises(NumberError, match="fps must be"):
+            fps.check(bad, "fps")
+    count = Range(1, None, integer=True, optional=True)
+    assert count.check(3.0, "n") == 3 and count.check(None, "n") is None and count.parse("none", "n") is None
+    with pytest.raises(NumberError, match=r"n must be an integer >= 1, or none, got '2\.5'"):
+        count.parse("2.5", "n")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^must be a finite number > 0 .* got 'nan'$"):
+        fps.argtype()("nan")

@@ -122,6 +122,99 @@ def test_render_errors(band_scene):
         band_scene.render(RenderRequest(0, quality="ultra"))
 
 
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"camera": (math.nan, 0.0)}, "camera yaw"), ({"camera": (0.0, math.inf)}, "camera pitch"),
+        ({"camera": (0.0, 2.0)}, "camera pitch"), ({"camera": (7.0, 0.0)}, "camera yaw"),
+        ({"camera": torch.full((1, 25), math.nan)}, "camera label"), ({"camera": (1.0,)}, "camera"),
+        ({"edits": {"smile": math.nan}}, "smile"), ({"edits": {"smile": -math.inf}}, "smile"),
+        ({"edits": {"smile": 1e6}}, "smile"), ({"frame": math.nan}, "frame"), ({"frame": -1}, "frame"),
+        ({"frame": 1.5}, "frame"), ({"outside_scale": math.nan}, "outside_scale"),
+        ({"outside_scale": -1}, "outside_scale"),
+        ({"smoothing": "gaussian"}, "smoothing"), ({"removal_mask": np.full((8, 8), np.nan)}, "removal_mask"),
+    ],
+)  # fmt: skip
+def test_render_request_refuses_numbers_a_render_cannot_use(fields, named):
+    with pytest.raises(RenderError, match=named):
+        RenderRequest(**fields)
+
+
+def test_render_request_keeps_valid_numbers_as_plain_floats():
+    r = RenderRequest(np.int64(2), camera=(np.float32(0.5), 0), edits={"smile": 1}, outside_scale=np.float64(1.2))
+    assert r.frame == 2 and type(r.frame) is int and r.camera == (0.5, 0.0) and r.edits == {"smile": 1.0}
+    assert r.at(1, (-math.pi, math.pi / 2)).camera == (-math.pi, math.pi / 2)  # the range's ends are valid
+
+
+def test_scene_edits_refuse_non_finite_numbers_given_at_run_time(band_scene):
+    from innout.edit.mapper import LevelsMapper
+    from innout.scene.edits import SceneEdits
+
+    scene = Scene(band_scene.data)  # its own edits: the module's scene keeps none of these
+    G = scene.G
+    bad = random_direction(G, "bad")
+    bad.scale = math.nan
+    with pytest.raises(RenderError, match="the scale of direction 'bad'"):
+        scene.add_direction(bad)
+    mapper = LevelsMapper("broken")
+    with torch.no_grad():
+        next(mapper.parameters()).view(-1)[0] = math.inf
+    with pytest.raises(RenderError, match="the weights of mapper 'broken'"):
+        scene.add_mapper(mapper)
+    assert "bad" not in scene.edit_names and "broken" not in scene.edit_names
+    ws = scene.data.ws.clone()
+    ws[0, 0, 0] = math.nan
+    with pytest.raises(RenderError, match="latents"):
+        SceneEdits(G, ws, None)
+    scene.add_direction(random_direction(G, "ok"))
+    with pytest.raises(RenderError, match="strength of edit 'ok'"):
+        scene.frame_ws(0, {"ok": math.inf})
+
+
+def test_a_render_with_non_finite_pixels_is_refused_not_black(tiny_generator):
+    import copy
+
+    G = copy.deepcopy(tiny_generator)
+    with torch.no_grad():
+        G.decoder.net[0].weight[0, 0] = math.nan
+    scene = Scene(band_scene_data(G, n_frames=2))
+    with pytest.raises(RenderError, match="NaN or infinite pixels"):
+        scene.render(RenderRequest(0))
+
+
+def test_camera_construction_refuses_non_finite_numbers():
+    from innout.eg3d.cameras import CameraError, intrinsics, make_label, orbit_label, split_label
+
+    with pytest.raises(CameraError, match="camera yaw"):
+        orbit_label(math.nan, 1.5)
+    with pytest.raises(CameraError, match="camera pitch"):
+        orbit_label(torch.tensor([1.5, 1.6]), torch.tensor([1.5, math.inf]))
+    with pytest.raises(CameraError, match="focal length"):
+        intrinsics(0.0)
+    with pytest.raises(CameraError, match="orbit radius"):
+        orbit_label(1.5, 1.5, radius=-2.7)
+    with pytest.raises(CameraError, match=r"camera poses \(cam2world\) must be finite"):
+        make_label(torch.full((1, 4, 4), math.inf))
+    with pytest.raises(CameraError, match=r"shape \[N, 25\]"):
+        split_label(torch.zeros(1, 24))
+
+
+def test_camera_paths_and_exports_refuse_bad_numbers(band_scene, tmp_path):
+    from innout.export import camera_path, export_camera_path
+    from innout.export.paths import CameraPathError
+    from innout.frames import FramesError
+
+    for n_views, options in ((0, {}), (10**9, {}), (8, {"yaw": math.nan}), (8, {"pitch": 4.0})):
+        with pytest.raises(CameraPathError, match="camera path"):
+            camera_path("orbit", n_views, **options)
+    for fps in (0.0, -25.0, math.nan, math.inf, 1e5):
+        with pytest.raises(FramesError, match="fps must be a finite number > 0"):
+            export_camera_path(band_scene, tmp_path / "a.mp4", 0, [(0.0, 0.0)], fps=fps)
+    with pytest.raises(RenderError, match="camera yaw"):
+        export_camera_path(band_scene, tmp_path / "b.mp4", 0, [(0.0, 0.0), (math.nan, 0.0)])
+    assert not (tmp_path / "a.mp4").exists() and not (tmp_path / "b.mp4").exists()
+
+
 def test_depth_output(band_scene):
     r = band_scene.render(RenderRequest(0, with_depth=True))
     assert r.depth.shape == r.ood_opacity.shape if r.ood_opacity is not None else r.depth.ndim == 2
@@ -197,3 +290,113 @@ def test_mapper_edits_are_made_before_smoothing_as_the_official_code(tiny_genera
     got = edits.frame_ws(4, {"m": 1.0}, smoothing="causal")
     torch.testing.assert_close(got, smooth(mapper.edit(ws, 1.0), "causal")[4:5])
     assert not torch.allclose(got, mapper.edit(smooth(ws, "causal")[4:5], 1.0))  # the other order differs
+
+
+# -- hostile and damaged scene files ---------------------------------------------------------------------------
+
+
+def test_micro_scene_round_trip_is_hashed(tmp_path):
+    from innout.bench.robust_files import micro_scene
+    from innout.scene import load_scene
+    from innout.storage import DIGEST_KEY, read_metadata
+
+    path = micro_scene(tmp_path, n_frames=3)
+    assert DIGEST_KEY in read_metadata(path)
+    data = load_scene(path)
+    assert data.n_frames == 3 and data.ood.resolution == 4 and data.ood.code_dim == 4
+    assert data.source.frames == [0, 1, 2] and data.generator.config.w_dim == 8
+    again = load_scene(save_scene(data, tmp_path / "again.safetensors"))
+    assert torch.equal(again.ws, data.ws) and torch.equal(again.ood.triplanes, data.ood.triplanes)
+
+
+def test_version_1_scene_is_read(tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from innout.bench.robust_files import micro_scene
+    from innout.scene import load_scene
+    from innout.storage import read_metadata
+
+    path = micro_scene(tmp_path)
+    tensors, meta = load_file(str(path)), read_metadata(path)
+    old = {"frame_indices": tensors.pop("source.frames")}
+    for key in [k for k in tensors if k.startswith("ood.decoder.net.")]:
+        old["ood.decoder." + key[len("ood.decoder.net.") :]] = tensors.pop(key)
+    meta = {**meta, "innout_scene_version": "1", "source": json.dumps({"fps": 25.0, "crop_size": 512})}
+    meta.pop("innout_sha256")
+    save_file({**tensors, **old}, str(tmp_path / "v1.safetensors"), metadata=meta)
+    data, current = load_scene(tmp_path / "v1.safetensors"), load_scene(path)
+    assert data.source.frames == [0, 1] and data.source.fps == 25.0
+    assert torch.equal(data.ood.decoder.net[0].weight, current.ood.decoder.net[0].weight)
+
+
+def _scene_variants(tmp_path):
+    import json
+
+    from innout.bench import robust_files as rf
+
+    def config(**changes):
+        return rf._config_text(**changes)
+
+    scene = rf.micro_scene(tmp_path)
+    ws = torch.zeros(2, 14, 8)
+    ws[0, 0, 0] = float("inf")
+
+    def variant(name, **rewrite):
+        return rf.rewrite_safetensors(scene, tmp_path / f"{name}.safetensors", **rewrite)
+
+    ood = {"ood": json.dumps({"resolution": 1024, "code_dim": 4})}
+    return [
+        (variant("no-config", drop_meta=("generator_config",)), "lacks its 'generator_config' metadata"),
+        (variant("no-ood", drop_meta=("ood",)), "lacks its 'ood' metadata"),
+        (variant("no-source", drop_meta=("source",)), "lacks its 'source' metadata"),
+        (variant("v1", metadata={"innout_scene_version": "1"}), "version 1 scene lacks its frame_indices"),
+        (variant("v9", metadata={"innout_scene_version": "9"}), "not an In-N-Out scene"),
+        (variant("ood-bomb", metadata={"ood": json.dumps({"resolution": 60000, "code_dim": 4})}), "from 1 to 1024"),
+        (variant("ood-mismatch", metadata=ood), r"triplanes \[1, 3, 32, 4, 4\] vs \[1, 3, 32, 1024, 1024\]"),
+        (variant("ood-not-json", metadata={"ood": "{"}), "'ood' metadata is not valid JSON"),
+        (variant("ood-float", metadata={"ood": json.dumps({"resolution": 4.0, "code_dim": 4})}), "whole"),
+        (variant("inf-ws", tensors={"ws": ws}), r"NaN or infinite values \(ws\)"),
+        (variant("ws-width", tensors={"ws": torch.zeros(2, 14, 9)}), r"ws has shape \[2, 14, 9\], expected"),
+        (variant("cameras", tensors={"cameras": torch.zeros(3, 25)}), r"cameras has shape \[3, 25\]"),
+        (variant("frames", tensors={"source.frames": torch.zeros(2)}), "expected integers"),
+        (variant("negative", tensors={"source.frames": torch.tensor([0, -4])}), "must not be negative"),
+        (variant("no-ws", drop=("ws",)), r"lacks the tensor\(s\) ws"),
+        (variant("extra", tensors={"extra": torch.zeros(1)}), r"unexpected tensors \['extra'\]"),
+        (variant("gen", drop=("generator.decoder.net.0.weight",)), "missing .'decoder.net.0.weight'."),
+        (variant("huge-config", metadata={"generator_config": config(img_resolution=1 << 30)}), "img_resolution"),
+        (variant("fps", metadata={"source": json.dumps({"fps": float("nan")})}), "frame rate"),
+        (rf.truncated(scene, tmp_path / "truncated.safetensors"), "not a readable safetensors scene file"),
+        (rf.garbled(scene, tmp_path / "garbled.safetensors"), "does not match its hash"),
+    ]
+
+
+def test_hostile_scene_files_are_refused_before_anything_is_built(tmp_path):
+    from innout.scene import SceneFormatError, load_scene
+
+    for path, message in _scene_variants(tmp_path):
+        with pytest.raises(SceneFormatError, match=message) as info:
+            load_scene(path)
+        assert str(path) in str(info.value), path.name
+
+
+def test_scene_ood_size_bomb_is_refused_within_memory(tmp_path):
+    import json
+
+    from innout.bench.robust_files import MEMORY_BOUND_MB, micro_scene, rewrite_safetensors
+    from innout.bench.robustness import peak_rss_mb
+
+    bomb = rewrite_safetensors(
+        micro_scene(tmp_path), tmp_path / "bomb.safetensors",
+        metadata={"ood": json.dumps({"resolution": 1024, "code_dim": 1 << 20})},
+    )  # fmt: skip
+    code = f"""
+from innout.scene import SceneFormatError, load_scene
+try:
+    load_scene({str(bomb)!r})
+except SceneFormatError as exc:
+    print("refused", exc)
+"""
+    peak, last = peak_rss_mb(code)
+    assert last.startswith("refused") and "code size 1048576" in last and peak < MEMORY_BOUND_MB

@@ -144,11 +144,14 @@ class StudioSession:
             raise StudioError("Prepare an input first (step 1).")
         if not self.runtime.ready:
             raise StudioError("No generator: see the setup panel at the top.")
-        config = get_preset(preset)
-        if max_frames:
-            config.max_frames = int(max_frames)
-        if effort != 1.0:
-            config = scaled(config, effort)
+        try:  # the settings check their own ranges (max_frames >= 1, 0 < effort <= 10): refused before work
+            config = get_preset(preset)
+            if max_frames:
+                config.max_frames = max_frames
+            if effort != 1.0:
+                config = scaled(config, effort)
+        except UserError as exc:
+            raise StudioError(str(exc)) from exc
         if mask is not None:  # the editor's drawing on the first crop: any painted pixel (or alpha) is OOD
             mask = np.asarray(mask)
             if mask.ndim == 3:
@@ -241,11 +244,11 @@ class StudioSession:
     def export_orbit(self, view: View, *, path: str, n_views: int, quality: str, progress=None) -> Path:
         scene = self.require_scene()
         out = self.folder / f"orbit_frame{view.frame}.mp4"
-        try:
+        try:  # the view count, the frame and the view's numbers are checked before the first render
             views = camera_path(path, n_views)
-        except ValueError as exc:
+            return export_camera_path(scene, out, view.frame, views, self.request(view, quality), progress=progress)
+        except UserError as exc:
             raise StudioError(str(exc)) from exc
-        return export_camera_path(scene, out, view.frame, views, self.request(view, quality), progress=progress)
 
     def export_png(self, view: View) -> Path:
         result = self.render(view, quality="full")

@@ -1,5 +1,10 @@
-"""What several commands share: the generator and device arguments, and the parsers of edits, angles and
-layer lists. Every angle on the command line is in degrees."""
+"""What several commands share: the generator and device arguments, the documented range of every number
+an option takes, and the parsers of edits, angles and layer lists. Every angle on the command line is in
+degrees.
+
+A numeric option is declared with ``type=number(RANGE)``: argparse then refuses a value that is not a
+finite number within the range (exit 2, 'argument --fps: must be ...') before the command starts.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,27 @@ import math
 import sys
 
 from ..errors import UserError
+from ..numbers import FINITE, Range
 
 
 class UsageError(UserError):
     """An argument the command cannot use; the message says which and what it takes."""
+
+
+def number(allowed: Range):
+    """The argparse ``type`` of an option whose values must lie in ``allowed``."""
+    return allowed.argtype()
+
+
+finite_float = number(FINITE)
+"""The argparse ``type`` of an option that takes any finite number (no NaN, no infinity)."""
+
+# the documented ranges of the command line's numbers (angles in degrees)
+YAW_DEGREES = Range(-180, 180, unit="degrees")
+PITCH_DEGREES = Range(-90, 90, unit="degrees")
+FRAME_INDEX = Range(0, None, integer=True)  # a fitted frame; its upper end is the scene's
+FRAME_COUNT = Range(1, None, integer=True)  # --max-frames: at least one frame
+TRUNCATION = Range(0, 2, unit="truncation psi; 1 is none, EG3D's scripts use 0.5-0.7")
 
 
 def add_device_argument(p: argparse.ArgumentParser) -> None:
@@ -42,28 +64,29 @@ def load_generator(args: argparse.Namespace, device: str):
 
 
 def parse_edits(items: list[str] | None) -> dict[str, float]:
-    """``NAME=STRENGTH`` items -> {name: strength}."""
+    """``NAME=STRENGTH`` items -> {name: strength}; each strength finite and within the scene's bound
+    (``innout.scene.edits.EDIT_STRENGTH``)."""
+    from ..scene.edits import EDIT_STRENGTH
+
     edits = {}
     for item in items or []:
         name, sep, value = item.partition("=")
-        try:
-            edits[name.strip()] = float(value)
-        except ValueError:
-            sep = ""
         if not sep or not name.strip():
             raise UsageError(f"--edit takes NAME=STRENGTH (e.g. smile=1.5), got {item!r}")
+        edits[name.strip()] = EDIT_STRENGTH.parse(value, f"--edit {name.strip()}: the strength", UsageError)
     return edits
 
 
 def parse_angles(text: str | None, option: str = "--camera") -> tuple[float, float] | None:
-    """``YAW,PITCH`` in degrees -> (yaw, pitch) in radians (the API's unit)."""
+    """``YAW,PITCH`` in degrees (yaw -180..180, pitch -90..90) -> (yaw, pitch) in radians (the API's unit)."""
     if text is None:
         return None
-    try:
-        yaw, pitch = (math.radians(float(v)) for v in text.split(","))
-    except ValueError as exc:
-        raise UsageError(f"{option} takes YAW,PITCH in degrees (e.g. 20,-5), got {text!r}") from exc
-    return yaw, pitch
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise UsageError(f"{option} takes YAW,PITCH in degrees (e.g. 20,-5), got {text!r}")
+    yaw = YAW_DEGREES.parse(parts[0], f"{option}: the yaw", UsageError)
+    pitch = PITCH_DEGREES.parse(parts[1], f"{option}: the pitch", UsageError)
+    return math.radians(yaw), math.radians(pitch)
 
 
 def parse_layers(text: str | None) -> list[int] | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import UsageError, add_device_argument
+from ..numbers import SEED
+from .common import PITCH_DEGREES, TRUNCATION, YAW_DEGREES, UsageError, add_device_argument, number
 
 
 def download(args: argparse.Namespace) -> int:
@@ -69,10 +70,16 @@ def register(sub) -> None:
 
     p = sub.add_parser("sample", help="render a random face from the EG3D generator (downloads weights on first use)")
     p.add_argument("-o", "--output", default="sample.png", help="output PNG (default: sample.png)")
-    p.add_argument("--seed", type=int, default=0, help="latent seed (default: 0)")
-    p.add_argument("--truncation", type=float, default=0.7, help="truncation psi (default: 0.7)")
-    p.add_argument("--yaw", type=float, default=0.0, help="camera yaw offset from frontal, degrees (default: 0)")
-    p.add_argument("--pitch", type=float, default=0.0, help="camera pitch offset from frontal, degrees (default: 0)")
+    p.add_argument("--seed", type=number(SEED), default=0, help="latent seed, 0 to 2^32-1 (default: 0)")
+    p.add_argument("--truncation", type=number(TRUNCATION), default=0.7, help="truncation psi, 0-2 (default: 0.7)")
+    p.add_argument(
+        "--yaw", type=number(YAW_DEGREES), default=0.0,
+        help="camera yaw offset from frontal, -180..180 degrees (default: 0)",
+    )  # fmt: skip
+    p.add_argument(
+        "--pitch", type=number(PITCH_DEGREES), default=0.0,
+        help="camera pitch offset from frontal, -90..90 degrees (default: 0)",
+    )  # fmt: skip
     p.add_argument(
         "--checkpoint", help="generator .pkl or .safetensors (default: $INNOUT_EG3D_CHECKPOINT, pretrained/)"
     )

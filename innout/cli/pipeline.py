@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_generator_arguments, load_generator
+from ..numbers import SEED, Range
+from .common import FRAME_COUNT, add_generator_arguments, load_generator, number
+
+STRIDE = Range(1, 1000, integer=True)
+SIGMA = Range(0, 1000, unit="frames; 0 turns the filter off")
+MAX_GAP = Range(0, 100_000, integer=True, unit="frames")
 
 
 def prepare_options(args: argparse.Namespace):
@@ -41,6 +46,7 @@ def fit(args: argparse.Namespace) -> int:
         config.seed = args.seed
     if args.max_frames is not None:
         config.max_frames = args.max_frames
+    config.validate()  # every setting in its range before the generator loads and the video is prepared
     device = pick_device(args.device)
     G = load_generator(args, device)
     path = fit_video(
@@ -67,16 +73,23 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def add_prepare_arguments(p: argparse.ArgumentParser, max_frames_flag: str) -> None:
-    p.add_argument("--stride", type=int, default=1, help="keep every n-th frame (default: 1)")
-    p.add_argument(max_frames_flag, dest="prepare_max_frames", type=int, default=None,
-                   help="prepare at most this many frames of the input")  # fmt: skip
-    p.add_argument("--landmark-smoothing", type=float, default=1.5, help="landmark smoothing sigma, frames (0: off)")
+    p.add_argument("--stride", type=number(STRIDE), default=1, help="keep every n-th frame, 1-1000 (default: 1)")
+    p.add_argument(max_frames_flag, dest="prepare_max_frames", type=number(FRAME_COUNT), default=None,
+                   help="prepare at most this many frames of the input (>= 1)")  # fmt: skip
     p.add_argument(
-        "--crop-offset-smoothing", type=float, default=10.0,
-        help="smoothing sigma (frames) of the MTCNN-minus-mesh offset that frames the crop (0: MTCNN's own points)",
+        "--landmark-smoothing", type=number(SIGMA), default=1.5, help="landmark smoothing sigma, 0-1000 frames (0: off)"
+    )
+    p.add_argument(
+        "--crop-offset-smoothing", type=number(SIGMA), default=10.0,
+        help="smoothing sigma (0-1000 frames) of the MTCNN-minus-mesh offset that frames the crop (0: MTCNN's own "
+        "points)",
     )  # fmt: skip
-    p.add_argument("--camera-smoothing", type=float, default=2.0, help="camera smoothing sigma, frames (0: off)")
-    p.add_argument("--max-gap", type=int, default=8, help="fill runs of up to N frames without a face (default: 8)")
+    p.add_argument(
+        "--camera-smoothing", type=number(SIGMA), default=2.0, help="camera smoothing sigma, 0-1000 frames (0: off)"
+    )
+    p.add_argument(
+        "--max-gap", type=number(MAX_GAP), default=8, help="fill runs of up to N frames without a face (default: 8)"
+    )
 
 
 def register(sub) -> None:
@@ -103,8 +116,8 @@ def register(sub) -> None:
         help="semi-supervised fit: a PNG mask of the OOD object on the first aligned crop (propagated by "
         "optical flow) or a folder with one mask per prepared frame; white = OOD",
     )
-    p.add_argument("--max-frames", type=int, help="fit at most this many evenly spaced frames")
-    p.add_argument("--seed", type=int, help="random seed (default: the preset's)")
+    p.add_argument("--max-frames", type=number(FRAME_COUNT), help="fit at most this many evenly spaced frames (>= 1)")
+    p.add_argument("--seed", type=number(SEED), help="random seed, 0 to 2^32-1 (default: the preset's)")
     p.add_argument("-o", "--output", help="scene file to write (default: inside the work folder)")
     p.add_argument("--workdir", help="stage caches and checkpoints (default: ~/.cache/innout/fit)")
     add_prepare_arguments(p, "--prepare-max-frames")

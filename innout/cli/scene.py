@@ -6,7 +6,15 @@ import argparse
 import math
 from pathlib import Path
 
-from .common import UsageError, add_device_argument, note, parse_angles, parse_edits
+from ..numbers import Range
+from .common import FRAME_INDEX, UsageError, add_device_argument, finite_float, note, number, parse_angles, parse_edits
+
+FPS = Range(0, 240, lo_open=True, unit="frames per second")
+VIEWS = Range(1, 1000, integer=True)
+PATH_YAW = Range(0, 180, unit="degrees")
+PATH_PITCH = Range(0, 90, unit="degrees")
+OUTSIDE_SCALE = Range(0, 4)  # the same bound as RenderRequest's
+MESH_RESOLUTION = Range(8, 512, integer=True)  # innout.export.mesh's MIN/MAX_MESH_RESOLUTION
 
 
 def load_scene(args: argparse.Namespace):
@@ -107,7 +115,10 @@ def mesh(args: argparse.Namespace) -> int:
 
 def add_scene_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scene", help="a scene file written by `fit` (.safetensors)")
-    p.add_argument("--frame", type=int, default=0, help="fitted frame for images, meshes and camera paths (default: 0)")
+    p.add_argument(
+        "--frame", type=number(FRAME_INDEX), default=0,
+        help="fitted frame for images, meshes and camera paths, 0 to the scene's last (default: 0)",
+    )  # fmt: skip
     p.add_argument(
         "--edit", action="append", metavar="NAME=STRENGTH",
         help="apply an edit (a direction or mapper by name), e.g. --edit smile=1.5; repeatable",
@@ -143,17 +154,26 @@ def register(sub) -> None:
     )  # fmt: skip
     p.add_argument("--removal-mask", help="for images with --removal mask: PNG mask of what to remove (white = OOD)")
     p.add_argument(
-        "--outside-scale", type=float, default=1.0,
-        help="with --removal mask: multiply b outside the mask by this (official code: 1.2; default: 1)",
+        "--outside-scale", type=number(OUTSIDE_SCALE), default=1.0,
+        help="with --removal mask: multiply b outside the mask by this, 0-4 (official code: 1.2; default: 1)",
     )  # fmt: skip
-    p.add_argument("--camera", metavar="YAW,PITCH", help="render from this camera, degrees from frontal (images only)")
+    p.add_argument(
+        "--camera", metavar="YAW,PITCH",
+        help="render from this camera, degrees from frontal: yaw -180..180, pitch -90..90 (images only)",
+    )  # fmt: skip
     group = p.add_mutually_exclusive_group()
     group.add_argument("--orbit", action="store_true", help="with .mp4: orbit the camera around --frame")
     group.add_argument("--yaw-sweep", action="store_true", help="with .mp4: sweep the camera left-right around --frame")
-    p.add_argument("--views", type=int, default=60, help="views in a camera path (default: 60)")
-    p.add_argument("--path-yaw", type=float, default=20.0, help="camera path yaw amplitude, degrees (default: 20)")
-    p.add_argument("--path-pitch", type=float, default=8.0, help="orbit pitch amplitude, degrees (default: 8)")
-    p.add_argument("--fps", type=float, default=25.0, help="frame rate of camera-path videos (default: 25)")
+    p.add_argument("--views", type=number(VIEWS), default=60, help="views in a camera path, 1-1000 (default: 60)")
+    p.add_argument(
+        "--path-yaw", type=number(PATH_YAW), default=20.0, help="camera path yaw amplitude, 0-180 degrees (default: 20)"
+    )
+    p.add_argument(
+        "--path-pitch", type=number(PATH_PITCH), default=8.0, help="orbit pitch amplitude, 0-90 degrees (default: 8)"
+    )
+    p.add_argument(
+        "--fps", type=number(FPS), default=25.0, help="frame rate of camera-path videos, 0 < fps <= 240 (default: 25)"
+    )
     p.add_argument(
         "--quality", default="full", choices=["preview", "full"],
         help="full: the model's resolution + super-resolution (default); preview: 64px raw render, upsampled",
@@ -172,6 +192,11 @@ def register(sub) -> None:
     p = sub.add_parser("mesh", help="extract the geometry of a fitted frame (marching cubes) as .glb or .ply")
     add_scene_arguments(p)
     p.add_argument("-o", "--output", required=True, help=".glb (parts as meshes 'face' and 'ood') or .ply")
-    p.add_argument("--resolution", type=int, default=128, help="grid size per axis (default: 128)")
-    p.add_argument("--level", type=float, default=10.0, help="density level of the surface (default: 10, EG3D's)")
+    p.add_argument(
+        "--resolution", type=number(MESH_RESOLUTION), default=128,
+        help="grid points per axis, 8-512 (512 needs about 1.5 GB of memory; default: 128)",
+    )  # fmt: skip
+    p.add_argument(
+        "--level", type=finite_float, default=10.0, help="density level of the surface, finite (default: 10, EG3D's)"
+    )
     p.set_defaults(func=mesh)

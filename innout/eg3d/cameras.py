@@ -11,6 +11,26 @@ import math
 
 import torch
 
+from ..errors import UserError
+from ..numbers import Range
+
+
+class CameraError(UserError, ValueError):
+    """A camera that cannot be built or used: non-finite angles or positions, a focal length or radius that
+    is not positive, a label of the wrong shape or with NaN entries (it would render a black image)."""
+
+
+FOCAL = Range(0, 100, lo_open=True, unit="normalised focal length; FFHQ's is 4.26")
+RADIUS = Range(0, 1e3, lo_open=True, unit="distance of the camera from the origin")
+
+
+def _check_finite(values: float | torch.Tensor | tuple, what: str) -> None:
+    tensor = torch.as_tensor(values, dtype=torch.float64 if not torch.is_tensor(values) else None)
+    if not bool(torch.isfinite(tensor).all()):
+        shown = tensor.tolist() if tensor.numel() <= 4 else f"a tensor of shape {tuple(tensor.shape)}"
+        raise CameraError(f"{what} must be finite, got {shown}")
+
+
 FFHQ_FOCAL = 4.2647  # 2985.29 px / 700 px: the focal length of every FFHQ data label
 FOV_18_837_FOCAL = 4.26339  # FOV_to_intrinsics(18.837), EG3D's generation scripts
 INO_FOCAL = 4.4652  # FOV_to_intrinsics(18): the truncated --fov-deg, used by In-N-Out's conditioning
@@ -26,6 +46,8 @@ def fov_to_focal(fov_degrees: float) -> float:
 
 
 def intrinsics(focal: float = FFHQ_FOCAL, principal: float = 0.5) -> torch.Tensor:
+    focal = FOCAL.check(focal, "the camera's focal length", CameraError)
+    _check_finite(principal, "the camera's principal point")
     return torch.tensor([[focal, 0.0, principal], [0.0, focal, principal], [0.0, 0.0, 1.0]])
 
 
@@ -35,7 +57,11 @@ def _normalize(v: torch.Tensor) -> torch.Tensor:
 
 def look_at_cam2world(position: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """cam2world [N, 4, 4] for cameras at ``position`` [N, 3] looking at ``target`` [3] or [N, 3], world up +y."""
+    _check_finite(position, "camera positions")
+    _check_finite(target, "the camera's target")
     position = position.float()
+    if bool(((target.float().expand_as(position) - position).norm(dim=-1) == 0).any()):
+        raise CameraError("a camera cannot look at its own position")
     forward = _normalize(target.float().expand_as(position) - position)
     up = torch.tensor([0.0, 1.0, 0.0], device=position.device).expand_as(forward)
     right = -_normalize(torch.linalg.cross(up, forward, dim=-1))
@@ -58,6 +84,9 @@ def orbit_cam2world(
     The camera sits on a sphere of ``radius`` around the world origin (not around the pivot) and looks
     at ``lookat``. Larger yaw moves the camera towards +x; smaller pitch moves it up.
     """
+    _check_finite(yaw, "camera yaw")
+    _check_finite(pitch, "camera pitch")
+    RADIUS.check(radius, "the camera's orbit radius", CameraError)
     yaw_t = torch.as_tensor(yaw, dtype=torch.float32).reshape(-1, 1)
     pitch_t = torch.as_tensor(pitch, dtype=torch.float32).reshape(-1, 1)
     yaw_t, pitch_t = torch.broadcast_tensors(yaw_t, pitch_t)
@@ -76,6 +105,7 @@ def orbit_cam2world(
 
 def make_label(cam2world: torch.Tensor, focal: float = FFHQ_FOCAL) -> torch.Tensor:
     """25-d labels [N, 25] from cam2world [N, 4, 4]."""
+    _check_finite(cam2world, "camera poses (cam2world)")
     k = intrinsics(focal).to(cam2world.device).reshape(1, 9).expand(cam2world.shape[0], 9)
     return torch.cat([cam2world.reshape(-1, 16), k], dim=1)
 
@@ -90,7 +120,10 @@ def orbit_angles(c: torch.Tensor, *, lookat: tuple[float, float, float] = CAMERA
     """(yaw, pitch) in radians of a camera label [25] or [1, 25], the inverse of ``orbit_cam2world`` for
     the camera's position (frontal = (pi/2, pi/2)); for any camera, the orbit point nearest to it."""
     position = c.reshape(-1)[:16].reshape(4, 4)[:3, 3].double()
+    _check_finite(position, "the camera's position")
     r = float(position.norm())
+    if r == 0:
+        raise CameraError("a camera at the origin has no orbit angles")
     phi = math.acos(max(-1.0, min(1.0, float(position[1]) / r)))
     pitch = math.pi * (1 - math.cos(phi)) / 2
     return math.pi - math.atan2(float(position[2]), float(position[0])), pitch
@@ -104,7 +137,7 @@ def frontal_label(focal: float = FFHQ_FOCAL) -> torch.Tensor:
 def split_label(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """[N, 25] -> cam2world [N, 4, 4], intrinsics [N, 3, 3]."""
     if c.ndim != 2 or c.shape[1] != 25:
-        raise ValueError(f"camera labels must have shape [N, 25], got {tuple(c.shape)}")
+        raise CameraError(f"camera labels must have shape [N, 25], got {tuple(c.shape)}")
     return c[:, :16].reshape(-1, 4, 4), c[:, 16:25].reshape(-1, 3, 3)
 
 

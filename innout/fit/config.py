@@ -15,7 +15,10 @@ cheaper ones cut frames, resolution, samples and iterations, never terms (``join
 latents and caches the face tri-planes, an option with its own, different result).
 
 Any field can be overridden with ``apply_overrides(cfg, ["joint.iterations=200", ...])`` (the CLI's
-``--set``).
+``--set``). Every field declares its documented range (its spec: iterations >= 0, samples >= 1, learning
+rates > 0, weights >= 0, finite numbers only, ...); a value outside it raises ``SettingError`` the moment
+it is set, whichever way (constructor, preset, ``--set``, ``from_dict``, plain assignment), so a bad
+setting is refused before any work starts.
 """
 
 from __future__ import annotations
@@ -23,114 +26,309 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import UserError
+from ..numbers import SEED, Range
+
+
+class SettingError(UserError, ValueError):
+    """A setting that does not exist, or a value outside its documented range (named in the message)."""
+
+
+# --- what each setting may hold ------------------------------------------------------------------------
+# Every field below declares a spec (``setting(default, spec)``); every assignment is checked against it
+# (``Settings.__setattr__``): the dataclass constructor, ``dataclasses.replace``, ``--set``, presets,
+# ``from_dict`` and plain ``cfg.joint.lr = ...`` alike, so a bad value is refused before any work starts.
+
+
+class Spec:
+    """What one setting may hold: ``check`` a Python value, ``parse`` one written as text (``--set``)."""
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def check(self, value: Any, key: str) -> Any:
+        raise NotImplementedError
+
+    def parse(self, text: str, key: str) -> Any:
+        return self.check(text, key)
+
+    def refuse(self, key: str, value: Any) -> SettingError:
+        return SettingError(f"{key} must be {self.describe()}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Number(Spec):
+    """A finite integer or real in a documented range (``innout.numbers.Range``)."""
+
+    range: Range
+
+    def describe(self) -> str:
+        return self.range.describe()
+
+    def check(self, value: Any, key: str) -> Any:
+        return self.range.check(value, key, SettingError)
+
+    def parse(self, text: str, key: str) -> Any:
+        return self.range.parse(text, key, SettingError)
+
+
+@dataclass(frozen=True)
+class Choice(Spec):
+    options: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(o) for o in self.options)
+
+    def check(self, value: Any, key: str) -> Any:
+        if value not in self.options:
+            raise self.refuse(key, value)
+        return value
+
+    def parse(self, text: str, key: str) -> Any:
+        return self.check(str(text).strip(), key)
+
+
+@dataclass(frozen=True)
+class Flag(Spec):
+    TRUE: ClassVar[tuple[str, ...]] = ("1", "true", "yes", "on")
+    FALSE: ClassVar[tuple[str, ...]] = ("0", "false", "no", "off")
+
+    def describe(self) -> str:
+        return "true or false"
+
+    def check(self, value: Any, key: str) -> Any:
+        if not isinstance(value, bool):
+            raise self.refuse(key, value)
+        return value
+
+    def parse(self, text: str, key: str) -> Any:
+        word = str(text).strip().lower()
+        if word in self.TRUE or word in self.FALSE:
+            return word in self.TRUE
+        raise self.refuse(key, text)
+
+
+@dataclass(frozen=True)
+class Name(Spec):
+    def describe(self) -> str:
+        return "a non-empty name"
+
+    def check(self, value: Any, key: str) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            raise self.refuse(key, value)
+        return value
+
+
+@dataclass(frozen=True)
+class SamplesPerRay(Spec):
+    """(coarse, fine) samples per ray, or None for the generator's own."""
+
+    coarse: Range = Range(1, 1024, integer=True)
+    fine: Range = Range(0, 1024, integer=True)
+
+    def describe(self) -> str:
+        return f"none or COARSE,FINE with coarse {self.coarse.describe()} and fine {self.fine.describe()}"
+
+    def check(self, value: Any, key: str) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise self.refuse(key, value)
+        return self.coarse.check(value[0], f"{key} (coarse)", SettingError), self.fine.check(
+            value[1], f"{key} (fine)", SettingError
+        )
+
+    def parse(self, text: str, key: str) -> Any:
+        text = str(text).strip()
+        if text.lower() in ("none", "null"):
+            return None
+        parts = text.strip("()[] ").split(",")
+        if len(parts) != 2:
+            raise self.refuse(key, text)
+        return self.check(
+            (self.coarse.parse(parts[0], f"{key} (coarse)", SettingError),
+             self.fine.parse(parts[1], f"{key} (fine)", SettingError)), key,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Section(Spec):
+    """A group of settings (another ``Settings`` dataclass)."""
+
+    kind: type
+
+    def describe(self) -> str:
+        return f"a {self.kind.__name__}"
+
+    def check(self, value: Any, key: str) -> Any:
+        if not isinstance(value, self.kind):
+            first = next(iter(_specs(self.kind)))
+            raise SettingError(f"{key!r} is a group of settings; set its fields, e.g. {key}.{first}=VALUE")
+        return value
+
+
+def setting(default: Any, spec: Spec) -> Any:
+    """A dataclass field whose values are checked against ``spec``."""
+    return field(default=default, metadata={"spec": spec})
+
+
+def section(kind: type) -> Any:
+    return field(default_factory=kind, metadata={"spec": Section(kind)})
+
+
+# the documented ranges shared by several settings
+ITERATIONS = Number(Range(0, 10_000_000, integer=True))  # steps or epochs; 0 skips
+AT_LEAST_ONE = Number(Range(1, 1_000_000, integer=True))  # counts that cannot be 0 (frames, samples, batches)
+BATCH = Number(Range(1, 4096, integer=True))
+EVERY = Number(Range(1, None, integer=True))  # checkpoint interval, steps
+LR = Number(Range(0, 1, lo_open=True))  # Adam learning rates: > 0; above 1 nothing converges
+WEIGHT = Number(Range(0, 1e6))  # loss weights; 0 drops the term
+SHARE = Number(Range(0, 1))  # a share of the steps, or a mixing ratio
+RAYS = Number(Range(8, 1024, integer=True, optional=True))  # neural rendering resolution; None: the generator's
+LPIPS = Choice(("alex", "vgg"))
+COMPARE = Choice(("sr", "raw"))
+
+
+def _specs(kind: type) -> dict[str, Spec]:
+    return {f.name: f.metadata["spec"] for f in dataclasses.fields(kind)}
+
+
+class Settings:
+    """Base of the configuration dataclasses: every assignment is checked against its field's spec, and
+    names no field are refused (a typo must not pass as a new attribute). ``group`` prefixes the names
+    in messages (``joint.lr``)."""
+
+    group: ClassVar[str] = ""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        specs = _specs(type(self))
+        if name not in specs:
+            raise SettingError(f"unknown setting {self.key(name)!r} (known here: {', '.join(sorted(specs))})")
+        super().__setattr__(name, specs[name].check(value, self.key(name)))
+
+    def key(self, name: str) -> str:
+        return f"{self.group}.{name}" if self.group else name
+
+    def validate(self) -> None:
+        """Check every field again, groups included (values put in by other means than assignment)."""
+        for name, spec in _specs(type(self)).items():
+            value = getattr(self, name)
+            spec.check(value, self.key(name))
+            if isinstance(value, Settings):
+                value.validate()
 
 
 @dataclass
-class InitConfig:
+class InitConfig(Settings):
     """Nearest-neighbour initialisation (paper Algorithm 1; docs/method.md)."""
 
-    samples: int = 500  # random z drawn; each frame keeps the one whose render is closest (LPIPS)
-    batch: int = 4  # candidates synthesised at once
-    lpips_net: str = "alex"
-    compare: str = "sr"  # 'sr': the 512 image as in the official code; 'raw': the neural render (cheaper)
-    resolution: int | None = None  # neural rendering resolution (None: the generator's)
-    samples_per_ray: tuple[int, int] | None = None  # (coarse, fine); None: the generator's
+    group: ClassVar[str] = "init"
+    samples: int = setting(500, AT_LEAST_ONE)  # random z drawn; each frame keeps the one whose render is closest
+    batch: int = setting(4, BATCH)  # candidates synthesised at once
+    lpips_net: str = setting("alex", LPIPS)
+    compare: str = setting("sr", COMPARE)  # 'sr': the 512 image as in the official code; 'raw': the neural render
+    resolution: int | None = setting(None, RAYS)  # neural rendering resolution (None: the generator's)
+    samples_per_ray: tuple[int, int] | None = setting(None, SamplesPerRay())  # (coarse, fine); None: the generator's
 
 
 @dataclass
-class InversionConfig:
+class InversionConfig(Settings):
     """In-distribution W+ inversion: w_t = w_cano + a * r_t (docs/method.md, fitting)."""
 
-    residual_scale: float = 0.7
-    subset_frames: int = 16  # K
-    subset_epochs: int = 200  # M1, on the K frames
-    all_epochs: int = 20  # M2, on all frames
-    batch_frames: int = 1
-    lr: float = 5e-3
-    rampup: float = 0.05  # share of steps with a linear lr ramp-up
-    rampdown: float = 0.25  # share of steps with a cosine lr ramp-down
-    lambda_l2: float = 1.0
-    lambda_lpips: float = 1.0
-    lambda_delta: float = 1e-3
-    lambda_w: float = 0.0
-    lpips_net: str = "vgg"
-    compare: str = "sr"  # loss on the 512 SR image ('sr') or on the neural render ('raw')
-    resolution: int | None = None
-    samples_per_ray: tuple[int, int] | None = None
-    space: str = "w+"  # 'w+' (14 codes per frame) or 'w' (one code broadcast: the W baseline)
-    checkpoint_every: int = 200
+    group: ClassVar[str] = "inversion"
+    residual_scale: float = setting(0.7, Number(Range(0, 10)))
+    subset_frames: int = setting(16, AT_LEAST_ONE)  # K
+    subset_epochs: int = setting(200, ITERATIONS)  # M1, on the K frames
+    all_epochs: int = setting(20, ITERATIONS)  # M2, on all frames
+    batch_frames: int = setting(1, BATCH)
+    lr: float = setting(5e-3, LR)
+    rampup: float = setting(0.05, SHARE)  # share of steps with a linear lr ramp-up
+    rampdown: float = setting(0.25, SHARE)  # share of steps with a cosine lr ramp-down
+    lambda_l2: float = setting(1.0, WEIGHT)
+    lambda_lpips: float = setting(1.0, WEIGHT)
+    lambda_delta: float = setting(1e-3, WEIGHT)
+    lambda_w: float = setting(0.0, WEIGHT)
+    lpips_net: str = setting("vgg", LPIPS)
+    compare: str = setting("sr", COMPARE)  # loss on the 512 SR image ('sr') or on the neural render ('raw')
+    resolution: int | None = setting(None, RAYS)
+    samples_per_ray: tuple[int, int] | None = setting(None, SamplesPerRay())
+    space: str = setting("w+", Choice(("w+", "w")))  # 'w+' (14 codes per frame) or 'w' (one code: the W baseline)
+    checkpoint_every: int = setting(200, EVERY)
 
 
 @dataclass
-class JointConfig:
+class JointConfig(Settings):
     """Joint optimisation of the latents, the OOD tri-plane, decoder and per-frame codes (docs/method.md, fitting)."""
 
-    iterations: int = 10_000
-    batch_frames: int = 1
-    lr: float = 5e-3  # OOD tri-plane, decoder and codes
-    latent_lr: float = 5e-4  # w_cano and residuals; 0 freezes them (face tri-planes cached)
+    group: ClassVar[str] = "joint"
+    iterations: int = setting(10_000, ITERATIONS)
+    batch_frames: int = setting(1, BATCH)
+    lr: float = setting(5e-3, LR)  # OOD tri-plane, decoder and codes
+    latent_lr: float = setting(5e-4, Number(Range(0, 1)))  # w_cano and residuals; 0 freezes them (planes cached)
     # before the stage w_cano becomes (1 - r) w_cano + r N(0, 1), as the official mask-free script (r = 0.3)
-    cano_reinit: float = 0.3
-    ood_resolution: int = 256
-    ood_code_dim: int = 32
-    resolution: int | None = None  # neural rendering resolution (None: the generator's, 128)
-    samples_per_ray: tuple[int, int] | None = None
-    lambda_l2: float = 1.0
-    lambda_lpips: float = 1.0  # at the rendering resolution
-    lpips_net: str = "vgg"
-    lambda_l2_sr: float = 1.0  # L2 of the 512 SR composite; 0 skips the SR in this stage
-    lambda_entropy: float = 1.0
-    entropy_skew: float = 2.0  # H(b ** skew), as the official code
-    lambda_area: float = 1.0
+    cano_reinit: float = setting(0.3, SHARE)
+    ood_resolution: int = setting(256, Number(Range(4, 2048, integer=True)))
+    ood_code_dim: int = setting(32, Number(Range(1, 4096, integer=True)))
+    resolution: int | None = setting(None, RAYS)  # neural rendering resolution (None: the generator's, 128)
+    samples_per_ray: tuple[int, int] | None = setting(None, SamplesPerRay())
+    lambda_l2: float = setting(1.0, WEIGHT)
+    lambda_lpips: float = setting(1.0, WEIGHT)  # at the rendering resolution
+    lpips_net: str = setting("vgg", LPIPS)
+    lambda_l2_sr: float = setting(1.0, WEIGHT)  # L2 of the 512 SR composite; 0 skips the SR in this stage
+    lambda_entropy: float = setting(1.0, WEIGHT)
+    entropy_skew: float = setting(2.0, Number(Range(0, 100, lo_open=True)))  # H(b ** skew), as the official code
+    lambda_area: float = setting(1.0, WEIGHT)
     # share of the iterations over which the entropy and area weights ramp up from 0 (0: from the start,
     # as the official code)
-    blend_warmup: float = 0.0
-    lambda_delta: float = 2e-3
-    lambda_w: float = 1.0
+    blend_warmup: float = setting(0.0, SHARE)
+    lambda_delta: float = setting(2e-3, WEIGHT)
+    lambda_w: float = setting(1.0, WEIGHT)
     # semi-supervised (only with OOD masks)
-    lambda_l2_ood: float = 1.0  # OOD-only render vs target inside the mask
-    lambda_sparsity: float = 3.0  # blend weight outside the mask
-    checkpoint_every: int = 500
+    lambda_l2_ood: float = setting(1.0, WEIGHT)  # OOD-only render vs target inside the mask
+    lambda_sparsity: float = setting(3.0, WEIGHT)  # blend weight outside the mask
+    checkpoint_every: int = setting(500, EVERY)
 
 
 @dataclass
-class SuperResolutionConfig:
+class SuperResolutionConfig(Settings):
     """Fine-tuning of the SR module alone (docs/method.md, fitting)."""
 
-    epochs: int = 100  # 0 skips the stage
-    lr: float = 1e-3
-    lambda_l2: float = 1.0
-    lambda_lpips: float = 1.0
-    lpips_net: str = "vgg"
-    cache_renders: bool = True  # the fields are frozen: render each frame once
-    checkpoint_every: int = 200
+    group: ClassVar[str] = "superres"
+    epochs: int = setting(100, ITERATIONS)  # 0 skips the stage
+    lr: float = setting(1e-3, LR)
+    lambda_l2: float = setting(1.0, WEIGHT)
+    lambda_lpips: float = setting(1.0, WEIGHT)
+    lpips_net: str = setting("vgg", LPIPS)
+    cache_renders: bool = setting(True, Flag())  # the fields are frozen: render each frame once
+    checkpoint_every: int = setting(200, EVERY)
 
 
 @dataclass
-class PTIConfig:
+class PTIConfig(Settings):
     """Pivotal tuning (the PTI baseline): the generator is tuned around fixed W+ pivots."""
 
-    steps: int = 350
-    lr: float = 3e-4
-    lambda_l2: float = 1.0
-    lambda_lpips: float = 1.0
-    lpips_net: str = "vgg"
-    checkpoint_every: int = 100
+    group: ClassVar[str] = "pti"
+    steps: int = setting(350, ITERATIONS)
+    lr: float = setting(3e-4, LR)
+    lambda_l2: float = setting(1.0, WEIGHT)
+    lambda_lpips: float = setting(1.0, WEIGHT)
+    lpips_net: str = setting("vgg", LPIPS)
+    checkpoint_every: int = setting(100, EVERY)
 
 
 @dataclass
-class FitConfig:
-    name: str = "paper"
-    max_frames: int | None = None  # evenly spaced frames kept from the prepared video
-    seed: int = 20221026
-    init: InitConfig = field(default_factory=InitConfig)
-    inversion: InversionConfig = field(default_factory=InversionConfig)
-    joint: JointConfig = field(default_factory=JointConfig)
-    superres: SuperResolutionConfig = field(default_factory=SuperResolutionConfig)
-    pti: PTIConfig = field(default_factory=PTIConfig)
+class FitConfig(Settings):
+    name: str = setting("paper", Name())
+    # evenly spaced frames kept from the prepared video (None: all)
+    max_frames: int | None = setting(None, Number(Range(1, None, integer=True, optional=True)))
+    seed: int = setting(20221026, Number(SEED))
+    init: InitConfig = section(InitConfig)
+    inversion: InversionConfig = section(InversionConfig)
+    joint: JointConfig = section(JointConfig)
+    superres: SuperResolutionConfig = section(SuperResolutionConfig)
+    pti: PTIConfig = section(PTIConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -140,14 +338,14 @@ class FitConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FitConfig:
+        """A configuration from ``to_dict``'s form (e.g. JSON): unknown keys and bad values are refused."""
+        if not isinstance(data, dict):
+            raise SettingError(f"a fit configuration must be a mapping of settings, got {type(data).__name__}")
         cfg = cls()
         for key, value in data.items():
-            _set(cfg, key, value)
+            _set(cfg, str(key), value)
+        cfg.validate()
         return cfg
-
-
-class SettingError(UserError, ValueError):
-    """A --set override that names no setting or has a value of the wrong type."""
 
 
 def paper() -> FitConfig:
@@ -201,72 +399,47 @@ def get_preset(name: str) -> FitConfig:
     return PRESETS[name]()
 
 
-def _convert(current: Any, value: Any, key: str) -> Any:
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text.lower() in ("none", "null"):
-        return None
-    if isinstance(current, bool):
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise SettingError(f"{key}: expected true/false, got {value!r}")
-    if isinstance(current, int):
-        return int(text)
-    if isinstance(current, float):
-        return float(text)
-    if isinstance(current, tuple) or (current is None and "," in text):
-        return tuple(int(v) for v in text.strip("()").split(","))
-    if current is None:
-        try:
-            return int(text)
-        except ValueError:
-            return text
-    return text
-
-
-def _set(cfg: Any, dotted: str, value: Any) -> None:
+def _set(cfg: Settings, dotted: str, value: Any) -> None:
+    """Set ``section.field`` (or a whole section from a dict) on ``cfg``; text is parsed by the field's spec."""
     *parents, leaf = dotted.split(".")
     target = cfg
     for part in parents:
-        if not dataclasses.is_dataclass(target) or not hasattr(target, part):
-            raise SettingError(f"unknown setting {dotted!r}")
+        specs = _specs(type(target))
+        if not isinstance(specs.get(part), Section):
+            groups = sorted(k for k, s in specs.items() if isinstance(s, Section)) or ["none"]
+            name = target.key(part)
+            raise SettingError(f"unknown setting {dotted!r} ({name!r} is no group; groups: {', '.join(groups)})")
         target = getattr(target, part)
-    names = {f.name for f in dataclasses.fields(target)}
-    if leaf not in names:
-        raise SettingError(f"unknown setting {dotted!r} (known here: {', '.join(sorted(names))})")
-    current = getattr(target, leaf)
-    if dataclasses.is_dataclass(current):
-        if not isinstance(value, dict):
-            raise SettingError(f"{dotted!r} is a group; set its fields, e.g. {dotted}.{next(iter(names))}=...")
-        for key, sub in value.items():
-            _set(current, key, sub)
+    specs = _specs(type(target))
+    if leaf not in specs:
+        raise SettingError(f"unknown setting {target.key(leaf)!r} (known here: {', '.join(sorted(specs))})")
+    spec, key = specs[leaf], target.key(leaf)
+    if isinstance(spec, Section) and isinstance(value, dict):  # a group from a dict: field by field
+        for sub, sub_value in value.items():
+            _set(getattr(target, leaf), str(sub), sub_value)
         return
-    if isinstance(value, list):
-        value = tuple(value)
-    setattr(target, leaf, _convert(current, value, dotted))
+    setattr(target, leaf, spec.parse(value, key) if isinstance(value, str) else value)
 
 
 def apply_overrides(cfg: FitConfig, overrides: list[str]) -> FitConfig:
-    """Apply ``section.field=value`` strings (e.g. ``joint.iterations=200``, ``init.samples_per_ray=16,16``)."""
+    """Apply ``section.field=value`` strings (e.g. ``joint.iterations=200``, ``init.samples_per_ray=16,16``);
+    a name that is no setting or a value outside the setting's range raises ``SettingError`` at once."""
     for item in overrides:
         if "=" not in item:
-            raise SettingError(f"expected KEY=VALUE, got {item!r}")
+            raise SettingError(f"--set takes KEY=VALUE (e.g. joint.iterations=200), got {item!r}")
         key, value = item.split("=", 1)
-        try:
-            _set(cfg, key.strip(), value)
-        except (TypeError, ValueError) as exc:
-            raise SettingError(f"{item!r}: {exc}") from exc
+        _set(cfg, key.strip(), value)
+    cfg.validate()
     return cfg
+
+
+EFFORT = Range(0, 10, lo_open=True)
 
 
 def scaled(cfg: FitConfig, factor: float) -> FitConfig:
     """A copy of ``cfg`` with every stage's optimisation length multiplied by ``factor`` (at least one
     step each): the app's effort knob, for a quick look before a full fit."""
-    if factor <= 0:
-        raise SettingError(f"the effort factor must be positive, got {factor}")
+    factor = EFFORT.check(factor, "the effort factor", SettingError)
     out = FitConfig.from_dict(cfg.to_dict())
 
     def n(value: int) -> int:

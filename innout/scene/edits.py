@@ -16,10 +16,40 @@ from ..edit.directions import Direction, apply_directions, latent_space_digest
 from ..edit.mapper import LevelsMapper
 from ..edit.smoothing import smooth
 from ..errors import UserError
+from ..numbers import Range
+
+EDIT_STRENGTH = Range(-50, 50)
+"""Strengths an edit may be given. A learned direction's slider spans -3..3 (standard deviations of the
+latents) and a mapper's 0..2; far beyond that the latents leave the face space and, at NaN or infinity,
+the render is black. Within the bound extrapolation is allowed; beyond it, or not finite, it is refused."""
+
+DIRECTION_SCALE = Range(0, 1e3, lo_open=True)
+"""A direction's scale: the spread of the latents along it (learned) or 1 (imported)."""
 
 
 class RenderError(UserError, ValueError):
     """A render request the scene cannot serve (frame out of range, unknown edit, bad option)."""
+
+
+def check_strengths(edits: dict[str, float] | None) -> dict[str, float]:
+    """``edits`` as {name: float}, each strength finite and within ``EDIT_STRENGTH``; else ``RenderError``
+    naming the edit and its value."""
+    if edits is None:
+        return {}
+    if not isinstance(edits, dict):
+        raise RenderError(f"edits must be a mapping of edit names to strengths, got {type(edits).__name__}")
+    checked = {}
+    for name, strength in edits.items():
+        if not isinstance(name, str) or not name:
+            raise RenderError(f"an edit's name must be a non-empty text, got {name!r}")
+        checked[name] = EDIT_STRENGTH.check(strength, f"the strength of edit {name!r}", RenderError)
+    return checked
+
+
+def check_finite(tensor: torch.Tensor | None, what: str) -> None:
+    """Refuse a tensor with NaN or infinite entries: it would render as a black image."""
+    if tensor is not None and not bool(torch.isfinite(tensor).all()):
+        raise RenderError(f"{what} hold NaN or infinite numbers; a render of them would be black")
 
 
 class SceneEdits:
@@ -27,6 +57,8 @@ class SceneEdits:
     smoothed versions (computed once per smoothing)."""
 
     def __init__(self, generator: torch.nn.Module, ws: torch.Tensor, ood_codes: torch.Tensor | None) -> None:
+        check_finite(ws, "the scene's latents (ws)")
+        check_finite(ood_codes, "the scene's OOD codes")
         self.ws, self.ood_codes = ws, ood_codes
         self.latent_space = latent_space_digest(generator)
         self.directions: dict[str, Direction] = {}
@@ -40,9 +72,13 @@ class SceneEdits:
     def add_direction(self, direction: Direction) -> None:
         """Make a direction available; it must belong to this scene's latent space."""
         direction.check_space(self.latent_space)
+        check_direction_numbers(direction, self.ws.shape[1])
         self.directions[direction.name] = direction
 
     def add_mapper(self, mapper: LevelsMapper) -> None:
+        """Make a StyleCLIP mapper available; its weights must be finite numbers."""
+        for name, tensor in mapper.state_dict().items():
+            check_finite(tensor, f"the weights of mapper {mapper.name!r} ({name})")
         self.mappers[mapper.name] = mapper.to(self.ws.device)
 
     def load_directions(self, paths: list[str | os.PathLike]) -> list[str]:
@@ -59,7 +95,9 @@ class SceneEdits:
         return skipped
 
     def check(self, edits: dict[str, float] | None) -> None:
-        """Raise ``RenderError`` naming the edits that have no direction or mapper here."""
+        """Raise ``RenderError`` naming the edits that have no direction or mapper here, or whose strength
+        is not a finite number within ``EDIT_STRENGTH``."""
+        check_strengths(edits)
         unknown = [k for k in edits or {} if k not in self.directions and k not in self.mappers]
         if unknown:
             known = ", ".join(self.names) or "none loaded (learn one with `python -m innout directions learn`)"
@@ -109,3 +147,17 @@ class SceneEdits:
         """``count`` strengths evenly across the edit's range, and 0: where drag previews are exact."""
         lo, hi = self.range(name)
         return sorted({round(float(v), 6) for v in np.linspace(lo, hi, count)} | {0.0})
+
+
+def check_direction_numbers(direction: Direction, num_ws: int) -> None:
+    """A direction's numbers as rendering needs them: a finite normal, a positive finite scale, a finite
+    slider range (low < high) and layers among the scene's ``num_ws`` latents."""
+    of = f"of direction {direction.name!r}"
+    check_finite(torch.as_tensor(direction.normal), f"the normal {of}")
+    DIRECTION_SCALE.check(direction.scale, f"the scale {of}", RenderError)
+    bounds = [EDIT_STRENGTH.check(v, f"the slider range {of}", RenderError) for v in direction.value_range]
+    if len(bounds) != 2 or not bounds[0] < bounds[1]:
+        raise RenderError(f"the slider range {of} must go from low to high, got {direction.value_range}")
+    layer = Range(0, num_ws - 1, integer=True)
+    for index in direction.layers or []:
+        layer.check(index, f"a layer {of}", RenderError)

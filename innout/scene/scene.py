@@ -29,12 +29,14 @@ import torch.nn.functional as F
 
 from ..edit.directions import Direction
 from ..edit.mapper import LevelsMapper
+from ..edit.smoothing import SMOOTHING_MODES
 from ..eg3d.cameras import FRONTAL_PITCH, FRONTAL_YAW, orbit_angles, orbit_label
 from ..images import to_uint8
+from ..numbers import Range
 from ..render import Render
 from .cache import PlaneCache, plane_key
 from .composite import render_composite
-from .edits import RenderError, SceneEdits
+from .edits import RenderError, SceneEdits, check_strengths
 from .file import SceneData, load_scene
 
 Camera = None | tuple[float, float] | torch.Tensor
@@ -67,7 +69,12 @@ class RenderRequest:
     'causal' or 'zero-lag' (of latents and OOD codes over time). ``remove_ood`` with ``removal``
     ('global' or 'mask', with an optional crop-sized ``removal_mask`` and ``outside_scale``).
     ``quality``: 'preview' or 'full'. ``approximate_edits``: the slider-drag preview. ``with_depth`` /
-    ``with_blend``: also return the depth and the OOD opacity maps."""
+    ``with_blend``: also return the depth and the OOD opacity maps.
+
+    Every field is checked when the request is made (``check_request``), so a NaN or an absurd number is a
+    ``RenderError`` naming it, never a black image: frame >= 0 (and below the scene's count at render
+    time), camera yaw within +-2 pi and pitch within +-pi/2 radians (a label: 25 finite numbers), edit
+    strengths finite within +-50, ``outside_scale`` 0 to 4, known smoothing, removal and quality names."""
 
     frame: int = 0
     camera: Camera = None
@@ -83,9 +90,60 @@ class RenderRequest:
     with_depth: bool = False
     with_blend: bool = False
 
+    def __post_init__(self) -> None:
+        check_request(self)
+
     def at(self, frame: int, camera: Camera = None) -> RenderRequest:
         """The same request for another frame (and camera)."""
         return dataclasses.replace(self, frame=frame, camera=camera)
+
+
+FRAME = Range(0, None, integer=True)  # the upper end is the scene's: checked when rendering
+CAMERA_YAW = Range(-2 * np.pi, 2 * np.pi, unit="radians from frontal: one turn either way")
+CAMERA_PITCH = Range(-np.pi / 2, np.pi / 2, unit="radians from frontal: up to straight above or below")
+OUTSIDE_SCALE = Range(0, 4)  # b outside the removal mask is multiplied by this (official code: 1.2)
+
+
+def check_request(r: RenderRequest) -> None:
+    """Refuse a request whose numbers a render cannot use (NaN, infinity, out of range, unknown option)
+    with a ``RenderError`` naming the field, before any work; store the checked values as plain numbers."""
+
+    def keep(name: str, value) -> None:
+        object.__setattr__(r, name, value)
+
+    keep("frame", FRAME.check(r.frame, "frame", RenderError))
+    keep("edits", check_strengths(r.edits))
+    keep("outside_scale", OUTSIDE_SCALE.check(r.outside_scale, "outside_scale", RenderError))
+    keep("camera", _checked_camera(r.camera))
+    if isinstance(r.conditional, str) or not all(isinstance(c, str) for c in r.conditional):
+        raise RenderError(f"conditional must be a list of edit names, got {r.conditional!r}")
+    keep("conditional", tuple(r.conditional))
+    for name, value, allowed in (
+        ("smoothing", r.smoothing, (None, *SMOOTHING_MODES)), ("removal", r.removal, REMOVAL_MODES),
+        ("quality", r.quality, tuple(QUALITIES)),
+    ):  # fmt: skip
+        if value not in allowed:
+            raise RenderError(f"{name} must be one of {list(allowed)}, got {value!r}")
+    if r.removal_mask is not None:
+        mask = np.asarray(r.removal_mask)
+        if mask.ndim not in (2, 3) or mask.size == 0 or mask.dtype.kind not in "biuf":
+            raise RenderError(f"removal_mask must be an image ([H, W] or [H, W, C]), got shape {mask.shape}")
+        if not np.isfinite(mask).all():
+            raise RenderError("removal_mask holds NaN or infinite values")
+
+
+def _checked_camera(camera: Camera) -> Camera:
+    if camera is None:
+        return None
+    if isinstance(camera, torch.Tensor):
+        if camera.numel() != 25 or not bool(torch.isfinite(camera).all()):
+            raise RenderError(f"a camera label must be 25 finite numbers, got shape {tuple(camera.shape)}")
+        return camera
+    if not isinstance(camera, (tuple, list)) or len(camera) != 2:
+        raise RenderError(f"camera must be None, (yaw, pitch) in radians or a 25-number label, got {camera!r}")
+    yaw = CAMERA_YAW.check(camera[0], "camera yaw", RenderError)
+    pitch = CAMERA_PITCH.check(camera[1], "camera pitch", RenderError)
+    return yaw, pitch
 
 
 @dataclass
@@ -159,9 +217,11 @@ class Scene:
         return orbit_label(FRONTAL_YAW + yaw, FRONTAL_PITCH + pitch, focal=float(own[0, 16])).to(own)
 
     def _check_frame(self, frame: int) -> int:
-        if not 0 <= frame < self.n_frames:
-            raise RenderError(f"frame {frame} is out of range: the scene has frames 0-{self.n_frames - 1}")
-        return int(frame)
+        last = Range(0, self.n_frames - 1, integer=True)
+        try:
+            return last.check(frame, "frame", RenderError)
+        except RenderError:
+            raise RenderError(f"frame {frame} is out of range: the scene has frames 0-{self.n_frames - 1}") from None
 
     # --- tri-planes -------------------------------------------------------------------------------
     def _synthesise(self, ws: torch.Tensor) -> torch.Tensor:
@@ -278,6 +338,8 @@ class Scene:
         else:
             size = self.G.img_resolution
             image = F.interpolate(render.image_raw, size=(size, size), mode="bilinear", align_corners=False)[0]
+        if not (bool(torch.isfinite(image).all()) and bool(torch.isfinite(render.image_raw).all())):
+            raise RenderError(_non_finite_cause(frame, ws, planes, c))
         return SceneRender(
             image=to_uint8(image),
             raw=render.image_raw[0],
@@ -296,3 +358,16 @@ class Scene:
         kernel = max(3, int(round(5 * res / 128)) | 1)  # the official 5x5 at 128, scaled with the resolution
         inside = dilate(ood, kernel)
         return torch.where(inside, 0.0, float(request.outside_scale)).float()
+
+
+def _non_finite_cause(frame: int, ws: torch.Tensor, planes: torch.Tensor, camera: torch.Tensor) -> str:
+    """What made a render's pixels NaN or infinite, as far as the inputs of the render tell."""
+    if not bool(torch.isfinite(camera).all()):
+        cause = "its camera is not finite"
+    elif not bool(torch.isfinite(ws).all()):
+        cause = "its edited latents are not finite (an edit's direction or mapper holds NaN or infinity)"
+    elif not bool(torch.isfinite(planes).all()):
+        cause = "its tri-planes are not finite (the generator's weights hold NaN or infinity)"
+    else:
+        cause = "the generator's or the OOD field's weights hold NaN or infinity"
+    return f"the render of frame {frame} has NaN or infinite pixels: {cause}; refused rather than returned black"
