@@ -10,6 +10,8 @@ BENCHMARKS = {
     "render": "innout.bench.render",
     "device": "innout.bench.device",
     "world": "innout.bench.world",
+    "robustness": "innout.bench.robustness",
+    "memory": "innout.bench.memory",
 }
 
 
