@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,4 +25,15 @@ def save_image(image: torch.Tensor | np.ndarray, path: str | os.PathLike) -> Non
     the extension)."""
     import imageio.v3 as iio
 
-    iio.imwrite(path, image if isinstance(image, np.ndarray) else to_uint8(image))
+    from . import storage
+
+    path = os.fspath(path)
+    partial = storage.partial_name(Path(path))  # the file appears only when complete
+    try:
+        with storage.writing("the image", path):
+            encoded = iio.imwrite("<bytes>", image if isinstance(image, np.ndarray) else to_uint8(image),
+                                  extension=Path(path).suffix.lower())  # fmt: skip
+            partial.write_bytes(encoded)
+            os.replace(partial, path)
+    finally:
+        storage.remove_quietly(partial)

@@ -70,8 +70,42 @@ def _hint(exc: OSError) -> str:
     return ""
 
 
+def _unsaid_cause(path: Path) -> int | None:
+    """For a write that failed without an errno (a pipe to an encoder breaks without saying why): EROFS when
+    the file system holding ``path`` (or its nearest existing parent) is read-only, ENOSPC when it has less
+    than 1 MB free, else None."""
+    for folder in [path, *path.parents]:
+        if folder.exists():
+            try:
+                stats = os.statvfs(folder)
+            except OSError:
+                return None
+            if stats.f_flag & os.ST_RDONLY:
+                return errno.EROFS
+            return errno.ENOSPC if stats.f_bavail * stats.f_frsize < (1 << 20) else None
+    return None
+
+
 def _describe_os_error(exc: OSError, what: str, path: Path) -> StorageError:
-    return StorageError(f"could not write {what} at {path}: {exc.strerror or type(exc).__name__}{_hint(exc)}")
+    cause = _unsaid_cause(path) if exc.errno is None else None
+    if cause is not None:
+        exc = OSError(cause, os.strerror(cause))
+    reason = exc.strerror or type(exc).__name__
+    return StorageError(f"could not write {what} at {shown_path(path)}: {reason}{_hint(exc)}")
+
+
+def why_incomplete(path: Path, exc: BaseException) -> str:
+    """What most likely cut a file short: a full disk, else what the reader said."""
+    if _unsaid_cause(path) == errno.ENOSPC:
+        return "the disk is full: free some space or choose another folder"
+    return str(exc).strip()[-200:] or type(exc).__name__
+
+
+def remove_quietly(path: Path) -> None:
+    """Remove a temporary if it is there; never raises (a read-only folder refuses even that, and the error
+    being reported is the one that matters)."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -101,6 +135,19 @@ def writing(what: str, path: str | os.PathLike, *, only_write_failures: bool = F
 def temporary_name(path: Path) -> Path:
     """The temporary sibling a writer of ``path`` uses: carries the writer's pid, so orphans can be told."""
     return path.with_name(f"{path.name}.tmp-{os.getpid()}")
+
+
+def shown_path(path: Path) -> Path:
+    """The file the user asked for, given its temporary name (``partial_name``, ``temporary_name``)."""
+    path = Path(path)
+    name = re.sub(r"^\.(.*)\.partial-\d+(\.\w+)?$", r"\1\2", path.name)
+    return path.with_name(re.sub(r"\.tmp-\d+$", "", name))
+
+
+def partial_name(path: Path) -> Path:
+    """A hidden temporary sibling of an output file that keeps its extension (encoders pick the format from it):
+    the output is written there and renamed into place when complete."""
+    return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -186,7 +233,7 @@ def save_tensors(
                 raise
             raise OSError(int(code.group(1)), os.strerror(int(code.group(1)))) from exc
         finally:
-            tmp.unlink(missing_ok=True)
+            remove_quietly(tmp)
     return path
 
 
@@ -279,7 +326,7 @@ def save_checkpoint(obj: dict, folder: Path, stem: str = "checkpoint") -> Path:
             final = folder / f"{stem}-{sha256_file(tmp)[:16]}.pt"
             os.replace(tmp, final)
         finally:
-            tmp.unlink(missing_ok=True)
+            remove_quietly(tmp)
     for old in folder.glob(f"{stem}-*.pt"):
         if old != final:
             old.unlink(missing_ok=True)

@@ -265,6 +265,36 @@ def _stage_into(kind: str) -> Callable[[Path], str]:
     return run
 
 
+def _render_into(kind: str, target: str) -> Callable[[Path], str]:
+    """``render`` of a tiny scene (an image or an orbit video) into a read-only or full output folder."""
+
+    def run(folder: Path) -> str:
+        from .robust_numbers import tiny_scene
+        from .robustness import run_cli
+
+        scene = tiny_scene(folder)
+        extra = ["--orbit", "--views", "2"] if target.endswith(".mp4") else []
+        with unwritable_folder(folder / "out", kind) as out:
+            return run_cli(["render", scene, "-o", out / target, *extra])
+
+    return run
+
+
+def _scene_into(kind: str) -> Callable[[Path], str]:
+    """A fitted scene written into a read-only or full folder (what ``fit --output`` does last)."""
+
+    def run(folder: Path) -> str:
+        from ..scene.file import load_scene, save_scene
+        from .robust_numbers import tiny_scene
+
+        scene = load_scene(tiny_scene(folder))
+        with unwritable_folder(folder / "out", kind) as out:
+            save_scene(scene, out / "scene.safetensors")
+        return "the scene was written"
+
+    return run
+
+
 CASES: list[Case] = [
     Case("caches/stage-result-truncated", "recovered", _stage_recovers(truncate)),
     Case("caches/stage-result-garbled", "recovered", _stage_recovers(garble)),
@@ -279,4 +309,10 @@ CASES: list[Case] = [
     Case("caches/prepare-full-cache", "refused", _prepare_into("full"), match="disk is full"),
     Case("caches/fit-stage-read-only-workdir", "refused", _stage_into("read-only"), match="not writable"),
     Case("caches/fit-stage-full-workdir", "refused", _stage_into("full"), match="disk is full"),
+    Case("caches/render-png-into-read-only", "refused", _render_into("read-only", "a.png"), match="not writable"),
+    Case("caches/render-png-into-full", "refused", _render_into("full", "a.png"), match="disk is full"),
+    Case("caches/render-mp4-into-read-only", "refused", _render_into("read-only", "a.mp4"), match="not writable"),
+    Case("caches/render-mp4-into-full", "refused", _render_into("full", "a.mp4"), match="disk is full"),
+    Case("caches/scene-into-read-only-folder", "refused", _scene_into("read-only"), match="not writable"),
+    Case("caches/scene-into-full-folder", "refused", _scene_into("full"), match="disk is full"),
 ]

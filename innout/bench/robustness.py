@@ -127,8 +127,9 @@ def run_cli(argv: list[str]) -> str:
     except SystemExit as exc:  # argparse's usage errors
         code = exc.code if isinstance(exc.code, int) else 1
     text = err.getvalue().strip()
-    if code == 2:
-        raise CommandRefused(text.splitlines()[-1] if text else "exit status 2 without a message")
+    if code == 2:  # the message, not a progress bar's last state
+        said = [line for line in text.replace("\r", "\n").splitlines() if "error:" in line]
+        raise CommandRefused(said[-1].strip() if said else "exit status 2 without a message")
     if code != 0:
         raise CaseFailed(f"exit status {code}: {text[-300:]}")
     lines = (out.getvalue() + err.getvalue()).strip().splitlines()

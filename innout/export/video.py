@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import storage
 from ..frames import IMAGE_SUFFIXES, FramesError, iter_frames
 from ..numbers import Range
 from ..preprocess.pasteback import outline_mask, paste_back
@@ -110,21 +111,43 @@ class VideoWriter:
             codec, pix_fmt, extra, quality = "libx264rgb", "rgb24", ["-qp", "0"], None
         else:
             codec, pix_fmt, extra = "libx264", "yuv420p", []
-        self.writer = imageio_ffmpeg.write_frames(
-            str(path), even, fps=fps, codec=codec, quality=quality, macro_block_size=1, pix_fmt_out=pix_fmt,
-            output_params=extra,
-        )  # fmt: skip
-        self.writer.send(None)
+        self.path = Path(path)
+        with storage.writing("the video", self.path):
+            self.writer = imageio_ffmpeg.write_frames(
+                str(path), even, fps=fps, codec=codec, quality=quality, macro_block_size=1, pix_fmt_out=pix_fmt,
+                output_params=extra,
+            )  # fmt: skip
+            self.writer.send(None)
         self.even = even
 
     def send(self, frame: np.ndarray) -> None:
         if frame.shape[1] != self.even[0] or frame.shape[0] != self.even[1]:
             pad = ((0, self.even[1] - frame.shape[0]), (0, self.even[0] - frame.shape[1]), (0, 0))
             frame = np.pad(frame, pad, "edge")
-        self.writer.send(np.ascontiguousarray(frame))
+        with storage.writing("the video", self.path):
+            self.writer.send(np.ascontiguousarray(frame))
 
     def close(self) -> None:
-        self.writer.close()
+        """Finish the file and check that it is complete: ffmpeg may end 'successfully' on a full disk and leave
+        a file without its index, which no player reads."""
+        with storage.writing("the video", self.path):
+            self.writer.close()
+        check_complete(self.path)
+
+
+def check_complete(path: Path) -> None:
+    """A ``StorageError`` when ``path`` is not a readable video (the disk filled up while it was written)."""
+    import imageio_ffmpeg
+
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path))
+        next(reader)
+        reader.close()
+    except (OSError, RuntimeError, StopIteration) as exc:
+        raise storage.StorageError(
+            f"could not write the video at {storage.shown_path(path)}: the file is incomplete "
+            f"({storage.why_incomplete(path, exc)})"
+        ) from None
 
 
 def mux_audio(video: Path, audio_source: Path, output: Path, start: float, duration: float) -> bool:
@@ -184,8 +207,12 @@ def export_video(
     masks = scene_face_masks(scene) if can_paste else None
     originals = source_frames(src, indices) if can_paste else None
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
+    with storage.writing("the video", output):
+        output.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        storage.writing("the video", output, only_write_failures=True),  # the source is read in there too
+        tempfile.TemporaryDirectory(dir=output.parent) as tmp,
+    ):
         silent = Path(tmp) / "video.mp4"
         writer = None
         for i in range(scene.n_frames):
@@ -198,11 +225,14 @@ def export_video(
             writer.send(frame)
             _report(progress, i + 1, scene.n_frames)
         writer.close()
+        final = Path(tmp) / "final.mp4"
         if audio and is_video(src):
             start = timing.time_of(indices[0]) if timing is not None else indices[0] / src_fps
-            mux_audio(silent, src, output, start, scene.n_frames * spacing / src_fps)
+            mux_audio(silent, src, final, start, scene.n_frames * spacing / src_fps)
         else:
-            shutil.copyfile(silent, output)
+            shutil.copyfile(silent, final)
+        check_complete(final)
+        os.replace(final, output)
     return output
 
 
@@ -225,13 +255,20 @@ def export_camera_path(
         raise FramesError(f"a camera path needs 1 to {MAX_VIEWS} views, got {len(views)}")
     requests = [request.at(frame, view) for view in views]  # every view checked before the first render
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
-    for i, view_request in enumerate(requests):
-        image = scene.render(view_request).image
-        if writer is None:
-            writer = VideoWriter(output, (image.shape[1], image.shape[0]), fps, quality)
-        writer.send(image)
-        _report(progress, i + 1, len(views))
-    writer.close()
+    with storage.writing("the video", output):
+        output.parent.mkdir(parents=True, exist_ok=True)
+    partial = storage.partial_name(output)  # the output appears only when complete
+    try:
+        writer = None
+        for i, view_request in enumerate(requests):
+            image = scene.render(view_request).image
+            if writer is None:
+                writer = VideoWriter(partial, (image.shape[1], image.shape[0]), fps, quality)
+            writer.send(image)
+            _report(progress, i + 1, len(views))
+        writer.close()
+        with storage.writing("the video", output):
+            os.replace(partial, output)
+    finally:
+        storage.remove_quietly(partial)
     return output

@@ -584,4 +584,4 @@ def prepare(
             prepared.source = str(path)
             return prepared.save(entry, audio_from=path if media.audio_codec else None, crops_file=crops_file)
         finally:
-            crops_file.unlink(missing_ok=True)
+            storage.remove_quietly(crops_file)
