@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+from pathlib import Path
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -90,3 +91,19 @@ class set_precision:  # noqa: N801 - used like a function, as torch's own contex
 
     def __exit__(self, *exc) -> None:
         self._put(self._saved)
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory in MB since it started (or exec'd). Linux's ``ru_maxrss`` is not
+    that: a child keeps its parent's high-water mark across fork and exec, so a small process started from a
+    4 GB test runner reports 4 GB. ``VmHWM`` in /proc/self/status belongs to the process's own memory map."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 / (1024 if sys.platform == "darwin" else 1)  # macOS reports bytes

@@ -322,12 +322,12 @@ def test_prepare_streams_the_crops_to_disk_with_the_in_memory_result(synthetic_v
 
 
 STREAM_CHECK = """
-import resource
+from innout.runtime import peak_memory_mb
 from innout.preprocess.media import open_media
 media = open_media({clip!r})
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+before = peak_memory_mb()
 count = sum(1 for _ in media.frames())
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+after = peak_memory_mb()
 print(count, after - before)
 """
 

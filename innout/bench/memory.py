@@ -6,7 +6,7 @@ clip of assets/examples looped and scaled by ffmpeg), then measures in fresh pro
 - ``memory/decode``: streaming every frame of the clip (``open_media(...).frames()``), nothing kept;
 - ``memory/prepare``: ``prepare`` with an empty cache (landmarks pass, crops pass into the cache entry).
 
-Each line gives the Python process's peak resident memory (ru_maxrss, which counts the pages of the
+Each line gives the Python process's peak resident memory (VmHWM, which counts the pages of the
 memory-mapped crops it reads) and, apart, the largest ffmpeg child's; the frames held whole would take
 ``frames x height x width x 3`` bytes (printed as ``whole``). ``--decode-only`` skips the prepare run
 (about 1 s a frame on 2 CPU cores).

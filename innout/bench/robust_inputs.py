@@ -315,12 +315,12 @@ def stream_stays_small(folder: Path) -> str:
     ffmpeg("-f", "lavfi", "-i", f"testsrc=size={width}x{height}:rate=30", "-frames:v", frames,
            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", clip)  # fmt: skip
     code = (
-        "import resource\n"
+        "from innout.runtime import peak_memory_mb\n"
         "from innout.preprocess.media import open_media\n"
         "media = open_media(" + repr(str(clip)) + ")\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "before = peak_memory_mb()\n"
         "count = sum(1 for _ in media.frames())\n"
-        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "after = peak_memory_mb()\n"
         "print(count, round(after - before))\n"
     )
     _, last = peak_rss_mb(code, timeout=300)

@@ -138,21 +138,22 @@ def run_cli(argv: list[str]) -> str:
 
 def peak_rss_mb(code: str, timeout: float = 300) -> tuple[float, str]:
     """Run ``code`` in a fresh Python process; returns its peak resident memory (MB) and its last output line.
-    The process prints its own ``ru_maxrss`` at exit, so the figure covers that process alone."""
+    The process prints its own peak (``innout.runtime.peak_memory_mb``: VmHWM, not ``ru_maxrss``, which a child
+    inherits from its parent) at exit, so the figure covers that process alone."""
     wrapper = (
-        "import atexit, resource, sys\n"
-        "atexit.register(lambda: print(f'__peak_kb__ {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', "
-        "file=sys.stderr))\n" + code
+        "import atexit, sys\n"
+        "from innout.runtime import peak_memory_mb\n"
+        "atexit.register(lambda: print(f'__peak_mb__ {peak_memory_mb()}', file=sys.stderr))\n" + code
     )
     result = subprocess.run(
         [sys.executable, "-c", wrapper], capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )  # fmt: skip
-    peak = [line for line in result.stderr.splitlines() if line.startswith("__peak_kb__")]
+    peak = [line for line in result.stderr.splitlines() if line.startswith("__peak_mb__")]
     if not peak:
         raise CaseFailed(f"the process died (status {result.returncode}): {result.stderr[-500:]}")
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line and not line.startswith("__peak")]
-    return int(peak[-1].split()[1]) / 1024, lines[-1] if lines else ""
+    return float(peak[-1].split()[1]), lines[-1] if lines else ""
 
 
 def main(argv: list[str] | None = None) -> int:
