@@ -8,7 +8,6 @@ only after its size, its SHA-256 (when one is known or pinned) and a content che
 
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import UserError
+from .storage import sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 1 << 20
@@ -60,14 +60,6 @@ REGISTRY = {EG3D_FFHQ.key: EG3D_FFHQ}
 
 def pretrained_dir() -> Path:
     return Path(os.environ.get("INNOUT_PRETRAINED_DIR", REPO_ROOT / "pretrained"))
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _offline_message(remote: RemoteFile, dest: Path, reason: str) -> str:
@@ -143,7 +135,7 @@ def download_file(
 
     try:
         if expected_sha:
-            actual = sha256_of(part)
+            actual = sha256_file(part)
             if actual != expected_sha:
                 raise IntegrityError(f"{remote.filename}: SHA-256 {actual} does not match the expected {expected_sha}")
         if validate is not None:
