@@ -283,6 +283,11 @@ class JointConfig(Settings):
     # share of the iterations over which the entropy and area weights ramp up from 0 (0: from the start,
     # as the official code)
     blend_warmup: float = setting(0.0, SHARE)
+    # beyond the paper (innout/fit/bootstrap.py): before the stage, the OOD field is regressed for this many
+    # steps onto a first guess of the object (the masks when given, else where the inversion's render errs
+    # by more than Otsu's threshold and ``bootstrap_floor``); 0: the paper's start (the field collapses)
+    bootstrap_steps: int = setting(300, ITERATIONS)
+    bootstrap_floor: float = setting(0.05, SHARE)  # mean absolute error in [0, 1] units below which a pixel is face
     lambda_delta: float = setting(2e-3, WEIGHT)
     lambda_w: float = setting(1.0, WEIGHT)
     # semi-supervised (only with OOD masks)

@@ -18,11 +18,12 @@ import torch
 from ..eg3d.generator import TriPlaneGenerator
 from ..scene.composite import render_composite
 from ..scene.ood_field import OODField
+from .bootstrap import bootstrap_ood, first_guess
 from .config import JointConfig
 from .data import FitData, frame_batches
 from .inversion import InversionResult
 from .latents import LatentCodes, RenderSettings
-from .loop import Progress, run_loop
+from .loop import Progress, latest_checkpoint, run_loop
 from .losses import (
     backward_weighted,
     blend_area,
@@ -90,9 +91,16 @@ def joint_fit(
     settings = RenderSettings.of(cfg.resolution, cfg.samples_per_ray)
     resolution = settings.size(G)
     semi_supervised = data.ood_masks is not None
+    ood = make_ood_field(len(data), cfg, seed).to(device)
+    resuming = checkpoint is not None and latest_checkpoint(checkpoint) is not None
+    if cfg.bootstrap_steps > 0 and not resuming:  # a head start for the OOD field (innout/fit/bootstrap.py)
+        guess = first_guess(G, data, codes, settings, cfg.bootstrap_floor)
+        coarse = settings.coarse or G.rendering.depth_resolution
+        spacing = (G.rendering.ray_end - G.rendering.ray_start) / coarse
+        bootstrap_ood(ood, guess, data.cameras, G.rendering, steps=cfg.bootstrap_steps, lr=cfg.lr, seed=seed,
+                      shell=max(0.03, spacing), progress=progress)  # fmt: skip
     if cfg.latent_lr > 0 and cfg.cano_reinit > 0:
         reinit_canonical(codes, cfg.cano_reinit, seed)
-    ood = make_ood_field(len(data), cfg, seed).to(device)
     train_latents = cfg.latent_lr > 0
     cached_planes = None if train_latents else face_planes(G, codes.all_ws().detach())
     w_avg = G.backbone.mapping.w_avg.reshape(1, 1, -1)

@@ -1,0 +1,167 @@
+"""A head start for the OOD field: put it where the face model cannot explain the frames (docs/method.md).
+
+Without it the joint stage's blend terms push b to 0 everywhere within tens of iterations, long before
+the OOD field's density has grown where the object is, and the field collapses (b ~ 0, the face latents
+absorb the object). So before the joint stage the OOD field is regressed, point by point (no rendering,
+no generator), onto a first guess of the object:
+
+- where: masks of the pixels the object covers. With the user's masks (semi-supervised) those; without,
+  ``residual_masks``: where the regularised inversion's render differs most from the frame (the per-pixel
+  error over 3x3 pixels, Otsu's threshold over the whole clip, never below ``floor``);
+- at what depth: the inversion's expected depth at that pixel (the object is what the inversion's surface
+  tried to reproduce there);
+- what: along a masked ray b = 1 up to that depth, a dense shell of the pixel's colour around it and
+  nothing in front of it; along every other ray b = 0.
+
+The joint stage then refines the guess with the paper's losses; a wrong guess is unlearned there (the
+pseudo-mask covers part of the face when the inversion fails there too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..eg3d.cameras import camera_rays
+from ..eg3d.generator import TriPlaneGenerator
+from ..progress import Progress
+from ..scene.ood_field import OODField
+from .data import FitData
+from .latents import LatentCodes, RenderSettings
+
+STAGE = "ood head start"  # the name progress reports carry
+SHELL_DENSITY = 20.0  # raw density of the shell at the surface (softplus(19) ~ 19 per unit: opaque in ~0.1)
+EMPTY_DENSITY = -10.0  # raw density in front of the surface
+
+
+@dataclass
+class FirstGuess:
+    """Per frame at the joint resolution: masks [F, 1, R, R] (1 = object), depths [F, 1, R, R] and the
+    targets [F, 3, R, R] in [-1, 1]."""
+
+    masks: torch.Tensor
+    depths: torch.Tensor
+    targets: torch.Tensor
+
+    @property
+    def coverage(self) -> float:
+        return float(self.masks.float().mean())
+
+
+def otsu_threshold(values: torch.Tensor, bins: int = 256) -> float:
+    """The threshold that maximises the between-class variance of ``values`` (Otsu 1979)."""
+    top = float(values.max())
+    if top <= 0:
+        return 0.0
+    hist = torch.histc(values.float().flatten(), bins, 0.0, top)
+    centres = (torch.arange(bins, dtype=torch.float32) + 0.5) * top / bins
+    below = hist.cumsum(0)
+    above = hist.sum() - below
+    mass = (hist * centres).cumsum(0)
+    mean_below = mass / below.clamp_min(1)
+    mean_above = (mass[-1] - mass) / above.clamp_min(1)
+    between = below * above * (mean_below - mean_above).square()
+    return float(centres[int(between.argmax())])
+
+
+def residual_masks(renders: torch.Tensor, targets: torch.Tensor, floor: float) -> torch.Tensor:
+    """Where renders [F, 3, R, R] fail to explain targets (both in [-1, 1]): the mean absolute error over the
+    channels (in [0, 1] units), averaged over 3x3 pixels, above Otsu's threshold over the clip and above
+    ``floor``. Returns bool [F, 1, R, R]."""
+    error = (renders.clamp(-1, 1) - targets.clamp(-1, 1)).abs().mean(dim=1, keepdim=True) / 2
+    error = F.avg_pool2d(error, 3, stride=1, padding=1, count_include_pad=False)
+    return error > max(otsu_threshold(error), floor)
+
+
+@torch.no_grad()
+def first_guess(
+    G: TriPlaneGenerator,
+    data: FitData,
+    codes: LatentCodes,
+    settings: RenderSettings,
+    floor: float,
+) -> FirstGuess:
+    """The inversion's renders (deterministic samples), hence the masks (the data's own when it has some) and
+    the depths, one frame at a time."""
+    resolution = settings.size(G)
+    renders, depths = [], []
+    for t in range(len(data)):
+        frame = torch.tensor([t], device=data.cameras.device)
+        planes = G.synthesize_planes(codes(frame), noise_mode="const")
+        out = G.render_planes(planes, data.cameras[frame], resolution=resolution, deterministic=True,
+                              **settings.kwargs())  # fmt: skip
+        renders.append(out.image_raw)
+        depths.append(out.depth_image)
+    frames = torch.arange(len(data), device=data.cameras.device)
+    targets = data.target(frames, resolution)
+    given = data.mask(frames, resolution)
+    masks = given > 0.5 if given is not None else residual_masks(torch.cat(renders), targets, floor)
+    return FirstGuess(masks=masks, depths=torch.cat(depths), targets=targets)
+
+
+def bootstrap_ood(
+    ood: OODField,
+    guess: FirstGuess,
+    cameras: torch.Tensor,
+    rendering,
+    *,
+    steps: int,
+    lr: float,
+    rays_per_step: int = 2048,
+    samples_per_ray: int = 16,
+    shell: float = 0.03,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> list[dict[str, float]]:
+    """Regress ``ood`` onto the first guess for ``steps`` Adam steps at ``lr`` (the joint stage's lr):
+    random rays of random frames, random depths along them, half of the rays drawn from the masks. Returns the
+    loss history (``b``: binary cross-entropy of b, ``density``, ``colour``)."""
+    if steps <= 0:
+        return []
+    device = guess.masks.device
+    generator = torch.Generator().manual_seed(seed + 104729)
+    n, _, res, _ = guess.masks.shape
+    origins, directions = camera_rays(cameras, res)  # [F, R*R, 3]
+    masks = guess.masks.reshape(n, -1)
+    depths = guess.depths.reshape(n, -1)
+    colours = guess.targets.reshape(n, 3, -1).permute(0, 2, 1) * 0.5 + 0.5  # the decoder's colours are in [0, 1]
+    inside = masks.nonzero()
+    optimizer = torch.optim.Adam([ood.triplanes, *ood.decoder.parameters(), ood.codes], lr=lr)
+    history = []
+    for _ in range(steps):
+        picks = torch.randint(0, n * res * res, (rays_per_step,), generator=generator)
+        frame, ray = picks // (res * res), picks % (res * res)
+        if len(inside):  # half the rays on the object: it is small
+            chosen = inside[torch.randint(0, len(inside), (rays_per_step // 2,), generator=generator)]
+            frame[: len(chosen)], ray[: len(chosen)] = chosen[:, 0].cpu(), chosen[:, 1].cpu()
+        frame, ray = frame.to(device), ray.to(device)
+        u = torch.rand(rays_per_step, samples_per_ray, generator=generator).to(device)
+        t = rendering.ray_start + u * (rendering.ray_end - rendering.ray_start)
+        surface = depths[frame, ray].unsqueeze(1)
+        on_object = masks[frame, ray].unsqueeze(1)
+        near = (t - surface).abs() < shell
+        points = origins[frame, ray].unsqueeze(1) + t.unsqueeze(-1) * directions[frame, ray].unsqueeze(1)
+        # one "frame" per ray: the field takes points [N, M, 3] with one code per row
+        out = ood(points, frame)
+        b = out.blend.reshape(rays_per_step, samples_per_ray)
+        sigma = out.sigma.reshape(rays_per_step, samples_per_ray)
+        rgb = out.rgb[:, :3].reshape(rays_per_step, samples_per_ray, 3)
+        b_target = (on_object & near).float()
+        loss_b = F.binary_cross_entropy(b.clamp(1e-6, 1 - 1e-6), b_target)
+        shaped = on_object & (t < surface + shell)
+        sigma_target = torch.where(near, SHELL_DENSITY, EMPTY_DENSITY)
+        loss_sigma = ((sigma - sigma_target).square() * shaped).sum() / shaped.sum().clamp_min(1) / 100
+        shell_points = on_object & near
+        colour = colours[frame, ray].unsqueeze(1).expand_as(rgb)
+        loss_rgb = ((rgb - colour).square().sum(-1) * shell_points).sum() / shell_points.sum().clamp_min(1)
+        loss = loss_b + loss_sigma + loss_rgb
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        terms = {"loss": loss, "b": loss_b, "density": loss_sigma, "colour": loss_rgb}
+        history.append({k: float(v.detach()) for k, v in terms.items()})
+        if progress is not None:
+            progress(STAGE, len(history), steps, history[-1])
+    return history

@@ -1,0 +1,74 @@
+"""The OOD field's head start (innout/fit/bootstrap.py): masks from the inversion's errors, and the regression
+that puts the field where they say."""
+
+from __future__ import annotations
+
+import torch
+
+from innout.eg3d.cameras import camera_rays, orbit_label
+from innout.eg3d.config import GeneratorConfig
+from innout.fit.bootstrap import FirstGuess, bootstrap_ood, otsu_threshold, residual_masks
+from innout.scene.ood_field import OODField
+
+
+def test_otsu_threshold_splits_two_classes_at_the_lower_one():
+    values = torch.tensor([0.1] * 50 + [0.9] * 30)
+    threshold = otsu_threshold(values)
+    # 256 bins over [0, 0.9]: 0.1 falls in bin 28, whose centre 28.5 * 0.9 / 256 is the threshold
+    assert abs(threshold - 28.5 * 0.9 / 256) < 1e-6
+    assert ((values > threshold) == (values > 0.5)).all()
+    assert otsu_threshold(torch.zeros(10)) == 0.0
+
+
+def test_residual_masks_mark_what_the_render_cannot_explain_and_nothing_when_all_is_explained():
+    targets = torch.zeros(2, 3, 16, 16)
+    renders = targets.clone() + 0.01 * torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    renders[0, :, 4:10, 5:11] = 1.0  # an error of 1/2 in [0, 1] units over a 6 x 6 square of frame 0
+    masks = residual_masks(renders, targets, floor=0.05)
+    square = torch.zeros_like(masks)
+    square[0, :, 4:10, 5:11] = True
+    grown = torch.nn.functional.max_pool2d(square.float(), 3, 1, 1).bool()
+    assert masks.dtype == torch.bool and masks.shape == (2, 1, 16, 16)
+    assert masks[0, 0, 5:9, 6:10].all()  # the square's inside
+    assert not (masks & ~grown).any()  # nothing more than one pixel outside it
+    assert not masks[1].any()
+    assert not residual_masks(targets + 0.02, targets, floor=0.05).any()  # small errors everywhere: no object
+
+
+def test_bootstrap_puts_an_opaque_shell_of_the_frame_colour_at_the_guessed_depth_on_masked_rays_only():
+    torch.manual_seed(0)
+    rendering = GeneratorConfig.tiny().rendering
+    cameras = torch.cat([orbit_label(1.5, 1.57), orbit_label(1.64, 1.57)])
+    res = 16
+    masks = torch.zeros(2, 1, res, res, dtype=torch.bool)
+    masks[:, :, 6:9, 4:12] = True
+    depth = 2.6
+    targets = torch.zeros(2, 3, res, res)
+    targets[:, 0] = 0.8  # reddish: [0.9, 0.5, 0.5] in [0, 1]
+    guess = FirstGuess(masks, torch.full((2, 1, res, res), depth), targets)
+    ood = OODField(2, resolution=32)
+    history = bootstrap_ood(ood, guess, cameras, rendering, steps=300, lr=5e-3, rays_per_step=1024, seed=1)
+    assert len(history) == 300 and history[-1]["loss"] < history[0]["loss"] / 5
+    origins, directions = camera_rays(cameras, res)
+    inside, outside = 7 * res + 8, 2 * res + 2  # a masked ray and a ray far from the mask
+    with torch.no_grad():
+        for ray, on_object in ((inside, True), (outside, False)):
+            depths = torch.tensor([2.3, depth])[None, :, None]  # in front of the surface, at it
+            points = origins[:, ray : ray + 1] + depths * directions[:, ray : ray + 1]
+            out = ood(points, torch.arange(2))
+            b, sigma = out.blend.reshape(2, 2), out.sigma.reshape(2, 2)
+            if on_object:
+                assert (b > 0.8).all()  # b = 1 in front of and at the surface
+                assert (sigma[:, 1] > 8).all() and (sigma[:, 0] < 0).all()  # dense at the surface, empty before
+                colour = out.rgb[:, :3].reshape(2, 2, 3)[:, 1]
+                assert (colour - torch.tensor([0.9, 0.5, 0.5])).abs().max() < 0.1
+            else:
+                assert (b < 0.2).all()
+
+
+def test_no_steps_no_change():
+    ood = OODField(1, resolution=8)
+    before = {k: v.clone() for k, v in ood.state_dict().items()}
+    guess = FirstGuess(torch.ones(1, 1, 4, 4, dtype=torch.bool), torch.full((1, 1, 4, 4), 2.7), torch.zeros(1, 3, 4, 4))
+    assert bootstrap_ood(ood, guess, orbit_label(1.57, 1.57), GeneratorConfig.tiny().rendering, steps=0, lr=1e-2) == []
+    assert all(torch.equal(before[k], v) for k, v in ood.state_dict().items())
