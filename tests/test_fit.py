@@ -276,17 +276,28 @@ def test_first_frame_mask_follows_the_motion():
         assert iou > 0.8, (t, iou)
 
 
-def test_synthetic_benchmark_at_test_scale():
-    """In-N-Out against W+ and PTI on a synthetic video with a known OOD band (tiny scale, deterministic)."""
+def _check_synthetic_benchmark(generator: str, min_iou: float) -> None:
     from innout.bench.fit import run_fit_benchmark
 
-    rows = {r["method"]: r for r in run_fit_benchmark("tiny")}
+    rows = {r["method"]: r for r in run_fit_benchmark("tiny", generator=generator)}
     ours, wplus, pti = rows["innout"], rows["w+"], rows["pti"]
-    assert ours["psnr_ood"] >= wplus["psnr_ood"] + 3
-    assert ours["psnr_ood"] >= pti["psnr_ood"] + 3
-    assert ours["mask_iou"] >= 0.6
-    assert ours["removal_psnr"] > ours["composite_vs_clean_psnr"]
-    assert ours["psnr"] > wplus["psnr"]
+    assert ours["psnr_ood"] >= wplus["psnr_ood"] + 3, rows
+    assert ours["psnr_ood"] >= pti["psnr_ood"] + 3, rows
+    assert ours["mask_iou"] >= min_iou, rows
+    assert ours["removal_psnr"] > ours["composite_vs_clean_psnr"], rows
+    assert ours["psnr"] > wplus["psnr"], rows
+
+
+def test_synthetic_benchmark_at_test_scale_with_a_generator_that_can_imitate_the_object():
+    """In-N-Out against W+ and PTI on a synthetic video with a known OOD band (tiny scale, deterministic, the
+    paper's learning rates, latents trained): the colour generator can partly imitate the red band, as a face GAN
+    imitates make-up; without the OOD field's head start its mask IoU is 0.000 here (README)."""
+    _check_synthetic_benchmark("colour", min_iou=0.5)
+
+
+@pytest.mark.slow
+def test_synthetic_benchmark_at_test_scale_with_a_grey_only_generator():
+    _check_synthetic_benchmark("grey", min_iou=0.6)
 
 
 @requires("mediapipe")

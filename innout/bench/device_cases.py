@@ -7,8 +7,9 @@ its own models, so a section runs alone in its own process (the orchestrator in 
 does that) and a failure or a timeout in one loses nothing measured by another.
 
 Sizes: ``Scale.full`` is what runs on a GPU (the FFHQ 512-128 architecture with random weights, the
-paper's settings with fewer iterations); ``Scale.dry`` is the same code at the tiny fixture size, so
-that CI can run every section on a CPU in seconds.
+paper's settings with fewer iterations; the complete fit uses the synthetic world's trained prior and a world
+clip, whose ground truth scores it); ``Scale.dry`` is the same code at the tiny fixture size and with a few
+steps, so that CI can run every section on a CPU in seconds.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from ..runtime import set_precision
 
 Row = dict
+FIT_OBJECT = "sunglasses"  # the complete fit's object (innout/world/objects/)
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class Scale:
             fit_overrides=(
                 "init.samples=4", "init.compare=raw", "inversion.subset_frames=2", "inversion.subset_epochs=2",
                 "inversion.all_epochs=1", "inversion.lpips_net=alex", "inversion.compare=raw", "joint.iterations=4",
-                "joint.lpips_net=alex", "joint.ood_resolution=32", "joint.lambda_l2_sr=0", "superres.epochs=0",
+                "joint.bootstrap_steps=10", "joint.lpips_net=alex", "joint.ood_resolution=32", "superres.epochs=0",
             ),
             presets=("preview",), warmup=1, qualities=("preview",), slider_strengths=(1.1,),
         )  # fmt: skip
@@ -247,21 +249,25 @@ def iterations_section(device: torch.device, scale: Scale) -> Iterator[Row]:
 
 # --- section: fit (a complete fit, reference fp32 against the default precision) ---------------------
 def fit_section(device: torch.device, scale: Scale) -> Iterator[Row]:
-    """A complete In-N-Out fit (init, inversion, joint, SR fine-tuning, scene file, scores) of a synthetic
-    clip with a known OOD object, at the paper's settings with fewer iterations: once in strict fp32 (the
-    reference) and once with TF32 matrix products, which must score the same."""
-    from ..eg3d.config import GeneratorConfig
+    """A complete In-N-Out fit (init, inversion, head start, joint, scene file, scores) of a synthetic-world clip
+    (a head turning and smiling, with sunglasses; ``innout.world``) with the world's trained prior, at the paper's
+    settings with fewer iterations: once in strict fp32 (the reference) and once with TF32 matrix products, which
+    must score the same against the world's ground truth (``innout.bench.world.score``)."""
+    from ..eg3d.checkpoint import load_generator
     from ..fit.config import apply_overrides, get_preset
+    from ..fit.data import FitData
     from ..fit.pipeline import FitPipeline
-    from ..fit.synthetic import make_synthetic_video, score_fit, synthetic_generator
-    from ..scene import load_scene
+    from ..scene import Scene, load_scene
+    from ..world.clips import ClipPlan, render_clip
+    from ..world.objects import load_object
+    from ..world.prior import ASSET, prior_config
+    from .world import BASE_HEAD, for_world_prior, score
 
-    config = GeneratorConfig.ffhq512() if scale.arch == "ffhq" else GeneratorConfig.tiny()
-    G = synthetic_generator(config).to(device)
-    video = make_synthetic_video(G.cpu(), scale.fit_frames)
-    G = G.to(device)
-    data = video.fit_data().to(device)
-    cfg = apply_overrides(get_preset("paper"), list(scale.fit_overrides))
+    G = load_generator(ASSET).to(device)
+    clip = render_clip(ClipPlan(BASE_HEAD, frames=scale.fit_frames), load_object(FIT_OBJECT),
+                       prior_config().neural_rendering_resolution)  # fmt: skip
+    data = FitData(clip.composite, clip.cameras, key=f"device-world-{FIT_OBJECT}-{len(clip)}").to(device)
+    cfg = for_world_prior(apply_overrides(get_preset("paper"), list(scale.fit_overrides)))
     scores = {}
     for precision in ("fp32", "tf32"):
         stage_seconds: dict[str, float] = {}
@@ -279,18 +285,14 @@ def fit_section(device: torch.device, scale: Scale) -> Iterator[Row]:
             start = time.perf_counter()
             path = FitPipeline(G, data, cfg, Path(tmp), progress=progress).run("innout")
             elapsed = time.perf_counter() - start
-            scene = load_scene(path, device)
-            scores[precision] = score_fit(scene, video).row()
-        conf = {"arch": scale.arch, "frames": scale.fit_frames, "precision": precision, "preset": "paper",
-                "overrides": list(scale.fit_overrides)}  # fmt: skip
+            scores[precision] = score(Scene(load_scene(path, device)), clip, None)
+        conf = {"prior": "world", "object": FIT_OBJECT, "frames": scale.fit_frames, "precision": precision,
+                "preset": "paper", "overrides": list(scale.fit_overrides)}  # fmt: skip
         yield row(f"complete fit, {precision}", elapsed, "s", **mem, **conf,
                         stages={k: round(v, 3) for k, v in stage_seconds.items()}, **scores[precision])  # fmt: skip
     ref, fast = scores["fp32"], scores["tf32"]
-    d_psnr = abs(fast["psnr"] - ref["psnr"])
-    yield target_row("complete fit: |PSNR tf32 - fp32|", d_psnr, "dB", 0.1, arch=scale.arch)
-    if ref["mask_iou"] is not None and fast["mask_iou"] is not None:
-        d_iou = abs(fast["mask_iou"] - ref["mask_iou"])
-        yield target_row("complete fit: |IoU tf32 - fp32|", d_iou, "", 0.01, arch=scale.arch)
+    yield target_row("complete fit: |PSNR tf32 - fp32|", abs(fast["psnr"] - ref["psnr"]), "dB", 0.1, prior="world")
+    yield target_row("complete fit: |IoU tf32 - fp32|", abs(fast["iou"] - ref["iou"]), "", 0.01, prior="world")
 
 
 # --- section: env (what the machine has; every core module must import) ------------------------------

@@ -1,7 +1,7 @@
 """Synthetic fitting benchmark with ground truth: In-N-Out against the W+, W and PTI baselines.
 
     python -m innout.bench fit [--scale tiny|script] [--generator grey|colour] [--workdir DIR]
-        [--methods innout,w+,pti] [--json FILE]
+        [--methods innout,w+,pti] [--set KEY=VALUE ...] [--json FILE]
     python -m innout.bench fit --iteration-time preview,paper
 
 A random generator renders known latents along a yaw sweep; an opaque red band over the eyes (its own
@@ -22,7 +22,15 @@ from pathlib import Path
 
 import torch
 
-from ..fit.config import FitConfig, InitConfig, InversionConfig, JointConfig, PTIConfig, SuperResolutionConfig
+from ..fit.config import (
+    FitConfig,
+    InitConfig,
+    InversionConfig,
+    JointConfig,
+    PTIConfig,
+    SuperResolutionConfig,
+    apply_overrides,
+)
 from ..fit.pipeline import FitPipeline
 from ..fit.synthetic import make_synthetic_video, score_fit, synthetic_generator
 from ..scene import load_scene
@@ -36,10 +44,9 @@ def benchmark_config(scale: str) -> tuple[FitConfig, int]:
         cfg.inversion = InversionConfig(
             subset_frames=2, subset_epochs=30, all_epochs=5, lpips_net="alex", compare="raw"
         )
-        # 300 steps: a higher lr than the paper's 5e-3 lets the OOD field form before b collapses
+        # the paper's learning rates; the latents train (L_w, L_Delta), the OOD field gets its head start
         cfg.joint = JointConfig(
-            iterations=300, lr=0.02, latent_lr=0.0, ood_resolution=32, lpips_net="alex", lambda_l2_sr=0.0,
-            checkpoint_every=100,
+            iterations=300, ood_resolution=32, lpips_net="alex", lambda_l2_sr=0.0, checkpoint_every=100
         )
         cfg.pti = PTIConfig(steps=40, lpips_net="alex")
         cfg.superres = SuperResolutionConfig(epochs=0)
@@ -48,7 +55,7 @@ def benchmark_config(scale: str) -> tuple[FitConfig, int]:
         cfg = FitConfig(name="bench-script", seed=3)
         cfg.init = InitConfig(samples=16, batch=4, compare="raw")
         cfg.inversion = InversionConfig(subset_frames=4, subset_epochs=100, all_epochs=10, compare="raw")
-        cfg.joint = JointConfig(iterations=2000, latent_lr=0.0, ood_resolution=64, lambda_l2_sr=0.0)
+        cfg.joint = JointConfig(iterations=2000, ood_resolution=64, lambda_l2_sr=0.0)
         cfg.pti = PTIConfig(steps=200)
         cfg.superres = SuperResolutionConfig(epochs=0)
         return cfg, 8
@@ -60,12 +67,14 @@ GENERATORS = ("grey", "colour")
 
 def run_fit_benchmark(
     scale: str = "tiny", workdir: str | Path | None = None, methods: tuple[str, ...] = ("innout", "w+", "pti"),
-    generator: str = "grey",
+    generator: str = "grey", overrides: list[str] | None = None,
 ) -> list[dict]:  # fmt: skip
-    """One row per method: scores, wall time and time per iteration of the method's last stage."""
+    """One row per method: scores, wall time and time per iteration of the method's last stage. ``overrides``:
+    ``section.field=value`` settings on top of the scale's (ablations, e.g. ``joint.bootstrap_steps=0``)."""
     if generator not in GENERATORS:
         raise ValueError(f"unknown generator {generator!r} ({' or '.join(GENERATORS)})")
     cfg, n_frames = benchmark_config(scale)
+    cfg = apply_overrides(cfg, list(overrides or []))
     G = synthetic_generator(grey=generator == "grey")
     video = make_synthetic_video(G, n_frames)
     data = video.fit_data()
@@ -143,9 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=("tiny", "script"), default="script")
     parser.add_argument("--workdir", help="keep the stage caches here (default: a temporary folder)")
     parser.add_argument("--methods", default="innout,w+,pti", help="comma-separated: innout, w+, w, pti")
-    parser.add_argument("--generator", choices=GENERATORS, default="grey",
-                        help="grey: colour channels tied (the band is out of reach); colour: untied")
+    parser.add_argument(
+        "--generator",
+        choices=GENERATORS,
+        default="grey",
+        help="grey: colour channels tied (the band is out of reach); colour: untied",
+    )
     parser.add_argument("--json", help="also write the rows as a JSON list to this file")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting of the scale, e.g. joint.bootstrap_steps=0 (repeatable)")
     parser.add_argument(
         "--iteration-time",
         metavar="PRESETS",
@@ -158,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             row = joint_iteration_time(preset, device=args.device)
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
         return 0
-    rows = run_fit_benchmark(args.scale, args.workdir, tuple(args.methods.split(",")), args.generator)
+    rows = run_fit_benchmark(args.scale, args.workdir, tuple(args.methods.split(",")), args.generator, args.set)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     for row in rows:

@@ -10,8 +10,9 @@ no generator), onto a first guess of the object:
   error over 3x3 pixels, Otsu's threshold over the whole clip, never below ``floor``);
 - at what depth: the inversion's expected depth at that pixel (the object is what the inversion's surface
   tried to reproduce there);
-- what: along a masked ray b = 1 up to that depth, a dense shell of the pixel's colour around it and
-  nothing in front of it; along every other ray b = 0.
+- what: along a masked ray a dense shell of the pixel's colour around that depth with b = 1 (``shell``: its
+  half-thickness, at least the coarse sample spacing, so that the render's samples find it), nothing in front of
+  it; b = 0 everywhere else, also in front of the shell (free space that other frames' rays cross).
 
 The joint stage then refines the guess with the paper's losses; a wrong guess is unlearned there (the
 pseudo-mask covers part of the face when the inversion fails there too).
