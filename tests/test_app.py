@@ -56,6 +56,7 @@ def test_missing_weights_give_a_setup_problem_not_a_crash(tmp_path, monkeypatch)
 def test_effort_scales_every_stage():
     cfg = scaled(preview(), 0.1)
     assert (cfg.inversion.subset_epochs, cfg.inversion.all_epochs, cfg.joint.iterations) == (1, 1, 15)
+    assert cfg.joint.bootstrap_steps == round(preview().joint.bootstrap_steps * 0.1)  # the OOD head start too
     assert cfg.init.samples == cfg.init.batch and cfg.max_frames == 12
     assert scaled(preview(), 1.0).to_dict() == preview().to_dict()
 

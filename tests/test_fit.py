@@ -183,7 +183,8 @@ def _tiny_config(iterations=30, sr_epochs=1) -> FitConfig:
         cfg.inversion, subset_frames=1, subset_epochs=3, all_epochs=1, lpips_net="alex", compare="raw"
     )
     cfg.joint = dataclasses.replace(
-        cfg.joint, iterations=iterations, ood_resolution=16, lpips_net="alex", lambda_l2_sr=0.0, checkpoint_every=10
+        cfg.joint, iterations=iterations, ood_resolution=16, lpips_net="alex", lambda_l2_sr=0.0, checkpoint_every=10,
+        bootstrap_steps=20,
     )
     cfg.superres = dataclasses.replace(cfg.superres, epochs=sr_epochs, lpips_net="alex")
     cfg.pti = dataclasses.replace(cfg.pti, steps=3, lpips_net="alex")

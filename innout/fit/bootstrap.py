@@ -144,8 +144,11 @@ def bootstrap_ood(
         on_object = masks[frame, ray].unsqueeze(1)
         near = (t - surface).abs() < shell
         points = origins[frame, ray].unsqueeze(1) + t.unsqueeze(-1) * directions[frame, ray].unsqueeze(1)
-        # one "frame" per ray: the field takes points [N, M, 3] with one code per row
-        out = ood(points, frame)
+        # one "frame" per ray: the field takes points [N, M, 3] with one code per row. The codes are picked by a
+        # one-hot product: indexing with repeated frames back-propagates through scattered adds, whose order (and
+        # so the last bits) varies between runs on a CPU; a resumed fit must equal a straight one
+        codes = F.one_hot(frame, n).to(ood.codes.dtype) @ ood.codes
+        out = ood(points, frame, codes)
         b = out.blend.reshape(rays_per_step, samples_per_ray)
         sigma = out.sigma.reshape(rays_per_step, samples_per_ray)
         rgb = out.rgb[:, :3].reshape(rays_per_step, samples_per_ray, 3)

@@ -454,6 +454,7 @@ def scaled(cfg: FitConfig, factor: float) -> FitConfig:
     out.inversion.subset_epochs = n(out.inversion.subset_epochs)
     out.inversion.all_epochs = n(out.inversion.all_epochs)
     out.joint.iterations = n(out.joint.iterations)
+    out.joint.bootstrap_steps = n(out.joint.bootstrap_steps)
     out.superres.epochs = n(out.superres.epochs)
     out.pti.steps = n(out.pti.steps)
     return out
