@@ -46,10 +46,6 @@ class FirstGuess:
     depths: torch.Tensor
     targets: torch.Tensor
 
-    @property
-    def coverage(self) -> float:
-        return float(self.masks.float().mean())
-
 
 def otsu_threshold(values: torch.Tensor, bins: int = 256) -> float:
     """The threshold that maximises the between-class variance of ``values`` (Otsu 1979)."""
@@ -152,12 +148,11 @@ def bootstrap_ood(
         b = out.blend.reshape(rays_per_step, samples_per_ray)
         sigma = out.sigma.reshape(rays_per_step, samples_per_ray)
         rgb = out.rgb[:, :3].reshape(rays_per_step, samples_per_ray, 3)
-        b_target = (on_object & near).float()
-        loss_b = F.binary_cross_entropy(b.clamp(1e-6, 1 - 1e-6), b_target)
+        shell_points = on_object & near
+        loss_b = F.binary_cross_entropy(b.clamp(1e-6, 1 - 1e-6), shell_points.float())
         shaped = on_object & (t < surface + shell)
         sigma_target = torch.where(near, SHELL_DENSITY, EMPTY_DENSITY)
         loss_sigma = ((sigma - sigma_target).square() * shaped).sum() / shaped.sum().clamp_min(1) / 100
-        shell_points = on_object & near
         colour = colours[frame, ray].unsqueeze(1).expand_as(rgb)
         loss_rgb = ((rgb - colour).square().sum(-1) * shell_points).sum() / shell_points.sum().clamp_min(1)
         loss = loss_b + loss_sigma + loss_rgb

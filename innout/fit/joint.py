@@ -23,7 +23,7 @@ from .config import JointConfig
 from .data import FitData, frame_batches
 from .inversion import InversionResult
 from .latents import LatentCodes, RenderSettings
-from .loop import Progress, latest_checkpoint, run_loop
+from .loop import Progress, run_loop
 from .losses import (
     backward_weighted,
     blend_area,
@@ -92,13 +92,16 @@ def joint_fit(
     resolution = settings.size(G)
     semi_supervised = data.ood_masks is not None
     ood = make_ood_field(len(data), cfg, seed).to(device)
-    resuming = checkpoint is not None and latest_checkpoint(checkpoint) is not None
-    if cfg.bootstrap_steps > 0 and not resuming:  # a head start for the OOD field (innout/fit/bootstrap.py)
-        guess = first_guess(G, data, codes, settings, cfg.bootstrap_floor)
+
+    def head_start() -> None:
+        """The OOD field's head start (innout/fit/bootstrap.py), from the inversion's own latents; a resumed
+        stage has its result in the checkpoint."""
+        guess = first_guess(G, data, start.codes(G.num_ws).to(device), settings, cfg.bootstrap_floor)
         coarse = settings.coarse or G.rendering.depth_resolution
         spacing = (G.rendering.ray_end - G.rendering.ray_start) / coarse
         bootstrap_ood(ood, guess, data.cameras, G.rendering, steps=cfg.bootstrap_steps, lr=cfg.lr, seed=seed,
                       shell=max(0.03, spacing), progress=progress)  # fmt: skip
+
     if cfg.latent_lr > 0 and cfg.cano_reinit > 0:
         reinit_canonical(codes, cfg.cano_reinit, seed)
     train_latents = cfg.latent_lr > 0
@@ -163,5 +166,6 @@ def joint_fit(
         checkpoint=checkpoint,
         every=cfg.checkpoint_every,
         progress=progress,
+        fresh_start=head_start if cfg.bootstrap_steps > 0 else None,
     )
     return JointResult(codes=codes.requires_grad_(False), ood=ood.requires_grad_(False), history=history)

@@ -77,14 +77,17 @@ def run_loop(
     every: int = 100,
     progress: Progress | None = None,
     lr_fn: Callable[[int], list[float]] | None = None,
+    fresh_start: Callable[[], None] | None = None,
 ) -> list[dict[str, float]]:
     """Run steps ``[start, total)``; ``step_fn(i)`` computes the loss, calls backward and returns the
     loss terms. The optimiser steps here. ``params`` are what a checkpoint saves and a resume restores;
-    ``checkpoint`` names them (``<stem>-<hash>.pt`` files are written beside it)."""
-    state = LoopState()
+    ``checkpoint`` names them (``<stem>-<hash>.pt`` files are written beside it). ``fresh_start`` runs before
+    step 0 when no checkpoint was restored (work whose result a checkpoint already holds)."""
     found = latest_checkpoint(checkpoint) if checkpoint is not None else None
-    if found is not None:
-        state = _restore(found, params, optimizer) or LoopState()
+    restored = _restore(found, params, optimizer) if found is not None else None
+    state = restored or LoopState()
+    if restored is None and fresh_start is not None:
+        fresh_start()
     for i in range(state.step, total):
         if lr_fn is not None:
             for group, lr in zip(optimizer.param_groups, lr_fn(i), strict=True):
