@@ -71,28 +71,6 @@ def _module_meta(module: nn.Module, class_name: str, module_src: str, extra: dic
     return _Persistent(dict(type="class", version=6, module_src=module_src, class_name=class_name, state=state))
 
 
-def official_rendering_kwargs(G: TriPlaneGenerator) -> dict:
-    r = G.config.rendering
-    return {
-        "image_resolution": G.config.img_resolution,
-        "disparity_space_sampling": r.disparity_space_sampling,
-        "clamp_mode": r.clamp_mode,
-        "superresolution_module": "training.superresolution." + G.config.superresolution_module,
-        "c_gen_conditioning_zero": r.c_gen_conditioning_zero,
-        "c_scale": r.c_scale,
-        "superresolution_noise_mode": r.superresolution_noise_mode,
-        "decoder_lr_mul": r.decoder_lr_mul,
-        "sr_antialias": r.sr_antialias,
-        "depth_resolution": r.depth_resolution,
-        "depth_resolution_importance": r.depth_resolution_importance,
-        "ray_start": r.ray_start,
-        "ray_end": r.ray_end,
-        "box_warp": r.box_warp,
-        "avg_camera_radius": r.avg_camera_radius,
-        "avg_camera_pivot": list(r.avg_camera_pivot),
-    }
-
-
 def official_pickle_bytes(G: TriPlaneGenerator, module_src: str = "# source omitted\n") -> bytes:
     """Bytes of an official-format network pickle holding ``G`` as G and G_ema."""
     cfg = G.config
@@ -105,7 +83,7 @@ def official_pickle_bytes(G: TriPlaneGenerator, module_src: str = "# source omit
             "img_channels": cfg.img_channels,
             "sr_num_fp16_res": cfg.sr_num_fp16_res,
             "mapping_kwargs": easydict(num_layers=cfg.mapping_layers),
-            "rendering_kwargs": official_rendering_kwargs(G),
+            "rendering_kwargs": cfg.official_rendering_kwargs(),
             "sr_kwargs": easydict(channel_base=cfg.channel_base, channel_max=cfg.channel_max),
             "channel_base": cfg.channel_base,
             "channel_max": cfg.channel_max,

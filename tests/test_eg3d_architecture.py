@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from innout.eg3d import GeneratorConfig, TriPlaneGenerator
@@ -39,3 +40,14 @@ def test_mapping_lr_multipliers():
     assert m.embed.weight_gain == 1 / 25**0.5
     assert m.fc0.weight_gain == 0.01 / 1024**0.5 and m.fc0.activation == "lrelu"
     assert m.fc1.in_features == 512
+
+
+@pytest.mark.parametrize("name", ["ffhq512", "tiny"])
+def test_official_rendering_kwargs_read_back_as_the_same_configuration(name):
+    from innout.eg3d.config import RenderingConfig
+
+    config = getattr(GeneratorConfig, name)()
+    kwargs = config.official_rendering_kwargs()
+    assert RenderingConfig.from_official(kwargs) == config.rendering
+    assert kwargs["superresolution_module"] == f"training.superresolution.{config.superresolution_module}"
+    assert "white_back" not in kwargs and "density_noise" not in kwargs  # EG3D's FFHQ settings have neither

@@ -73,33 +73,8 @@ def official_init_kwargs(config) -> dict:
     """The official ``TriPlaneGenerator``'s init kwargs for one of our ``GeneratorConfig``s (for
     ``GeneratorConfig.ffhq512()``: those of EG3D's FFHQ 512-128 models; the training-only regulariser
     settings are the FFHQ defaults, unused at inference)."""
-    r = config.rendering
-    rendering = {
-        "image_resolution": config.img_resolution,
-        "disparity_space_sampling": r.disparity_space_sampling,
-        "clamp_mode": r.clamp_mode,
-        "superresolution_module": f"training.superresolution.{config.superresolution_module}",
-        "c_gen_conditioning_zero": r.c_gen_conditioning_zero,
-        "gpc_reg_prob": 0.5,
-        "c_scale": r.c_scale,
-        "superresolution_noise_mode": r.superresolution_noise_mode,
-        "density_reg": 0.25,
-        "density_reg_p_dist": 0.004,
-        "reg_type": "l1",
-        "decoder_lr_mul": r.decoder_lr_mul,
-        "sr_antialias": r.sr_antialias,
-        "depth_resolution": r.depth_resolution,
-        "depth_resolution_importance": r.depth_resolution_importance,
-        "ray_start": r.ray_start,
-        "ray_end": r.ray_end,
-        "box_warp": r.box_warp,
-        "avg_camera_radius": r.avg_camera_radius,
-        "avg_camera_pivot": list(r.avg_camera_pivot),
-    }
-    if r.white_back:  # absent from the FFHQ settings (False)
-        rendering["white_back"] = True
-    if r.density_noise:  # absent from the FFHQ settings (0)
-        rendering["density_noise"] = r.density_noise
+    training_only = {"gpc_reg_prob": 0.5, "density_reg": 0.25, "density_reg_p_dist": 0.004, "reg_type": "l1"}
+    rendering = {**config.official_rendering_kwargs(), **training_only}
     return {
         "z_dim": config.z_dim,
         "c_dim": config.c_dim,

@@ -92,6 +92,35 @@ class GeneratorConfig:
             rendering=RenderingConfig(depth_resolution=12, depth_resolution_importance=12),
         )
 
+    def official_rendering_kwargs(self) -> dict[str, Any]:
+        """EG3D's ``rendering_kwargs`` for this configuration (what ``RenderingConfig.from_official`` reads;
+        ``white_back`` and ``density_noise`` only when set, as in EG3D's FFHQ settings); training-only keys
+        (regularisers) are not ours to set."""
+        r = self.rendering
+        kwargs: dict[str, Any] = {
+            "image_resolution": self.img_resolution,
+            "disparity_space_sampling": r.disparity_space_sampling,
+            "clamp_mode": r.clamp_mode,
+            "superresolution_module": f"training.superresolution.{self.superresolution_module}",
+            "c_gen_conditioning_zero": r.c_gen_conditioning_zero,
+            "c_scale": r.c_scale,
+            "superresolution_noise_mode": r.superresolution_noise_mode,
+            "decoder_lr_mul": r.decoder_lr_mul,
+            "sr_antialias": r.sr_antialias,
+            "depth_resolution": r.depth_resolution,
+            "depth_resolution_importance": r.depth_resolution_importance,
+            "ray_start": r.ray_start,
+            "ray_end": r.ray_end,
+            "box_warp": r.box_warp,
+            "avg_camera_radius": r.avg_camera_radius,
+            "avg_camera_pivot": list(r.avg_camera_pivot),
+        }
+        if r.white_back:
+            kwargs["white_back"] = True
+        if r.density_noise:
+            kwargs["density_noise"] = r.density_noise
+        return kwargs
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
