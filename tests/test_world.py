@@ -179,3 +179,15 @@ def test_the_shipped_prior_draws_the_world_but_not_its_objects(tmp_path):
     for key in ("lpips", "composite_vs_clean_psnr", "novel_view_psnr", "edit_psnr", "edit_leak", "s_per_iteration"):
         assert row[key] is not None and math.isfinite(row[key]), (key, row)
 
+
+
+def test_world_config_takes_overrides_after_the_scale_and_refuses_unknown_ones():
+    from innout.bench.world import world_config
+    from innout.fit.config import SettingError
+
+    cfg = world_config("paper", "test", ["joint.blend_warmup=0.5", "joint.iterations=7"])
+    assert cfg.joint.blend_warmup == 0.5 and cfg.joint.iterations == 7  # the scale says 60; the override wins
+    assert cfg.joint.lambda_l2_sr == 1.0  # the paper's L2 of the SR image stays in the joint stage
+    assert world_config("paper", "test").joint.iterations == 60
+    with pytest.raises(SettingError, match="joint.no_such_setting"):
+        world_config("paper", "test", ["joint.no_such_setting=1"])

@@ -1,8 +1,8 @@
 """The world benchmark: the method against the baselines on clips whose ground truth comes from the world.
 
     python -m innout.bench world [--scale test|script] [--objects sunglasses,...] [--object-spec FILE]
-        [--methods innout,innout-mask,w+,pti] [--preset preview|fast|paper] [--prior FILE] [--json FILE]
-        [--images DIR]
+        [--methods innout,innout-mask,w+,pti] [--preset preview|fast|paper] [--set KEY=VALUE ...] [--prior FILE]
+        [--json FILE] [--images DIR]
 
 Per object type, a clip of one head turning and smiling, with the object (``innout.world``), rendered by the
 world's own renderer; the prior is the trained world generator (``assets/world_prior.safetensors``), which
@@ -62,8 +62,10 @@ SCALES = {
 }  # fmt: skip
 
 
-def world_config(preset: str, scale: str) -> FitConfig:
-    return for_world_prior(apply_overrides(get_preset(preset), list(SCALES[scale]["overrides"])))
+def world_config(preset: str, scale: str, overrides: list[str] | None = None) -> FitConfig:
+    """The preset cut to the scale, then ``overrides`` (``section.field=value``, e.g. ablations), for the prior."""
+    settings = [*SCALES[scale]["overrides"], *(overrides or [])]
+    return for_world_prior(apply_overrides(get_preset(preset), settings))
 
 
 def for_world_prior(cfg: FitConfig) -> FitConfig:
@@ -142,7 +144,7 @@ def _smile_edit(clip: WorldClip, obj, direction, resolution: int) -> WorldClip:
 def run_world_benchmark(
     scale: str = "test", objects: list[str] | None = None, methods: tuple[str, ...] = METHODS,
     preset: str = "paper", prior: str | None = None, workdir: str | None = None, log=print,
-    images: str | None = None,
+    images: str | None = None, overrides: list[str] | None = None,
 ) -> dict:  # fmt: skip
     """The report (module docstring); with ``images``, a PNG per object there (``write_strips``)."""
     from ..eg3d.checkpoint import load_generator
@@ -151,14 +153,15 @@ def run_world_benchmark(
 
     G = load_generator(prior or ASSET)
     res = prior_config().neural_rendering_resolution
-    cfg = world_config(preset, scale)
+    cfg = world_config(preset, scale, overrides)
     smile_file = ASSET_DIR / "smile.safetensors"
     direction = None
     if smile_file.is_file():
         from ..edit.directions import load_direction
 
         direction = load_direction(smile_file)
-    report: dict = {"scale": scale, "preset": preset, "resolution": res, "objects": {}}
+    report: dict = {"scale": scale, "preset": preset, "overrides": list(overrides or []), "resolution": res,
+                    "objects": {}}  # fmt: skip
     plan = ClipPlan(BASE_HEAD, frames=SCALES[scale]["frames"])
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(workdir or tmp)
@@ -269,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--object-spec", action="append", default=[], help="an object spec JSON file; repeatable")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, from {METHODS}")
     parser.add_argument("--preset", default="paper", choices=("paper", "fast", "preview"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting after the scale's, e.g. joint.blend_warmup=0.5 (repeatable)")
     parser.add_argument("--prior", help="the prior generator (default: assets/world_prior.safetensors)")
     parser.add_argument("--workdir", help="keep the stage caches here (default: a temporary folder)")
     parser.add_argument("--json", help="write the report as JSON")
@@ -281,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown methods {sorted(unknown)}; choose from {METHODS}")
     report = run_world_benchmark(args.scale, objects, methods, args.preset, args.prior, args.workdir,
-                                 images=args.images)  # fmt: skip
+                                 images=args.images, overrides=args.set)  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0
