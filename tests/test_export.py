@@ -17,7 +17,7 @@ import torch
 from innout.edit.directions import Direction, latent_space_digest, save_direction
 from innout.eg3d.cameras import orbit_label
 from innout.export import EXPORT_DEFAULTS, camera_path, export_camera_path, export_video
-from innout.export.mesh import extract_mesh, write_glb, write_ply
+from innout.export.mesh import MeshError, extract_mesh, surface_level, write_glb, write_ply
 from innout.export.video import default_face_mask
 from innout.fit.synthetic import band_ood_field
 from innout.frames import iter_video
@@ -350,3 +350,21 @@ def test_mesh_is_the_same_in_any_chunking(tiny_generator):
     np.testing.assert_allclose(whole.vertices, chunked.vertices, atol=1e-5)
     np.testing.assert_array_equal(whole.part, chunked.part)
     assert np.abs(whole.colours.astype(int) - chunked.colours.astype(int)).max() <= 1
+
+
+def test_surface_level_is_midway_to_the_density_where_a_frontal_ray_turns_half_opaque():
+    volume = np.zeros((4, 4, 10), np.float32)
+    volume[:, :, 3:7] = 5.0  # a solid slab, empty in front (z 7-9: the camera looks from +z): optical depth
+    volume[0, 0, :] = 0.0  # 0.5, 1.0 (>= ln 2) at spacing 0.1. One empty ray: left out of the median
+    volume[1, 1, 3:7] = 20.0  # one denser ray: opaque at its first sample (optical depth 2.0)
+    assert surface_level(volume, spacing=0.1) == pytest.approx(2.5)  # median of {(5 + 0) / 2 x 14, 10}
+    fog = volume + 1.0  # a floor of 1 everywhere: midway between 1 (in front) and 6
+    assert surface_level(fog, spacing=0.1) == pytest.approx(3.5)
+    with pytest.raises(MeshError, match="nowhere opaque.*0.39"):
+        surface_level(np.full((2, 2, 5), 1.0, np.float32), spacing=0.1)  # 1 - exp(-0.5) = 0.39
+
+
+def test_mesh_level_defaults_to_the_fitted_density(tiny_generator):
+    scene = Scene(band_scene_data(tiny_generator))
+    mesh = extract_mesh(scene, 0, resolution=32)
+    assert len(mesh.faces) > 100 and 0 < mesh.level < 10  # EG3D's 10 is never crossed by this field

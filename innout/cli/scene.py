@@ -109,7 +109,10 @@ def mesh(args: argparse.Namespace) -> int:
     )  # fmt: skip
     write_mesh(result, args.output)
     n_ood = int(result.part.sum())
-    print(f"wrote {args.output}: {len(result.vertices)} vertices ({n_ood} OOD), {len(result.faces)} triangles")
+    print(
+        f"wrote {args.output}: {len(result.vertices)} vertices ({n_ood} OOD), {len(result.faces)} triangles, "
+        f"density level {result.level:.3g}"
+    )
     return 0
 
 
@@ -197,6 +200,8 @@ def register(sub) -> None:
         help="grid points per axis, 8-512 (512 needs about 1.5 GB of memory; default: 128)",
     )  # fmt: skip
     p.add_argument(
-        "--level", type=finite_float, default=10.0, help="density level of the surface, finite (default: 10, EG3D's)"
-    )
+        "--level", type=finite_float, default=None,
+        help="density level of the surface, finite (default: read off the density, where a frontal ray becomes "
+        "half opaque; EG3D's own export uses 10)",
+    )  # fmt: skip
     p.set_defaults(func=mesh)

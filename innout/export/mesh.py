@@ -2,7 +2,12 @@
 
 The density of the two fields combined as the renderer combines them, (1 - b) sigma_face + b sigma_OOD
 (softplus(raw - 1) each, EG3D's activation), is sampled on a grid over EG3D's box (side ``box_warp``,
-centred at the origin, the grid EG3D's own shape export uses) and meshed at ``level`` (EG3D uses 10).
+centred at the origin, the grid EG3D's own shape export uses) and meshed at ``level``. EG3D's own shape export
+uses 10, which suits its trained generator but not every fitted scene (a fit may never reach density 10
+although it renders opaque), so by default the level is read off the density itself: ``surface_level``,
+midway between the density where a frontal ray's accumulated opacity first reaches one half and the least
+density in front of that point (median over the rays that become opaque), so that a solid of uniform density
+is crossed at its boundary, and a fog's floor is not taken for a surface.
 Each vertex is labelled by the field that contributes more density there: ``part`` 0 = face
 (in-distribution), 1 = OOD object. The .glb holds the parts as two named meshes ("face", "ood"); the
 .ply has a per-vertex ``part`` property. Colours are the fields' RGB features at the vertices.
@@ -56,6 +61,7 @@ class Mesh:
     faces: np.ndarray  # [T, 3] int64
     colours: np.ndarray  # [V, 3] uint8
     part: np.ndarray  # [V] uint8: 0 face, 1 OOD
+    level: float = 10.0  # the density level the surface was taken at
 
     def part_faces(self, part: int) -> np.ndarray:
         """Triangles whose vertices are mostly of ``part``."""
@@ -86,11 +92,12 @@ def extract_mesh(
     edits: dict[str, float] | None = None,
     *,
     resolution: int = 128,
-    level: float = 10.0,
+    level: float | None = None,
     remove_ood: bool = False,
     chunk: int = 1 << 18,
 ) -> Mesh:
-    """Marching cubes of the composite density of ``frame`` (with ``edits``) on a ``resolution``^3 grid."""
+    """Marching cubes of the composite density of ``frame`` (with ``edits``) on a ``resolution``^3 grid, at
+    ``level`` (default: ``surface_level`` of that density)."""
     from skimage.measure import marching_cubes
 
     resolution = check_resolution(resolution)
@@ -107,6 +114,8 @@ def extract_mesh(
         d, _, share = _sample(scene, planes, frame, points, codes, remove_ood)
         density[start : start + len(index)], ood_density[start : start + len(index)] = d, share * d
     volume = density.reshape(resolution, resolution, resolution).cpu().numpy()  # [x, y, z]
+    if level is None:
+        level = surface_level(volume, spacing=2 * half / (resolution - 1))
     if not volume.min() < level < volume.max():
         raise MeshError(
             f"the density never crosses level {level} (it spans {volume.min():.3g} to {volume.max():.3g}); "
@@ -129,7 +138,28 @@ def extract_mesh(
         faces=faces.astype(np.int64),
         colours=torch.cat(colours).clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy(),
         part=(share > 0.5).to(torch.uint8).cpu().numpy(),
+        level=float(level),
     )
+
+
+def surface_level(volume: np.ndarray, spacing: float) -> float:
+    """A level for the surface the renderer sees: along each frontal ray (a grid column in z, from the
+    camera's side, +z), midway between the density at the first sample where the accumulated opacity
+    1 - exp(-sum sigma * spacing) reaches 1/2 and the least density in front of it; the median over the rays
+    that get there. ``MeshError`` when no ray gets there (a fog with no surface)."""
+    from_camera = volume[:, :, ::-1]
+    optical_depth = np.cumsum(from_camera * spacing, axis=2)
+    opaque = optical_depth >= np.log(2.0)
+    hits = opaque.any(axis=2)
+    if not hits.any():
+        raise MeshError(
+            "the density field is nowhere opaque seen from the front (the most a ray gathers is an opacity of "
+            f"{1 - np.exp(-optical_depth[:, :, -1].max()):.2f}): there is no surface to mesh"
+        )
+    first = opaque.argmax(axis=2)
+    at_surface = np.take_along_axis(from_camera, first[:, :, None], axis=2)[:, :, 0]
+    in_front = np.take_along_axis(np.minimum.accumulate(from_camera, axis=2), first[:, :, None], axis=2)[:, :, 0]
+    return float(np.median((at_surface + in_front)[hits])) / 2
 
 
 def _grid_points(axis: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
