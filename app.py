@@ -18,6 +18,7 @@ PORT = Range(1, 65535, integer=True)
 MAX_SECONDS = Range(0, 3600, lo_open=True, unit="seconds")
 QUEUE_SIZE = Range(1, 10_000, integer=True)
 CONCURRENCY = Range(1, 64, integer=True)
+UPLOAD_MB = Range(1, 100_000, integer=True, unit="MB")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,33 +80,67 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="fits/exports that run at once (default: 1; each takes the whole CPU or GPU)",
     )
-    p.add_argument("--tmp-dir", help="where per-session files go (default: the system temp folder)")
+    p.add_argument(
+        "--max-upload-mb",
+        type=UPLOAD_MB.argtype(),
+        default=500,
+        help="largest upload accepted, in MB, 1 to 100000 (default: 500)",
+    )
+    p.add_argument(
+        "--tmp-dir",
+        help="where the app's temporary folder goes: sessions' files and Gradio's uploads and exports, removed "
+        "when the app stops (default: the system temp folder)",
+    )
+    p.add_argument(
+        "--allow-setup",
+        action="store_true",
+        help="offer the setup actions in the page when the EG3D weights are missing (load a local file by its "
+        "path, retry the download); only with --host 127.0.0.1 or localhost and without --share",
+    )
     return p
 
 
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    return build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.allow_setup and (args.host not in LOCAL_HOSTS or args.share):
+        parser.error(
+            "--allow-setup lets the page open files and start downloads on this machine: it is only allowed "
+            "with --host 127.0.0.1 (or localhost) and without --share"
+        )
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from innout.app.tempdirs import app_temp_root
+
+    root = app_temp_root(args.tmp_dir)  # before Gradio is imported: its uploads go there too
     from innout.app.runtime import learn_demo_directions, load_runtime
-    from innout.app.ui import AppConfig, build_ui
+    from innout.app.ui import CSS, THEME, AppConfig, build_ui
 
     runtime = load_runtime(
         checkpoint=args.checkpoint, demo=args.demo_generator, device=args.device, download=not args.no_download,
-        directions=args.directions,
+        directions=args.directions, fallback_demo="faces",
     )  # fmt: skip
     if runtime.demo:
         learned = learn_demo_directions(runtime, progress=True)
         if learned:
             print(f"learned the demo directions {', '.join(learned)} (saved; later starts reuse them)")
     print(runtime.label if runtime.ready else f"no generator: {runtime.problem}")
-    demo = build_ui(runtime, AppConfig(max_seconds=args.max_seconds, tmp_root=args.tmp_dir))
+    config = AppConfig(max_seconds=args.max_seconds, tmp_root=str(root / "sessions"), allow_setup=args.allow_setup)
+    demo = build_ui(runtime, config)
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
-    from innout.app.ui import CSS
-
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS, show_error=True)
+    try:
+        demo.launch(
+            server_name=args.host, server_port=args.port, share=args.share, css=CSS, theme=THEME, show_error=True,
+            max_file_size=f"{args.max_upload_mb}mb",
+        )  # fmt: skip
+    finally:
+        demo.studio_sessions.close_all()
     return 0
 
 

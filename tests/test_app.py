@@ -154,3 +154,68 @@ def test_every_app_flag_is_in_the_help_and_the_readme():
         for flag in action.option_strings:
             if flag not in ("-h", "--help"):
                 assert flag in help_text and f"`{flag}" in readme, flag
+
+
+def test_a_refused_input_forgets_the_previous_one(session, tmp_path):
+    """A failed prepare leaves nothing stale to fit (the bug: Fit silently fitted the previous clip)."""
+    session.input, session.prepared = tmp_path / "old.mp4", object()  # as after an earlier prepare
+    with pytest.raises(StudioError, match="cannot be read as a video"):
+        bad = tmp_path / "bad.mp4"
+        bad.write_text("not a video")
+        session.check(bad, max_seconds=60)
+    assert session.input is None and session.prepared is None and session.checked is None
+    with pytest.raises(StudioError, match="Prepare an input first"):
+        session.request_fit()
+
+
+def test_cancel_reaches_a_fit_that_has_not_started_and_ends_in_a_final_status(session, tmp_path):
+    from innout.app import texts
+    from innout.app.session import FitCancelledError
+
+    assert not session.request_cancel()  # nothing requested: nothing to cancel
+    session.input, session.prepared = tmp_path / "clip.mp4", object()
+    session.request_fit()
+    assert session.request_cancel()  # pressed while the fit waits in the queue
+    with pytest.raises(FitCancelledError, match="before it started") as caught:
+        session.fit("preview")
+    assert texts.fail(caught.value).startswith("**Cancelled.**")
+    assert not session.fit_requested and not session.cancel.is_set()  # the next fit starts clean
+
+
+def test_a_failed_export_clears_the_download_boxes(session):
+    from innout.app.ui import run_export
+
+    session.scene = None
+    status, video, file, model = run_export("png", [], session, "preview", "orbit", 8, 0, 0, 0, True, False)
+    assert status.startswith("**Problem:**") and (video, file, model) == (None, None, None)
+
+
+def test_a_page_closed_removes_its_folder_and_setup_never_changes_other_pages(tiny_generator, tmp_path):
+    from types import SimpleNamespace
+
+    from innout.app.runtime import Runtime
+    from innout.app.ui import Sessions
+
+    first = Runtime(device="cpu", generator=tiny_generator, label="first")
+    sessions = Sessions(first, str(tmp_path))
+    a, b = sessions.open(SimpleNamespace(session_hash="a")), sessions.open(SimpleNamespace(session_hash="b"))
+    assert a.folder.is_dir() and b.folder.is_dir() and len(sessions) == 2
+    second = Runtime(device="cpu", generator=tiny_generator, label="second")
+    a.use_runtime(second)
+    sessions.runtime = second
+    assert b.runtime is first and sessions.open(SimpleNamespace(session_hash="c")).runtime is second
+    sessions.close(SimpleNamespace(session_hash="a"))
+    assert not a.folder.exists() and b.folder.is_dir()
+    sessions.close_all()
+    assert not b.folder.exists() and len(sessions) == 0
+
+
+def test_missing_weights_open_the_demo_with_the_reason(tmp_path, monkeypatch):
+    from innout.app import texts
+
+    monkeypatch.setenv("INNOUT_PRETRAINED_DIR", str(tmp_path))
+    monkeypatch.delenv("INNOUT_EG3D_CHECKPOINT", raising=False)
+    runtime = load_runtime(download=False, fallback_demo="tiny")
+    assert runtime.ready and runtime.demo == "tiny" and "ffhqrebalanced512-128.pkl" in runtime.problem
+    banner = texts.banner(runtime)
+    assert banner.startswith("**DEMO:**") and "python -m innout download eg3d" in banner and "CPU only" in banner

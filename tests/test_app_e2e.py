@@ -92,9 +92,13 @@ def open_page(browser, url: str):
     return pg
 
 
+HOMES: dict[str, Path] = {}  # the running apps' folders, by demo generator
+
+
 @pytest.fixture(scope="module")
 def page(browser, tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp("app"), "tiny") as url:
+    HOMES["tiny"] = tmp_path_factory.mktemp("app")
+    with running_app(HOMES["tiny"], "tiny") as url:
         pg = open_page(browser, url)
         yield pg
         pg.close()
@@ -112,7 +116,7 @@ def wait_status(page, selector: str, previous: str = "", timeout_s: float = 300)
     a request runs, the box shows a timer before the old text, which does not count."""
     script = (
         "([sel, prev]) => { const el = document.querySelector(sel);"
-        " return el && /^\\s*(Done\\.|Problem:)/.test(el.innerText) && el.innerText !== prev; }"
+        " return el && /^\\s*(Done\\.|Problem:|Cancelled\\.)/.test(el.innerText) && el.innerText !== prev; }"
     )
     page.wait_for_function(script, arg=[selector, previous], timeout=timeout_s * 1000)
     return page.locator(selector).inner_text()
@@ -163,7 +167,8 @@ def wait_render(page, previous: str | None, must: str | tuple[str, ...], timeout
 def short_fit(page, *, frames: int, effort: float) -> str:
     """Fit ``frames`` frames with ``effort`` of the preset's steps from the Fit tab; the fit must succeed."""
     page.get_by_role("tab", name="2. Fit").click()
-    page.get_by_text("Advanced").click()
+    if not page.locator("#max-frames input[type=range]").is_visible():
+        page.get_by_text("Advanced").click()
     set_slider(page, "max-frames", frames)
     set_slider(page, "effort", effort)
     page.locator("#fit-button").click()
@@ -262,6 +267,108 @@ def test_upload_fit_edit_orbit_remove_export(page, artifacts):
 
     assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == 4
     page.screenshot(path=str(artifacts / "app_4_export.png"), full_page=True)
+
+
+def slider_value(page, elem_id: str) -> float:
+    return float(page.locator(f"#{elem_id} input[type=number]").input_value())
+
+
+def settle(page, quiet_s: float = 3.0, timeout_s: float = 120) -> str:
+    """Wait until the render status has not changed for ``quiet_s`` (every queued render has landed)."""
+    deadline, last, since = time.time() + timeout_s, None, time.time()
+    while time.time() < deadline:
+        text = page.locator("#render-status").inner_text()
+        if text != last:
+            last, since = text, time.time()
+        elif time.time() - since >= quiet_s and " s" in text:
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"the render status never settled: {last!r}")
+
+
+def wait_until(condition, what: str, timeout_s: float = 20) -> None:
+    deadline = time.time() + timeout_s
+    while not condition():
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def session_folders(home: Path) -> list[Path]:
+    return sorted(home.glob("tmp/innout-app-*/sessions/session-*"))
+
+
+def test_the_page_stays_true_to_its_controls(page, browser, artifacts):
+    """After the flow above (a fitted scene, yaw +15, the object removed): the bugs of issue 18, each a step."""
+    page.get_by_role("tab", name="3. Edit").click()
+    # the race: preset views and a toggle within half a second; the sliders, the image and its status agree
+    page.locator("#view-above").click()
+    page.locator("#view-input").click()
+    page.locator("#remove input[type=checkbox]").uncheck()
+    status = settle(page)
+    assert (slider_value(page, "yaw"), slider_value(page, "pitch")) == (0, 0), status
+    assert "yaw +0° · pitch +0°" in status and "OOD kept" in status, status
+    assert not page.locator("#remove input[type=checkbox]").is_checked()
+
+    # the geometry: a .glb at the level read off the fitted density, shown in the 3D viewer
+    page.get_by_role("tab", name="4. Export").click()
+    page.locator("#export-mesh").click()
+    message = wait_status(page, "#export-status")
+    assert "Done." in message and "frame0.glb" in message and "density level" in message, message
+    page.wait_for_selector("#model3d canvas")
+    page.screenshot(path=str(artifacts / "app_5_mesh.png"), full_page=True)
+
+    # a new scene (the same fit again: from the caches) resets every view control to it
+    page.get_by_role("tab", name="3. Edit").click()
+    set_slider(page, "yaw", 10)
+    page.locator("#remove input[type=checkbox]").check()
+    settle(page)
+    message = short_fit(page, frames=4, effort=0.05)
+    page.get_by_role("tab", name="3. Edit").click()
+    assert slider_value(page, "yaw") == 0 and not page.locator("#remove input[type=checkbox]").is_checked()
+    assert slider_value(page, "edit-brightness") == 0 and "input view" in page.locator("#render-status").inner_text()
+
+    # a second page's cheap check answers at once while this page fits; Cancel ends in a final status
+    page.get_by_role("tab", name="2. Fit").click()
+    set_slider(page, "effort", 0.5)  # new settings: a real fit, not the cache
+    page.locator("#fit-button").click()
+    time.sleep(5)  # well into the fit
+    folders = session_folders(HOMES["tiny"])
+    other = open_page(browser, page.url)
+    wait_until(lambda: len(session_folders(HOMES["tiny"])) == len(folders) + 1, "the second page's folder")
+    bad = HOMES["tiny"] / "notes.mp4"
+    bad.write_text("a text file, not a video\n" * 20)
+    other.locator("#upload input[type=file]").set_input_files(str(bad))
+    other.wait_for_selector("#upload :text('notes.mp4')")
+    start = time.time()
+    other.locator("#prepare").click()
+    message = wait_status(other, "#prepare-status", timeout_s=60)
+    waited = time.time() - start
+    (artifacts / "cheap_check_during_fit.txt").write_text(f"{waited:.2f} s\n")
+    assert "cannot be read as a video" in message and waited < 2.0, (waited, message)
+    assert "/tmp" not in message  # no server folder in the page
+    page.locator("#cancel").click()
+    message = wait_status(page, "#fit-status", timeout_s=120)
+    assert message.startswith("Cancelled."), message
+    page.screenshot(path=str(artifacts / "app_6_cancelled.png"), full_page=True)
+    other.close()
+    wait_until(lambda: session_folders(HOMES["tiny"]) == folders, "the closed page's folder to go", timeout_s=30)
+
+    # a failed prepare leaves nothing stale to fit
+    upload_and_prepare(page, bad)
+    assert page.locator("#fit-button").is_disabled()
+
+
+def test_the_app_removes_its_folder_when_it_stops(browser, tmp_path):
+    """Sessions' files and Gradio's uploads live in the app's own folder (not the shared /tmp/gradio), and the
+    folder goes when the server is stopped (SIGTERM, as a service manager or a test does)."""
+    with running_app(tmp_path, "tiny") as url:
+        pg = open_page(browser, url)
+        wait_until(lambda: len(session_folders(tmp_path)) == 1, "the page's session folder")
+        (root,) = tmp_path.glob("tmp/innout-app-*")
+        assert (root / "gradio").is_dir()
+        pg.close()
+    assert not root.exists(), sorted(root.rglob("*"))[:10]
 
 
 @pytest.fixture(scope="module")

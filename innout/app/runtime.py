@@ -56,7 +56,7 @@ class Runtime:
     generator: TriPlaneGenerator | None = None
     label: str = ""
     demo: str | None = None  # the demo generator's kind when one is used
-    problem: str | None = None  # why there is no generator (shown in the setup panel)
+    problem: str | None = None  # why the EG3D weights are not in use (a missing file, a failed download)
     checkpoint: str | None = None
     directions: dict[str, Direction] = field(default_factory=dict)
     direction_notes: list[str] = field(default_factory=list)
@@ -73,10 +73,12 @@ def load_runtime(
     device: str | None = None,
     download: bool = True,
     directions: list[str | os.PathLike] | None = None,
+    fallback_demo: str | None = None,
 ) -> Runtime:
-    """The app's generator: ``demo`` (an untrained stand-in), else the EG3D checkpoint from ``checkpoint``,
+    """The app's generator: ``demo`` (a demo generator), else the EG3D checkpoint from ``checkpoint``,
     ``INNOUT_EG3D_CHECKPOINT`` or ``pretrained/``, downloaded when missing and ``download`` is set. A
-    failure is kept in ``problem`` instead of raised: the app still starts and shows a setup panel."""
+    failure is kept in ``problem`` instead of raised, and the ``fallback_demo`` generator is used when given
+    (the app opens ready to use, with a banner saying why), else there is no generator."""
     from ..eg3d import load_generator
     from ..eg3d.checkpoint import CheckpointError
     from ..fit import random_generator
@@ -104,8 +106,11 @@ def load_runtime(
             runtime.checkpoint = str(path)
             runtime.label = f"EG3D {path.name}"
         except (WeightsUnavailableError, IntegrityError, CheckpointError, OSError) as exc:
-            runtime.problem = str(exc)
-            return runtime
+            if fallback_demo is None:
+                return Runtime(device=runtime.device, problem=str(exc))
+            fallback = load_runtime(demo=fallback_demo, device=runtime.device, directions=directions)
+            fallback.problem = str(exc)
+            return fallback
     runtime.directions, runtime.direction_notes = installed_directions(runtime.generator, directions)
     return runtime
 

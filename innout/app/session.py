@@ -23,6 +23,7 @@ import numpy as np
 from ..edit.directions import DirectionError
 from ..errors import UserError
 from ..export import camera_path, export_camera_path, export_video, extract_mesh, write_glb
+from ..export.mesh import Mesh
 from ..fit import fit_video, get_preset, scaled
 from ..frames import IMAGE_SUFFIXES
 from ..images import save_image
@@ -82,7 +83,8 @@ def check_input(path: str | Path | None, *, max_seconds: float) -> Path:
     try:
         meta = probe_video(path)
     except InputError as exc:
-        message = f"{path.name} cannot be read as a video: it is damaged or not a video at all. ({exc})"
+        detail = str(exc).replace(str(path), path.name)  # the page never shows the server's folders
+        message = f"{path.name} cannot be read as a video: it is damaged or not a video at all. ({detail})"
         raise StudioError(message) from exc
     duration = float(meta.get("duration") or 0)
     if duration > max_seconds:
@@ -94,26 +96,52 @@ def check_input(path: str | Path | None, *, max_seconds: float) -> Path:
 
 
 class StudioSession:
+    """One page's work. Its ``runtime`` (the generator) is its own: setting up weights from another page
+    never changes it."""
+
     def __init__(self, runtime: Runtime, *, tmp_root: str | Path | None = None) -> None:
         self.runtime = runtime
         self.id = uuid.uuid4().hex[:12]
         root = Path(tmp_root or Path(tempfile.gettempdir()) / "innout-app")
         root.mkdir(parents=True, exist_ok=True)
         self.folder = Path(tempfile.mkdtemp(prefix=f"session-{self.id}-", dir=root))
+        self.checked: Path | None = None  # an input that passed the cheap checks, waiting to be prepared
         self.input: Path | None = None
         self.prepared: PreparedVideo | None = None
         self.scene: Scene | None = None
         self.scene_path: Path | None = None
         self.ood_series: np.ndarray | None = None
         self.cancel = threading.Event()
+        self.fit_requested = False  # a fit is queued or running (what Cancel stops)
         self.timings: dict[str, float] = {}
 
     def close(self) -> None:
-        """Remove the session's files (Gradio calls this when the session ends)."""
+        """Remove the session's files (when the page is closed, and when the server stops)."""
         shutil.rmtree(self.folder, ignore_errors=True)
 
+    def use_runtime(self, runtime: Runtime) -> None:
+        """Switch this session to another generator; its scene (fitted with the old one) is let go."""
+        self.runtime = runtime
+        self.scene = self.scene_path = self.ood_series = None
+
     # --- input and preprocessing -------------------------------------------------------------------
+    def check(self, path: str | Path | None, *, max_seconds: float) -> Path:
+        """The cheap checks (``check_input``) before the queue for the compute: a refused input also
+        forgets the previous one, so that nothing stale can be fitted."""
+        self.checked = None
+        try:
+            self.checked = check_input(path, max_seconds=max_seconds)
+        except StudioError:
+            self.forget_input()
+            raise
+        return self.checked
+
+    def forget_input(self) -> None:
+        self.input = self.prepared = None
+
     def prepare(self, path: str | Path, *, max_seconds: float, options: PrepareOptions | None = None) -> PreparedVideo:
+        """Check and prepare ``path``; on any failure the session has no prepared input (not the old one)."""
+        self.forget_input()
         source = check_input(path, max_seconds=max_seconds)
         try:
             prepared = prepare(source, options, progress=True)
@@ -128,6 +156,22 @@ class StudioSession:
         return prepared
 
     # --- fitting -----------------------------------------------------------------------------------
+    def request_fit(self) -> Path:
+        """Arm a fit of the prepared input (before it waits in the queue): a Cancel from now on stops it,
+        even before it starts. Returns the input's path."""
+        if self.input is None or self.prepared is None:
+            raise StudioError("Prepare an input first (step 1).")
+        self.cancel.clear()
+        self.fit_requested = True
+        return self.input
+
+    def request_cancel(self) -> bool:
+        """Stop the requested fit at its next step (or before it starts); False when none is requested."""
+        if not self.fit_requested:
+            return False
+        self.cancel.set()
+        return True
+
     def fit(
         self,
         preset: str,
@@ -138,8 +182,16 @@ class StudioSession:
         progress: StageProgress | None = None,
         workdir: str | Path | None = None,
     ) -> Scene:
-        """Fit the prepared input; ``cancel.set()`` from another thread stops it at the next step (the
-        finished stages and the last checkpoint stay cached, so fitting again resumes)."""
+        """Fit the prepared input; ``request_cancel()`` (or ``cancel.set()``) from another thread stops it at
+        the next step (the finished stages and the last checkpoint stay cached, so fitting again resumes)."""
+        try:
+            return self._fit(preset, max_frames=max_frames, effort=effort, mask=mask, progress=progress,
+                             workdir=workdir)  # fmt: skip
+        finally:
+            self.fit_requested = False
+            self.cancel.clear()
+
+    def _fit(self, preset, *, max_frames, effort, mask, progress, workdir) -> Scene:
         if self.input is None or self.prepared is None:
             raise StudioError("Prepare an input first (step 1).")
         if not self.runtime.ready:
@@ -157,7 +209,6 @@ class StudioSession:
             if mask.ndim == 3:
                 mask = mask[..., 3] if mask.shape[2] == 4 else mask.max(axis=2)
             mask = mask > 0
-        self.cancel.clear()
 
         def report(stage: str, done: int, total: int, losses: dict[str, float]) -> None:
             if self.cancel.is_set():
@@ -165,6 +216,8 @@ class StudioSession:
             if progress is not None:
                 progress(stage, done, total, losses)
 
+        if self.cancel.is_set():  # pressed while the fit waited in the queue
+            raise FitCancelledError("Fit cancelled before it started.")
         output = self.folder / f"scene-{uuid.uuid4().hex[:6]}.safetensors"
         try:
             path = fit_video(
@@ -256,9 +309,13 @@ class StudioSession:
         save_image(result.image, out)
         return out
 
-    def export_mesh(self, view: View, *, resolution: int = 128) -> Path:
+    def export_mesh(self, view: View, *, resolution: int = 128) -> tuple[Path, Mesh]:
+        """The frame's geometry as .glb, at the density level read off the fitted density."""
         scene = self.require_scene()
-        mesh = extract_mesh(scene, view.frame, view.edits, resolution=resolution, remove_ood=view.remove_ood)
+        try:
+            mesh = extract_mesh(scene, view.frame, view.edits, resolution=resolution, remove_ood=view.remove_ood)
+        except UserError as exc:
+            raise StudioError(str(exc)) from exc
         if len(mesh.faces) == 0:
             raise StudioError("The density field has no surface at this level: nothing to export as a mesh.")
-        return write_glb(mesh, self.folder / f"frame{view.frame}.glb")
+        return write_glb(mesh, self.folder / f"frame{view.frame}.glb"), mesh

@@ -6,7 +6,7 @@ import math
 import traceback
 
 from .runtime import Runtime, device_notice
-from .session import StudioError, View
+from .session import FitCancelledError, StudioError, View
 
 
 def ok(text: str) -> str:
@@ -14,6 +14,8 @@ def ok(text: str) -> str:
 
 
 def fail(exc: BaseException) -> str:
+    if isinstance(exc, FitCancelledError):
+        return f"**Cancelled.** {exc}"
     if isinstance(exc, StudioError):
         return f"**Problem:** {exc}"
     traceback.print_exc()
@@ -33,17 +35,37 @@ def header(runtime: Runtime) -> str:
     return f"**Generator:** {gen}  \n**Device:** {device_notice(runtime.device)}"
 
 
+HOW_TO_ADD_WEIGHTS = (
+    "To edit real faces, get `ffhqrebalanced512-128.pkl` (EG3D, FFHQ 512-128, NVIDIA Source Code License): "
+    "`python -m innout download eg3d` (needs access to NVIDIA's NGC catalog), or put the file in `pretrained/`, "
+    "or start with `python app.py --checkpoint /path/to/file`, then restart the app."
+)
+
+
+def banner(runtime: Runtime) -> str:
+    """The page's top line: what it runs on, in plain view (empty for EG3D on a GPU)."""
+    lines = []
+    if runtime.demo:
+        why = f" The EG3D weights are not in use: {runtime.problem}" if runtime.problem else ""
+        lines.append(f"**DEMO:** {runtime.label}.{why} {HOW_TO_ADD_WEIGHTS if runtime.problem else ''}".strip())
+    elif not runtime.ready:
+        lines.append(f"**No generator:** {runtime.problem} {HOW_TO_ADD_WEIGHTS}")
+    if not runtime.device.startswith("cuda"):
+        lines.append(
+            "**CPU only:** editing a fitted scene is interactive; fitting is slow (use the preview preset)."
+        )
+    return "  \n".join(lines)
+
+
 def setup_text(runtime: Runtime) -> str:
-    if runtime.ready:
+    if runtime.ready and runtime.demo is None:
         return ok(f"Generator ready: {runtime.label}.")
     return (
         "### Setup: the EG3D weights are missing\n"
         f"{runtime.problem}\n\n"
-        "Provide `ffhqrebalanced512-128.pkl` (EG3D, FFHQ 512-128, NVIDIA Source Code License) in one of these "
-        "ways: put it in `pretrained/`, set `INNOUT_EG3D_CHECKPOINT=/path/to/file`, start with "
-        "`python app.py --checkpoint /path/to/file`, paste its path below, or retry the download "
-        "(needs access to NVIDIA's NGC catalog). To try the flow without weights: "
-        "`python app.py --demo-generator tiny`."
+        "Paste the path of `ffhqrebalanced512-128.pkl` on this machine, or retry the download (needs access to "
+        "NVIDIA's NGC catalog). The new generator is used by this page and pages opened after; other open pages "
+        "keep theirs."
     )
 
 

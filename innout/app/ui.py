@@ -3,11 +3,22 @@
 Only wiring lives here: every handler calls ``StudioSession`` (innout.app.session), which calls the
 package's public APIs. Handlers never raise into the page: a ``StudioError`` becomes a message in the
 step's status box and the app stays usable.
+
+What the page can be trusted with:
+- No event takes a path on the server from the client (uploads are Gradio's own files), and nothing a
+  page does changes the generator of another page. The setup actions (a local weights file, the
+  download) exist only with ``allow_setup`` (``app.py --allow-setup``, which only binds to this machine).
+- The edit tab's controls are the one source of truth for the view: every render and every export reads
+  them, the preset-view buttons set them in the browser before their render, and a new scene resets them.
+- Work that needs the compute (prepare, fit, exports) runs in the "compute" queue; the cheap checks in
+  front of it (is this a video, is there a prepared clip) answer at once, never behind another page's fit.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from dataclasses import dataclass
 
 import gradio as gr
@@ -15,7 +26,7 @@ import numpy as np
 
 from ..preprocess.pipeline import PrepareOptions
 from . import plots, texts
-from .runtime import Runtime, example_clips, gpu, learn_demo_directions, load_runtime, world_example_clip
+from .runtime import Runtime, example_clips, gpu, load_runtime, world_example_clip
 from .session import StudioError, StudioSession, View
 
 MAX_EDITS = 6  # slider slots; directions beyond this are listed but not shown
@@ -24,335 +35,545 @@ PRESET_HINTS = {
     "fast": "every frame, the paper's losses, batched: GPU only (hours on a CPU)",
     "paper": "the paper's settings: about 3 h for 200 frames on an RTX A4000 (paper); days on a CPU",
 }
-CSS = "#render img, #blend img {image-rendering: auto;} .status {min-height: 1.5em;}"
+PRESET_VIEWS = {"Input view": (0, 0), "Left": (-25, 0), "Right": (25, 0), "Above": (0, 15)}  # degrees
+CSS = """
+#render img, #blend img {image-rendering: auto;}
+.status {min-height: 1.5em;}
+#banner {border-left: 6px solid #d97706; background: #fef3c7; color: #451a03; padding: 0.4em 0.8em;}
+#banner:empty, #banner.hidden {display: none;}
+"""
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber", neutral_hue="slate")
+COMPUTE = "compute"  # prepare, fit, exports: one at a time (each takes the whole CPU or GPU)
+RENDER = "render"  # edit-screen renders
+CHECK = {"concurrency_limit": None}  # cheap checks in front of the compute: never wait for a free slot
 
 
 @dataclass
 class AppConfig:
     max_seconds: float = 60.0
-    tmp_root: str | None = None
+    tmp_root: str | None = None  # where session folders go
     fit_workdir: str | None = None
     prepare_options: PrepareOptions | None = None
+    allow_setup: bool = False  # offer the setup actions in the page (app.py --allow-setup, local only)
 
 
+class Sessions:
+    """The pages open now, by Gradio's session hash: a closed page's files are removed at once, and every
+    page's when the server stops. ``runtime`` is the generator new pages get."""
+
+    def __init__(self, runtime: Runtime, tmp_root: str | None) -> None:
+        self.runtime = runtime
+        self.tmp_root = tmp_root
+        self._open: dict[str, StudioSession] = {}
+        self._lock = threading.Lock()
+
+    def open(self, request: gr.Request) -> StudioSession:
+        session = StudioSession(self.runtime, tmp_root=self.tmp_root)
+        with self._lock:
+            old = self._open.pop(request.session_hash, None)
+            self._open[request.session_hash] = session
+        if old is not None:
+            old.close()
+        return session
+
+    def close(self, request: gr.Request) -> None:
+        with self._lock:
+            session = self._open.pop(request.session_hash, None)
+        if session is not None:
+            session.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            sessions, self._open = list(self._open.values()), {}
+        for session in sessions:
+            session.close()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+
+# --- the tabs -----------------------------------------------------------------------------------------
+@dataclass
+class InputTab:
+    upload: gr.File
+    prepare: gr.Button
+    world: gr.Button
+    world_clip: str | None
+    status: gr.Markdown
+    crops: gr.Gallery
+    trajectory: gr.Plot
+    ticket: gr.State  # bumped when an input passes the cheap checks: that starts the preparation
+
+
+def input_tab() -> InputTab:
+    with gr.Tab("1. Input", id="input"), gr.Row():
+        with gr.Column(scale=1):
+            upload = gr.File(
+                label="A face video or photo", file_types=["video", "image", ".mp4", ".mov", ".webm", ".mkv",
+                ".gif"], elem_id="upload",
+            )  # fmt: skip
+            if example_clips():
+                gr.Examples(example_clips(), inputs=[upload], label="Example (LivePortrait, MIT licence)")
+            prepare = gr.Button("Prepare", variant="primary", elem_id="prepare")
+            world_clip = world_example_clip()
+            world = gr.Button(
+                "Or: the synthetic example (a world head behind sunglasses, known cameras, no face detection)",
+                visible=world_clip is not None, elem_id="world-example", size="sm",
+            )  # fmt: skip
+            status = gr.Markdown(elem_id="prepare-status", elem_classes="status")
+        with gr.Column(scale=2):
+            crops = gr.Gallery(label="Aligned crops with landmarks", columns=4, height=330, elem_id="crops")
+            trajectory = gr.Plot(label="Camera trajectory", elem_id="trajectory")
+    return InputTab(upload, prepare, world, world_clip, status, crops, trajectory, gr.State(0))
+
+
+@dataclass
+class FitTab:
+    preset: gr.Radio
+    max_frames: gr.Slider
+    effort: gr.Slider
+    mask: gr.ImageEditor
+    fit: gr.Button
+    cancel: gr.Button
+    status: gr.Markdown
+    scene_upload: gr.File
+    losses: gr.Plot
+    ood_plot: gr.Plot
+    ticket: gr.State  # bumped when a fit is requested: that starts it in the compute queue
+
+
+def fit_tab() -> FitTab:
+    with gr.Tab("2. Fit", id="fit"), gr.Row():
+        with gr.Column():
+            preset = gr.Radio(
+                ["preview", "fast", "paper"], value="preview", label="Preset",
+                info=" · ".join(f"{k}: {v}" for k, v in PRESET_HINTS.items()), elem_id="preset",
+            )  # fmt: skip
+            with gr.Accordion("Advanced", open=False):
+                max_frames = gr.Slider(
+                    0, 300, value=0, step=1, label="Frames to fit (0 = the preset's)", elem_id="max-frames"
+                )
+                effort = gr.Slider(
+                    0.05, 1.0, value=1.0, step=0.05, label="Effort (share of the preset's optimisation steps)",
+                    elem_id="effort",
+                )  # fmt: skip
+            with gr.Accordion("Optional: paint the OOD object on the first frame", open=False):
+                mask = gr.ImageEditor(
+                    label="Paint over the object (any colour); leave empty for a fully automatic fit",
+                    type="numpy", sources=[], layers=False, height=360, elem_id="mask",
+                )  # fmt: skip
+            with gr.Row():
+                fit = gr.Button("Fit", variant="primary", elem_id="fit-button", interactive=False)
+                cancel = gr.Button("Cancel", variant="stop", elem_id="cancel")
+            status = gr.Markdown(elem_id="fit-status", elem_classes="status")
+            scene_upload = gr.File(
+                label="Or open a saved scene (.safetensors)", file_types=[".safetensors"], elem_id="scene-upload"
+            )
+        with gr.Column():
+            losses = gr.Plot(label="Losses", elem_id="losses")
+            ood_plot = gr.Plot(label="OOD opacity per frame", elem_id="ood-plot")
+    return FitTab(preset, max_frames, effort, mask, fit, cancel, status, scene_upload, losses, ood_plot, gr.State(0))
+
+
+@dataclass
+class EditTab:
+    frame: gr.Slider
+    yaw: gr.Slider
+    pitch: gr.Slider
+    follow: gr.Checkbox
+    remove: gr.Checkbox
+    edits: list[gr.Slider]
+    edit_names: list[str]
+    view_buttons: dict[str, gr.Button]
+    full_on_release: gr.Checkbox
+    image: gr.Image
+    blend: gr.Image
+    status: gr.Markdown
+
+    @property
+    def view_inputs(self) -> list:
+        """The controls a ``View`` is made of, in ``view_of``'s order: the one source of truth."""
+        return [self.frame, self.yaw, self.pitch, self.follow, self.remove, *self.edits]
+
+
+def edit_tab(runtime: Runtime) -> EditTab:
+    edit_names = sorted(runtime.directions)[:MAX_EDITS]
+    with gr.Tab("3. Edit", id="edit"), gr.Row():
+        with gr.Column(scale=1):
+            frame = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="frame")
+            yaw = gr.Slider(-45, 45, value=0, step=1, label="Orbit: yaw (degrees)", elem_id="yaw")
+            pitch = gr.Slider(-30, 30, value=0, step=1, label="Orbit: pitch (degrees)", elem_id="pitch")
+            follow = gr.Checkbox(
+                True, label="Orbit around the frame's own view (off: around frontal)", elem_id="follow"
+            )
+            with gr.Row():
+                view_buttons = {
+                    name: gr.Button(name, size="sm", elem_id=f"view-{name.split()[0].lower()}") for name in PRESET_VIEWS
+                }  # fmt: skip
+            edits = []
+            for i in range(MAX_EDITS):
+                name = edit_names[i] if i < len(edit_names) else f"edit{i}"
+                # the direction's own range: the drag preview's knots span exactly this range
+                lo, hi = runtime.directions[name].value_range if name in runtime.directions else (-3, 3)
+                edits.append(
+                    gr.Slider(lo, hi, value=0, step=0.1, label=name, visible=i < len(edit_names),
+                              elem_id=f"edit-{name}")  # fmt: skip
+                )
+            if not edit_names:
+                gr.Markdown(texts.no_directions_text(runtime))
+            remove = gr.Checkbox(False, label="Remove the OOD object (blend weight b = 0)", elem_id="remove")
+            full_on_release = gr.Checkbox(True, label="Full quality when a slider is released")
+        with gr.Column(scale=2):
+            with gr.Row():
+                image = gr.Image(label="Render", height=420, elem_id="render", interactive=False)
+                blend = gr.Image(label="Blend map: what the model decided is OOD", height=420, elem_id="blend",
+                                 interactive=False)  # fmt: skip
+            status = gr.Markdown(elem_id="render-status", elem_classes="status")
+    return EditTab(frame, yaw, pitch, follow, remove, edits, edit_names, view_buttons, full_on_release, image, blend,
+                   status)  # fmt: skip
+
+
+@dataclass
+class ExportTab:
+    quality: gr.Radio
+    buttons: dict[str, gr.Button]  # kind -> button
+    orbit_path: gr.Dropdown
+    orbit_views: gr.Slider
+    status: gr.Markdown
+    video: gr.Video
+    file: gr.File
+    model3d: gr.Model3D
+
+    @property
+    def outputs(self) -> list:
+        return [self.status, self.video, self.file, self.model3d]
+
+
+EXPORT_KINDS = {
+    "video": "Edited video (pasted back, with audio)",
+    "crops": "Aligned edited clip",
+    "orbit": "Novel-view clip of this frame",
+    "png": "PNG of this frame",
+    "mesh": "Geometry (.glb)",
+}
+
+
+def export_tab() -> ExportTab:
+    with gr.Tab("4. Export", id="export"), gr.Row():
+        with gr.Column(scale=1):
+            quality = gr.Radio(["preview", "full"], value="full", label="Export quality", elem_id="export-quality")
+            buttons = {}
+            for kind, label in EXPORT_KINDS.items():
+                if kind == "orbit":
+                    with gr.Row():
+                        orbit_path = gr.Dropdown(["orbit", "yaw-sweep"], value="orbit", label="Camera path")
+                        orbit_views = gr.Slider(8, 120, value=48, step=1, label="Views")
+                buttons[kind] = gr.Button(label, elem_id=f"export-{kind}", interactive=False)
+            status = gr.Markdown(elem_id="export-status", elem_classes="status")
+        with gr.Column(scale=2):
+            video = gr.Video(label="Exported video", elem_id="export-player")
+            file = gr.File(label="Download", elem_id="export-file")
+            model3d = gr.Model3D(label="Geometry", elem_id="model3d")
+    return ExportTab(quality, buttons, orbit_path, orbit_views, status, video, file, model3d)
+
+
+@dataclass
+class SetupPanel:
+    text: gr.Markdown
+    group: gr.Group
+    path: gr.Textbox
+    use_path: gr.Button
+    retry: gr.Button
+
+
+def setup_panel(runtime: Runtime) -> SetupPanel:
+    """Only built with ``allow_setup``: its events act on files and downloads of this machine."""
+    with gr.Group(visible=runtime.problem is not None, elem_id="setup") as group:
+        text = gr.Markdown(texts.setup_text(runtime))
+        with gr.Row():
+            path = gr.Textbox(label="Local path of ffhqrebalanced512-128.pkl", scale=3)
+            use_path = gr.Button("Use this file", scale=1, variant="secondary")
+            retry = gr.Button("Retry the download", scale=1, variant="secondary")
+    return SetupPanel(text, group, path, use_path, retry)
+
+
+# --- handlers (module level: each takes the session first) ---------------------------------------------
+def view_of(edit_names: list[str], frame_v, yaw_v, pitch_v, follow_v, remove_v, *edit_values) -> View:
+    edits = {n: float(v) for n, v in zip(edit_names, edit_values, strict=False) if float(v or 0) != 0}
+    return View(int(frame_v), math.radians(yaw_v), math.radians(pitch_v), edits, bool(remove_v), bool(follow_v))
+
+
+def check_upload(max_seconds: float, session: StudioSession, file, ticket: int):
+    """Prepare's first step, outside the compute queue: refuse a bad input at once (and forget the old
+    one); a good one bumps the ticket, which starts the preparation."""
+    path = file if isinstance(file, str) or file is None else getattr(file, "name", file)
+    try:
+        checked = session.check(path, max_seconds=max_seconds)
+    except StudioError as exc:
+        return texts.fail(exc), gr.skip(), None, None, None, gr.Button(interactive=False)
+    message = f"Preparing {checked.name}: face detection, alignment, cameras…"
+    return message, ticket + 1, gr.skip(), gr.skip(), gr.skip(), gr.Button(interactive=False)
+
+
+def prepare_checked(config: AppConfig, session: StudioSession, _ticket: int, progress=gr.Progress(track_tqdm=True)):
+    fail = (None, None, None, gr.Button(interactive=False))
+    if session.checked is None:
+        return texts.fail(StudioError("Nothing to prepare: upload a video or a photo first.")), *fail
+    try:
+        prepared = session.prepare(session.checked, max_seconds=config.max_seconds, options=config.prepare_options)
+    except Exception as exc:  # noqa: BLE001 - shown in the page
+        return texts.fail(exc), *fail
+    first = np.asarray(prepared.crops[0])
+    text = texts.ok(f"Prepared {session.input.name}. " + prepared.report().replace("\n", " · "))
+    return (
+        text,
+        plots.crops_with_landmarks(prepared),
+        plots.camera_trajectory(prepared.cameras, prepared.frame_indices),
+        {"background": first, "layers": [], "composite": first},
+        gr.Button(interactive=True),
+    )
+
+
+def request_fit(session: StudioSession, ticket: int, preset_v: str):
+    try:
+        source = session.request_fit()
+    except StudioError as exc:
+        return texts.fail(exc), gr.skip()
+    return f"Fitting {source.name} with the {preset_v} preset: waiting for the compute…", ticket + 1
+
+
+def request_cancel(session: StudioSession):
+    if session.request_cancel():
+        return "**Cancelling…** the fit stops at its next step (finished stages and the last checkpoint are cached)."
+    return "**Nothing to cancel:** no fit is running."
+
+
+def scene_updates(session: StudioSession, edit: EditTab, message: str) -> tuple:
+    """Everything a new scene resets: status, charts, every view control (to the input view, no edits,
+    object kept), the first render, the export buttons (enabled) and the previous scene's exports (gone)."""
+    scene = session.require_scene()
+    session.warm_drag(0)
+    first = session.render(View(edits={}), quality="preview")
+    frames = scene.data.source.frames
+    return (
+        texts.ok(message),
+        plots.loss_chart(scene.data.history),
+        plots.ood_chart(session.ood_opacity_series(), frames),
+        gr.Slider(minimum=0, maximum=max(scene.n_frames - 1, 1), value=0, step=1,
+                  label=f"Frame (fitted frame index; {scene.n_frames} frames)"),  # fmt: skip
+        0,
+        0,
+        True,
+        False,
+        *[0 for _ in edit.edits],
+        first.image,
+        plots.blend_map(first.ood_opacity),
+        "Preview render of the input view. Move a slider to edit.",
+        None,
+        None,
+        None,
+        *[gr.Button(interactive=True) for _ in EXPORT_KINDS],
+    )
+
+
+@gpu(duration=600)
+def run_fit(
+    workdir, edit: EditTab, session: StudioSession, preset_v, frames_v, effort_v, mask_v, progress=gr.Progress()
+):
+    def report(stage, done, total, last):
+        loss = ", ".join(f"{k} {v:.3g}" for k, v in list(last.items())[:2])
+        progress((done, total), desc=f"{stage}: {done}/{total} {loss}")
+
+    try:
+        source = session.input
+        session.fit(
+            preset_v, max_frames=int(frames_v) or None, effort=float(effort_v), mask=painted_mask(mask_v),
+            progress=report, workdir=workdir,
+        )  # fmt: skip
+        scene = session.require_scene()
+        message = f"Fitted {scene.n_frames} frames of {source.name} ({preset_v}). Go to step 3 to edit."
+        return scene_updates(session, edit, message)
+    except Exception as exc:  # noqa: BLE001 - shown in the page
+        return unchanged_scene(edit, texts.fail(exc))
+
+
+def open_scene(edit: EditTab, session: StudioSession, file):
+    try:
+        if file is None:
+            raise StudioError("No scene file given.")
+        session.load_scene(file if isinstance(file, str) else file.name)
+        return scene_updates(session, edit, f"Opened a scene with {session.require_scene().n_frames} frames.")
+    except Exception as exc:  # noqa: BLE001
+        return unchanged_scene(edit, texts.fail(exc))
+
+
+def unchanged_scene(edit: EditTab, message: str) -> tuple:
+    n_outputs = 3 + len(edit.view_inputs) + 3 + 3 + len(EXPORT_KINDS)
+    return (message, *[gr.skip()] * (n_outputs - 1))
+
+
+@gpu
+def render_view(edit_names: list[str], session: StudioSession, drag: bool, full: bool, *values):
+    try:
+        view = view_of(edit_names, *values)
+        quality = "full" if (full and not drag) else "preview"
+        result = session.render(view, quality=quality, drag=drag)
+        key = "drag" if drag else quality
+        what = "drag preview (interpolated edit planes)" if drag else f"{quality} render"
+        status = texts.describe(view, what, session.timings[key])
+        return result.image, plots.blend_map(result.ood_opacity), status
+    except Exception as exc:  # noqa: BLE001
+        return gr.skip(), gr.skip(), texts.fail(exc)
+
+
+def drag_render(edit_names, session, *values):
+    return render_view(edit_names, session, True, False, *values)
+
+
+def release_render(edit_names, session, full, *values):
+    return render_view(edit_names, session, False, bool(full), *values)
+
+
+def frame_release(edit_names, session, full, *values):
+    try:
+        session.warm_drag(int(values[0]))
+    except Exception as exc:  # noqa: BLE001
+        return gr.skip(), gr.skip(), texts.fail(exc)
+    return render_view(edit_names, session, False, bool(full), *values)
+
+
+@gpu(duration=600)
+def run_export(
+    kind: str, edit_names, session: StudioSession, quality, path_v, n_views, *values, progress=gr.Progress()
+):
+    """One export of the view on screen. A failure clears the download boxes: nothing stale is offered."""
+
+    def report(stage, done, total, _):
+        progress((done, total), desc=f"{stage}: frame {done}/{total}")
+
+    try:
+        view = view_of(edit_names, *values)
+        if kind in ("video", "crops"):
+            out = session.export_video(view, paste=kind == "video", quality=quality, progress=report)
+        elif kind == "orbit":
+            out = session.export_orbit(view, path=path_v, n_views=int(n_views), quality=quality, progress=report)
+        elif kind == "png":
+            out = session.export_png(view)
+            return texts.ok(f"Wrote {out.name}"), None, str(out), None
+        else:
+            out, mesh = session.export_mesh(view)
+            parts = f"{len(mesh.faces)} triangles, {int(mesh.part.sum())} of {len(mesh.part)} vertices OOD"
+            return texts.ok(f"Wrote {out.name}: {parts}, density level {mesh.level:.3g}"), None, str(out), str(out)
+        return texts.ok(f"Wrote {out.name}: {count_frames(out)} frames"), str(out), str(out), None
+    except Exception as exc:  # noqa: BLE001
+        return texts.fail(exc), None, None, None
+
+
+def reload_runtime(sessions: Sessions, session: StudioSession, path: str | None, download: bool):
+    """Setup (``allow_setup`` only): load the weights for this page and for pages opened after it."""
+    fresh = load_runtime(checkpoint=path or None, device=session.runtime.device, download=download)
+    if fresh.ready:
+        session.use_runtime(fresh)
+        sessions.runtime = fresh
+    shown = fresh if fresh.ready else session.runtime
+    return texts.setup_text(fresh), gr.Group(visible=not fresh.ready), texts.header(shown), texts.banner(shown)
+
+
+# --- the page ------------------------------------------------------------------------------------------
 def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
     config = config or AppConfig()
-    edit_names = sorted(runtime.directions)[:MAX_EDITS]
-
-    with gr.Blocks(title="In-N-Out studio") as demo:
+    sessions = Sessions(runtime, config.tmp_root)
+    with gr.Blocks(title="In-N-Out studio", delete_cache=(1800, 3600)) as demo:
+        demo.studio_sessions = sessions  # for the server's clean-up at exit and for tests
         state = gr.State(None, delete_callback=lambda s: s.close() if s is not None else None)
         gr.Markdown(
             "# In-N-Out studio\nReconstruct a face video in 3D with EG3D plus a second radiance field for what "
             "EG3D has never seen (make-up, masks, glasses), then edit it: sliders, camera orbit, object removal."
         )
+        banner = gr.Markdown(texts.banner(runtime), elem_id="banner")
         header = gr.Markdown(texts.header(runtime), elem_id="header")
+        setup = setup_panel(runtime) if config.allow_setup else None
+        inp, fit, edit, export = input_tab(), fit_tab(), edit_tab(runtime), export_tab()
 
-        # --- setup panel: shown while there is no generator ------------------------------------------
-        with gr.Group(visible=not runtime.ready, elem_id="setup") as setup_panel:
-            setup_text = gr.Markdown(texts.setup_text(runtime))
-            with gr.Row():
-                checkpoint_path = gr.Textbox(label="Local path of ffhqrebalanced512-128.pkl", scale=3)
-                use_path = gr.Button("Use this file", scale=1)
-                retry = gr.Button("Retry download", scale=1)
-
-        # --- 1. input ---------------------------------------------------------------------------------
-        with gr.Tab("1. Input", id="input"), gr.Row():
-            with gr.Column(scale=1):
-                upload = gr.File(
-                    label="A face video or photo", file_types=["video", "image", ".mp4", ".mov", ".webm",
-                    ".mkv", ".gif"], elem_id="upload",
-                )  # fmt: skip
-                if example_clips():
-                    gr.Examples(example_clips(), inputs=[upload], label="Example (LivePortrait, MIT licence)")
-                prepare_button = gr.Button("Prepare", variant="primary", elem_id="prepare")
-                world_example = world_example_clip()
-                world_button = gr.Button(
-                    "Or: the synthetic example (a world head behind sunglasses, known cameras, no face detection)",
-                    visible=world_example is not None, elem_id="world-example", size="sm",
-                )  # fmt: skip
-                prepare_status = gr.Markdown(elem_id="prepare-status", elem_classes="status")
-            with gr.Column(scale=2):
-                crops = gr.Gallery(label="Aligned crops with landmarks", columns=4, height=330, elem_id="crops")
-                trajectory = gr.Plot(label="Camera trajectory", elem_id="trajectory")
-
-        # --- 2. fit -----------------------------------------------------------------------------------
-        with gr.Tab("2. Fit", id="fit"), gr.Row():
-            with gr.Column():
-                preset = gr.Radio(
-                    ["preview", "fast", "paper"], value="preview", label="Preset",
-                    info=" · ".join(f"{k}: {v}" for k, v in PRESET_HINTS.items()), elem_id="preset",
-                )  # fmt: skip
-                with gr.Accordion("Advanced", open=False):
-                    max_frames = gr.Slider(
-                        0, 300, value=0, step=1, label="Frames to fit (0 = the preset's)", elem_id="max-frames"
-                    )
-                    effort = gr.Slider(
-                        0.05, 1.0, value=1.0, step=0.05, label="Effort (share of the preset's optimisation steps)",
-                        elem_id="effort",
-                    )  # fmt: skip
-                with gr.Accordion("Optional: paint the OOD object on the first frame", open=False):
-                    mask_editor = gr.ImageEditor(
-                        label="Paint over the object (any colour); leave empty for a fully automatic fit",
-                        type="numpy", sources=[], layers=False, height=360, elem_id="mask",
-                    )  # fmt: skip
-                with gr.Row():
-                    fit_button = gr.Button("Fit", variant="primary", elem_id="fit-button")
-                    cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel")
-                scene_upload = gr.File(label="…or open a scene file (.safetensors)", file_types=[".safetensors"])
-                fit_status = gr.Markdown(elem_id="fit-status", elem_classes="status")
-            with gr.Column():
-                losses = gr.Plot(label="Losses", elem_id="losses")
-                ood_plot = gr.Plot(label="OOD opacity per frame", elem_id="ood-plot")
-
-        # --- 3. edit ----------------------------------------------------------------------------------
-        with gr.Tab("3. Edit", id="edit"), gr.Row():
-            with gr.Column(scale=1):
-                frame = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="frame")
-                yaw = gr.Slider(-45, 45, value=0, step=1, label="Orbit: yaw (degrees)", elem_id="yaw")
-                pitch = gr.Slider(-30, 30, value=0, step=1, label="Orbit: pitch (degrees)", elem_id="pitch")
-                follow = gr.Checkbox(True, label="Orbit around the frame's own view (off: around frontal)")
-                with gr.Row():
-                    view_input = gr.Button("Input view", size="sm")
-                    view_left = gr.Button("Left", size="sm")
-                    view_right = gr.Button("Right", size="sm")
-                    view_up = gr.Button("Above", size="sm")
-                edit_sliders = []
-                for i in range(MAX_EDITS):
-                    name = edit_names[i] if i < len(edit_names) else f"edit{i}"
-                    # the direction's own range: the drag preview's knots span exactly this range
-                    lo, hi = runtime.directions[name].value_range if name in runtime.directions else (-3, 3)
-                    edit_sliders.append(
-                        gr.Slider(lo, hi, value=0, step=0.1, label=name, visible=i < len(edit_names),
-                                  elem_id=f"edit-{name}")
-                    )  # fmt: skip
-                if not edit_names:
-                    gr.Markdown(texts.no_directions_text(runtime))
-                remove = gr.Checkbox(False, label="Remove the OOD object (blend weight b = 0)", elem_id="remove")
-                full_on_release = gr.Checkbox(True, label="Full quality when a slider is released")
-            with gr.Column(scale=2):
-                with gr.Row():
-                    image = gr.Image(label="Render", height=420, elem_id="render", interactive=False)
-                    blend = gr.Image(label="Blend map: what the model decided is OOD", height=420,
-                                     elem_id="blend", interactive=False)  # fmt: skip
-                render_status = gr.Markdown(elem_id="render-status", elem_classes="status")
-
-        # --- 4. export --------------------------------------------------------------------------------
-        with gr.Tab("4. Export", id="export"), gr.Row():
-            with gr.Column(scale=1):
-                export_quality = gr.Radio(
-                    ["preview", "full"], value="full", label="Export quality", elem_id="export-quality"
-                )
-                video_button = gr.Button("Edited video (pasted back, with audio)", elem_id="export-video")
-                crops_button = gr.Button("Aligned edited clip", elem_id="export-crops")
-                with gr.Row():
-                    orbit_path = gr.Dropdown(["orbit", "yaw-sweep"], value="orbit", label="Camera path")
-                    orbit_views = gr.Slider(8, 120, value=48, step=1, label="Views")
-                orbit_button = gr.Button("Novel-view clip of this frame", elem_id="export-orbit")
-                png_button = gr.Button("PNG of this frame", elem_id="export-png")
-                mesh_button = gr.Button("Geometry (.glb)", elem_id="export-mesh")
-                export_status = gr.Markdown(elem_id="export-status", elem_classes="status")
-            with gr.Column(scale=2):
-                export_video_view = gr.Video(label="Exported video", elem_id="export-player")
-                export_file = gr.File(label="Download", elem_id="export-file")
-                model3d = gr.Model3D(label="Geometry", elem_id="model3d")
-
-        # --- handlers ---------------------------------------------------------------------------------
-        def new_session():
-            return StudioSession(runtime, tmp_root=config.tmp_root)
-
-        demo.load(new_session, outputs=state)
-
-        def view_of(frame_v, yaw_v, pitch_v, follow_v, remove_v, *edit_values) -> View:
-            edits = {n: float(v) for n, v in zip(edit_names, edit_values, strict=False) if float(v or 0) != 0}
-            return View(int(frame_v), math.radians(yaw_v), math.radians(pitch_v), edits, bool(remove_v), bool(follow_v))
-
-        view_inputs = [frame, yaw, pitch, follow, remove, *edit_sliders]
-
-        def do_prepare(session: StudioSession, file, progress=gr.Progress(track_tqdm=True)):
-            try:
-                path = file if isinstance(file, str) or file is None else getattr(file, "name", file)
-                prepared = session.prepare(path, max_seconds=config.max_seconds, options=config.prepare_options)
-            except Exception as exc:  # noqa: BLE001 - shown in the page
-                return texts.fail(exc), None, None, None
-            first = np.asarray(prepared.crops[0])
-            text = texts.ok("Prepared. " + prepared.report().replace("\n", " · "))
-            gallery = plots.crops_with_landmarks(prepared)
-            figure = plots.camera_trajectory(prepared.cameras, prepared.frame_indices)
-            return text, gallery, figure, {"background": first, "layers": [], "composite": first}
-
-        prepare_outputs = [prepare_status, crops, trajectory, mask_editor]
-        prepare_button.click(do_prepare, [state, upload], prepare_outputs, concurrency_id="compute")
-        world_button.click(lambda s, p=gr.Progress(track_tqdm=True): do_prepare(s, world_example, p), [state],
-                           prepare_outputs, concurrency_id="compute")  # fmt: skip
-
-        scene_outputs = [fit_status, losses, ood_plot, frame, image, blend, render_status, *edit_sliders]
-
-        def scene_loaded(session: StudioSession, message: str):
-            scene = session.require_scene()
-            session.warm_drag(0)
-            first = session.render(View(edits={}), quality="preview")
-            frames = scene.data.source.frames
-            slider_updates = [gr.Slider(value=0) for _ in edit_sliders]
-            return (
-                texts.ok(message),
-                plots.loss_chart(scene.data.history),
-                plots.ood_chart(session.ood_opacity_series(), frames),
-                gr.Slider(minimum=0, maximum=max(scene.n_frames - 1, 1), value=0, step=1,
-                          label=f"Frame (fitted frame index; {scene.n_frames} frames)"),
-                first.image,
-                plots.blend_map(first.ood_opacity),
-                "Preview render. Move a slider to edit.",
-                *slider_updates,
-            )  # fmt: skip
-
-        def unchanged(message: str):
-            return (message, *[gr.skip()] * (len(scene_outputs) - 1))
-
-        @gpu(duration=600)
-        def do_fit(session: StudioSession, preset_v, frames_v, effort_v, mask_v, progress=gr.Progress()):
-            def report(stage, done, total, last):
-                loss = ", ".join(f"{k} {v:.3g}" for k, v in list(last.items())[:2])
-                progress((done, total), desc=f"{stage}: {done}/{total} {loss}")
-
-            try:
-                mask = _painted_mask(mask_v)
-                session.fit(
-                    preset_v, max_frames=int(frames_v) or None, effort=float(effort_v), mask=mask, progress=report,
-                    workdir=config.fit_workdir,
-                )  # fmt: skip
-                scene = session.require_scene()
-                return scene_loaded(session, f"Fitted {scene.n_frames} frames ({preset_v}). Go to step 3 to edit.")
-            except Exception as exc:  # noqa: BLE001 - shown in the page
-                return unchanged(texts.fail(exc))
-
-        fit_event = fit_button.click(
-            do_fit, [state, preset, max_frames, effort, mask_editor], scene_outputs, concurrency_id="compute"
-        )
-
-        def do_cancel(session: StudioSession):
-            if session is not None:
-                session.cancel.set()
-            return "**Cancelling…** finished stages and the last checkpoint are cached: Fit again resumes."
-
-        cancel_button.click(do_cancel, [state], [fit_status], cancels=[fit_event], queue=False)
-
-        def do_open_scene(session: StudioSession, file):
-            try:
-                if file is None:
-                    raise StudioError("No scene file given.")
-                session.load_scene(file if isinstance(file, str) else file.name)
-                return scene_loaded(session, f"Opened a scene with {session.require_scene().n_frames} frames.")
-            except Exception as exc:  # noqa: BLE001
-                return unchanged(texts.fail(exc))
-
-        scene_upload.upload(do_open_scene, [state, scene_upload], scene_outputs, concurrency_id="compute")
-
-        @gpu
-        def do_render(session: StudioSession, drag: bool, full: bool, *values):
-            try:
-                view = view_of(*values)
-                quality = "full" if (full and not drag) else "preview"
-                result = session.render(view, quality=quality, drag=drag)
-                key = "drag" if drag else quality
-                what = "drag preview (interpolated edit planes)" if drag else f"{quality} render"
-                status = texts.describe(view, what, session.timings[key])
-                return result.image, plots.blend_map(result.ood_opacity), status
-            except Exception as exc:  # noqa: BLE001
-                return gr.skip(), gr.skip(), texts.fail(exc)
-
-        render_outputs = [image, blend, render_status]
-
-        def drag_render(session, *values):
-            return do_render(session, True, False, *values)
-
-        def release_render(session, full, *values):
-            return do_render(session, False, bool(full), *values)
-
-        for slider in [yaw, pitch, *edit_sliders]:
-            slider.input(drag_render, [state, *view_inputs], render_outputs, trigger_mode="always_last",
-                         show_progress="hidden", concurrency_id="render")  # fmt: skip
-            slider.release(release_render, [state, full_on_release, *view_inputs], render_outputs,
-                           trigger_mode="always_last", concurrency_id="render")  # fmt: skip
-
-        def frame_release(session, full, *values):
-            try:
-                session.warm_drag(int(values[0]))
-            except Exception as exc:  # noqa: BLE001
-                return gr.skip(), gr.skip(), texts.fail(exc)
-            return do_render(session, False, bool(full), *values)
-
-        frame.release(frame_release, [state, full_on_release, *view_inputs], render_outputs, concurrency_id="render")
-        for control in (remove, follow):
-            control.input(release_render, [state, full_on_release, *view_inputs], render_outputs,
-                          concurrency_id="render")  # fmt: skip
-
-        def preset_view(yaw_deg, pitch_deg):
-            def set_view(session, full, *values):
-                values = list(values)
-                values[1], values[2] = yaw_deg, pitch_deg
-                return (yaw_deg, pitch_deg, *do_render(session, False, bool(full), *values))
-
-            return set_view
-
-        for button, (y, p) in ((view_input, (0, 0)), (view_left, (-25, 0)), (view_right, (25, 0)), (view_up, (0, 15))):
-            button.click(preset_view(y, p), [state, full_on_release, *view_inputs], [yaw, pitch, *render_outputs],
-                         concurrency_id="render")  # fmt: skip
-
-        # --- exports ----------------------------------------------------------------------------------
-        export_outputs = [export_status, export_video_view, export_file, model3d]
-
-        def exporter(kind: str):
-            @gpu(duration=600)
-            def run(session: StudioSession, quality, path_v, n_views, *values, progress=gr.Progress()):
-                def report(stage, done, total, _):
-                    progress((done, total), desc=f"{stage}: frame {done}/{total}")
-
-                try:
-                    view = view_of(*values)
-                    if kind == "video" or kind == "crops":
-                        out = session.export_video(view, paste=kind == "video", quality=quality, progress=report)
-                    elif kind == "orbit":
-                        out = session.export_orbit(view, path=path_v, n_views=int(n_views), quality=quality,
-                                                   progress=report)  # fmt: skip
-                    elif kind == "png":
-                        out = session.export_png(view)
-                        return texts.ok(f"Wrote {out.name}"), None, str(out), gr.skip()
-                    else:
-                        out = session.export_mesh(view)
-                        return texts.ok(f"Wrote {out.name}"), None, str(out), str(out)
-                    frames = _count_frames(out)
-                    return texts.ok(f"Wrote {out.name}: {frames} frames"), str(out), str(out), gr.skip()
-                except Exception as exc:  # noqa: BLE001
-                    return texts.fail(exc), gr.skip(), gr.skip(), gr.skip()
-
-            return run
-
-        export_inputs = [state, export_quality, orbit_path, orbit_views, *view_inputs]
-        for button, kind in ((video_button, "video"), (crops_button, "crops"), (orbit_button, "orbit"),
-                             (png_button, "png"), (mesh_button, "mesh")):  # fmt: skip
-            button.click(exporter(kind), export_inputs, export_outputs, concurrency_id="compute")
-
-        # --- setup ------------------------------------------------------------------------------------
-        def reload_runtime(path: str | None, download: bool):
-            fresh = load_runtime(checkpoint=path or None, device=runtime.device, download=download)
-            if fresh.ready:
-                runtime.__dict__.update(fresh.__dict__)
-                learn_demo_directions(runtime)
-            return texts.setup_text(fresh), gr.Group(visible=not fresh.ready), texts.header(runtime)
-
-        def use_local(path: str, progress=gr.Progress(track_tqdm=True)):
-            return reload_runtime(path, False)
-
-        def download_again(progress=gr.Progress(track_tqdm=True)):
-            return reload_runtime(None, True)
-
-        use_path.click(use_local, [checkpoint_path], [setup_text, setup_panel, header])
-        retry.click(download_again, None, [setup_text, setup_panel, header])
-
+        demo.load(sessions.open, outputs=state)
+        demo.unload(sessions.close)
+        wire_input(inp, fit, state, config)
+        wire_fit(fit, edit, export, state, config)
+        wire_edit(edit, state)
+        wire_export(export, edit, state)
+        if setup is not None:
+            wire_setup(setup, sessions, state, header, banner)
     return demo
 
 
-def _painted_mask(value) -> np.ndarray | None:
+def wire_input(inp: InputTab, fit: FitTab, state: gr.State, config: AppConfig) -> None:
+    check = functools.partial(check_upload, config.max_seconds)
+    check_outputs = [inp.status, inp.ticket, inp.crops, inp.trajectory, fit.mask, fit.fit]
+    inp.prepare.click(check, [state, inp.upload, inp.ticket], check_outputs, **CHECK)
+    if inp.world_clip is not None:
+        world = functools.partial(lambda clip, s, t: check(s, clip, t), inp.world_clip)
+        inp.world.click(world, [state, inp.ticket], check_outputs, **CHECK)
+    inp.ticket.change(
+        functools.partial(prepare_checked, config), [state, inp.ticket],
+        [inp.status, inp.crops, inp.trajectory, fit.mask, fit.fit], concurrency_id=COMPUTE,
+    )  # fmt: skip
+
+
+def wire_fit(fit: FitTab, edit: EditTab, export: ExportTab, state: gr.State, config: AppConfig) -> None:
+    scene_outputs = [fit.status, fit.losses, fit.ood_plot, *edit.view_inputs, edit.image, edit.blend, edit.status,
+                     export.video, export.file, export.model3d, *export.buttons.values()]  # fmt: skip
+    fit.fit.click(request_fit, [state, fit.ticket, fit.preset], [fit.status, fit.ticket], **CHECK)
+    fit.ticket.change(
+        functools.partial(run_fit, config.fit_workdir, edit), [state, fit.preset, fit.max_frames, fit.effort, fit.mask],
+        scene_outputs, concurrency_id=COMPUTE,
+    )  # fmt: skip
+    fit.cancel.click(request_cancel, [state], [fit.status], **CHECK)
+    fit.scene_upload.upload(functools.partial(open_scene, edit), [state, fit.scene_upload], scene_outputs,
+                            concurrency_id=COMPUTE)  # fmt: skip
+
+
+def wire_edit(edit: EditTab, state: gr.State) -> None:
+    names = edit.edit_names
+    outputs = [edit.image, edit.blend, edit.status]
+    release_inputs = [state, edit.full_on_release, *edit.view_inputs]
+    for slider in [edit.yaw, edit.pitch, *edit.edits]:
+        slider.input(functools.partial(drag_render, names), [state, *edit.view_inputs], outputs,
+                     trigger_mode="always_last", show_progress="hidden", concurrency_id=RENDER)  # fmt: skip
+        slider.release(functools.partial(release_render, names), release_inputs, outputs, trigger_mode="always_last",
+                       concurrency_id=RENDER)  # fmt: skip
+    edit.frame.release(functools.partial(frame_release, names), release_inputs, outputs, concurrency_id=RENDER)
+    for control in (edit.remove, edit.follow):
+        control.input(functools.partial(release_render, names), release_inputs, outputs, concurrency_id=RENDER)
+    for name, (yaw_deg, pitch_deg) in PRESET_VIEWS.items():
+        # the sliders are set in the browser first, then the render reads them: what the sliders show is
+        # what is rendered, however fast the buttons are pressed
+        edit.view_buttons[name].click(None, None, [edit.yaw, edit.pitch], js=f"() => [{yaw_deg}, {pitch_deg}]").then(
+            functools.partial(release_render, names), release_inputs, outputs, concurrency_id=RENDER
+        )
+
+
+def wire_export(export: ExportTab, edit: EditTab, state: gr.State) -> None:
+    inputs = [state, export.quality, export.orbit_path, export.orbit_views, *edit.view_inputs]
+    for kind, button in export.buttons.items():
+        button.click(functools.partial(run_export, kind, edit.edit_names), inputs, export.outputs,
+                     concurrency_id=COMPUTE)  # fmt: skip
+
+
+def wire_setup(
+    setup: SetupPanel, sessions: Sessions, state: gr.State, header: gr.Markdown, banner: gr.Markdown
+) -> None:
+    def use_local(session, path, progress=gr.Progress(track_tqdm=True)):
+        return reload_runtime(sessions, session, path, False)
+
+    def download(session, progress=gr.Progress(track_tqdm=True)):
+        return reload_runtime(sessions, session, None, True)
+
+    outputs = [setup.text, setup.group, header, banner]
+    setup.use_path.click(use_local, [state, setup.path], outputs, api_visibility="private", concurrency_id=COMPUTE)
+    setup.retry.click(download, [state], outputs, api_visibility="private", concurrency_id=COMPUTE)
+
+
+def painted_mask(value) -> np.ndarray | None:
     """The user's strokes on the ImageEditor as a boolean mask (None when nothing was painted)."""
     if not isinstance(value, dict):
         return None
@@ -367,9 +588,7 @@ def _painted_mask(value) -> np.ndarray | None:
     return painted
 
 
-def _count_frames(path) -> int:
+def count_frames(path) -> int:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.count_frames_and_secs(str(path))[0]
-
-
