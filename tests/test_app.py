@@ -219,3 +219,24 @@ def test_missing_weights_open_the_demo_with_the_reason(tmp_path, monkeypatch):
     assert runtime.ready and runtime.demo == "tiny" and "ffhqrebalanced512-128.pkl" in runtime.problem
     banner = texts.banner(runtime)
     assert banner.startswith("**DEMO:**") and "python -m innout download eg3d" in banner and "CPU only" in banner
+
+
+def test_the_input_beside_the_render_is_the_fitted_frame_of_the_fitted_clip(session):
+    from types import SimpleNamespace
+
+    assert session.input_crop(0) is None  # a scene opened from a file: no input to show
+    frames = session.scene.data.source.frames
+    crops = np.stack([np.full((8, 8, 3), i, np.uint8) for i in range(10)])
+    session.scene_prepared = SimpleNamespace(frame_indices=list(range(10)), crops=crops)
+    assert session.input_crop(1)[0, 0, 0] == frames[1] and session.input_crop(7) is None
+    strip = plots.blend_map_with_scale(np.zeros((8, 8)), size=64)
+    assert strip.shape == (64 + 44, 64, 3) and strip[64 + 10, 0].sum() < strip[64 + 10, -1].sum()  # the colour bar
+
+
+def test_slow_presets_on_a_cpu_are_warned_of_before_the_fit(session):
+    from innout.app.ui import preset_warning
+
+    assert preset_warning(session, "preview") == ""
+    assert preset_warning(session, "paper").startswith("**Warning:** the paper preset on a CPU")
+    session.runtime.device = "cuda:0"
+    assert preset_warning(session, "paper") == ""

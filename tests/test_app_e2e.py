@@ -42,10 +42,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(home: Path, demo: str):
+def running_app(home: Path, demo: str, pretrained: Path | None = None):
     """``python app.py --demo-generator <demo>`` in its own cache folders; yields its URL, stops it after."""
     port = free_port()
-    env = dict(os.environ, INNOUT_CACHE_DIR=str(home / "cache"), INNOUT_PRETRAINED_DIR=str(home / "pretrained"),
+    pretrained = pretrained or home / "pretrained"
+    env = dict(os.environ, INNOUT_CACHE_DIR=str(home / "cache"), INNOUT_PRETRAINED_DIR=str(pretrained),
                GRADIO_ANALYTICS_ENABLED="False")  # fmt: skip
     log = open(home / "app.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -172,6 +173,8 @@ def short_fit(page, *, frames: int, effort: float) -> str:
     set_slider(page, "max-frames", frames)
     set_slider(page, "effort", effort)
     page.locator("#fit-button").click()
+    # the last fit's "Done." stays until this request is answered ("Fitting ..."): not the answer to wait for
+    page.wait_for_function("() => !/^\\s*Done\\./.test(document.querySelector('#fit-status').innerText)")
     message = wait_status(page, "#fit-status")
     assert "Done." in message and f"Fitted {frames} frames" in message, message
     return message
@@ -226,6 +229,7 @@ def test_upload_fit_edit_orbit_remove_export(page, artifacts):
     # 3. edit: drag (fast preview), then release (full quality); the image changes each time
     page.get_by_role("tab", name="3. Edit").click()
     page.wait_for_selector("#render img")
+    page.wait_for_selector("#before img")  # the input frame beside the render
     before = render_src(page)
     status = page.locator("#render-status").inner_text()
     set_slider(page, "edit-brightness", 2.5, release=False)
@@ -312,8 +316,9 @@ def test_the_page_stays_true_to_its_controls(page, browser, artifacts):
 
     # the geometry: a .glb at the level read off the fitted density, shown in the 3D viewer
     page.get_by_role("tab", name="4. Export").click()
+    previous = page.locator("#export-status").inner_text()  # the video export's
     page.locator("#export-mesh").click()
-    message = wait_status(page, "#export-status")
+    message = wait_status(page, "#export-status", previous)
     assert "Done." in message and "frame0.glb" in message and "density level" in message, message
     page.wait_for_selector("#model3d canvas")
     page.screenshot(path=str(artifacts / "app_5_mesh.png"), full_page=True)
@@ -354,15 +359,22 @@ def test_the_page_stays_true_to_its_controls(page, browser, artifacts):
     other.close()
     wait_until(lambda: session_folders(HOMES["tiny"]) == folders, "the closed page's folder to go", timeout_s=30)
 
+    # at phone width the image comes before the controls
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_role("tab", name="3. Edit").click()
+    assert page.locator("#render").bounding_box()["y"] < page.locator("#yaw").bounding_box()["y"]
+    page.screenshot(path=str(artifacts / "app_phone_edit.png"), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
     # a failed prepare leaves nothing stale to fit
     upload_and_prepare(page, bad)
     assert page.locator("#fit-button").is_disabled()
 
 
-def test_the_app_removes_its_folder_when_it_stops(browser, tmp_path):
+def test_the_app_removes_its_folder_when_it_stops(browser, tmp_path, page):
     """Sessions' files and Gradio's uploads live in the app's own folder (not the shared /tmp/gradio), and the
     folder goes when the server is stopped (SIGTERM, as a service manager or a test does)."""
-    with running_app(tmp_path, "tiny") as url:
+    with running_app(tmp_path, "tiny", pretrained=HOMES["tiny"] / "pretrained") as url:  # its demo directions
         pg = open_page(browser, url)
         wait_until(lambda: len(session_folders(tmp_path)) == 1, "the page's session folder")
         (root,) = tmp_path.glob("tmp/innout-app-*")

@@ -81,6 +81,23 @@ def blend_map(opacity: np.ndarray | None, size: int = 256) -> np.ndarray | None:
     return ((1 - t) * colours[lo] + t * colours[lo + 1]).astype(np.uint8)
 
 
+def blend_map_with_scale(opacity: np.ndarray | None, size: int = 512) -> np.ndarray | None:
+    """``blend_map`` at the render's size with its colour scale under it: a 0-1 bar labelled face / OOD."""
+    import cv2
+
+    heat = blend_map(opacity, size)
+    if heat is None:
+        return None
+    width = heat.shape[1]
+    bar = blend_map(np.tile(np.linspace(0, 1, width, dtype=np.float32), (12, 1)), size=1)
+    strip = np.full((44, width, 3), 255, np.uint8)
+    strip[4:16] = bar
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.45
+    for text, x in (("0: face", 2), ("0.5", width // 2 - 12), ("1: OOD object", width - 110)):
+        cv2.putText(strip, text, (max(x, 0), 36), font, scale, (30, 30, 30), 1, cv2.LINE_AA)
+    return np.concatenate([heat, strip], axis=0)
+
+
 def crops_with_landmarks(prepared, count: int = 8, size: int = 192) -> list[tuple[np.ndarray, str]]:
     """Evenly spaced aligned crops, shrunk, with the face-mesh landmarks drawn: (image, caption)."""
     import cv2

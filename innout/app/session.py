@@ -110,6 +110,7 @@ class StudioSession:
         self.prepared: PreparedVideo | None = None
         self.scene: Scene | None = None
         self.scene_path: Path | None = None
+        self.scene_prepared: PreparedVideo | None = None  # the clip the scene was fitted on, when fitted here
         self.ood_series: np.ndarray | None = None
         self.cancel = threading.Event()
         self.fit_requested = False  # a fit is queued or running (what Cancel stops)
@@ -122,7 +123,7 @@ class StudioSession:
     def use_runtime(self, runtime: Runtime) -> None:
         """Switch this session to another generator; its scene (fitted with the old one) is let go."""
         self.runtime = runtime
-        self.scene = self.scene_path = self.ood_series = None
+        self.scene = self.scene_path = self.ood_series = self.scene_prepared = None
 
     # --- input and preprocessing -------------------------------------------------------------------
     def check(self, path: str | Path | None, *, max_seconds: float) -> Path:
@@ -216,6 +217,7 @@ class StudioSession:
             if progress is not None:
                 progress(stage, done, total, losses)
 
+        prepared = self.prepared
         if self.cancel.is_set():  # pressed while the fit waited in the queue
             raise FitCancelledError("Fit cancelled before it started.")
         output = self.folder / f"scene-{uuid.uuid4().hex[:6]}.safetensors"
@@ -228,7 +230,9 @@ class StudioSession:
             raise  # cancelled
         except UserError as exc:
             raise StudioError(str(exc)) from exc
-        return self.load_scene(path)
+        scene = self.load_scene(path)
+        self.scene_prepared = prepared
+        return scene
 
     def load_scene(self, path: str | Path) -> Scene:
         try:
@@ -240,7 +244,7 @@ class StudioSession:
                 scene.add_direction(direction)
             except DirectionError:
                 continue  # learned for another generator: the runtime's notes say so
-        self.scene, self.scene_path, self.ood_series = scene, Path(path), None
+        self.scene, self.scene_path, self.ood_series, self.scene_prepared = scene, Path(path), None, None
         return scene
 
     def require_scene(self) -> Scene:
@@ -271,6 +275,17 @@ class StudioSession:
             raise StudioError(str(exc)) from exc
         self.timings["drag" if drag else quality] = time.perf_counter() - start
         return result
+
+    def input_crop(self, frame: int) -> np.ndarray | None:
+        """The aligned input crop of fitted ``frame`` (the "before" beside the render), when this session
+        prepared the clip the scene was fitted on; None for a scene opened from a file."""
+        scene = self.require_scene()
+        prepared = self.scene_prepared
+        if prepared is None or not 0 <= frame < scene.n_frames:
+            return None
+        where = {source: i for i, source in enumerate(prepared.frame_indices)}
+        index = where.get(scene.data.source.frames[frame])
+        return None if index is None else np.asarray(prepared.crops[index])
 
     def warm_drag(self, frame: int) -> int:
         """Compute the knot planes that make slider drags on ``frame`` fast; returns backbone runs."""

@@ -41,6 +41,9 @@ CSS = """
 .status {min-height: 1.5em;}
 #banner {border-left: 6px solid #d97706; background: #fef3c7; color: #451a03; padding: 0.4em 0.8em;}
 #banner:empty, #banner.hidden {display: none;}
+@media (max-width: 768px) {  /* phones: the images first, the controls under them */
+  #edit-row {flex-direction: column-reverse;}
+}
 """
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber", neutral_hue="slate")
 COMPUTE = "compute"  # prepare, fit, exports: one at a time (each takes the whole CPU or GPU)
@@ -186,6 +189,7 @@ class EditTab:
     edit_names: list[str]
     view_buttons: dict[str, gr.Button]
     full_on_release: gr.Checkbox
+    before: gr.Image
     image: gr.Image
     blend: gr.Image
     status: gr.Markdown
@@ -198,8 +202,8 @@ class EditTab:
 
 def edit_tab(runtime: Runtime) -> EditTab:
     edit_names = sorted(runtime.directions)[:MAX_EDITS]
-    with gr.Tab("3. Edit", id="edit"), gr.Row():
-        with gr.Column(scale=1):
+    with gr.Tab("3. Edit", id="edit"), gr.Row(elem_id="edit-row"):
+        with gr.Column(scale=1, min_width=280):
             frame = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="frame")
             yaw = gr.Slider(-45, 45, value=0, step=1, label="Orbit: yaw (degrees)", elem_id="yaw")
             pitch = gr.Slider(-30, 30, value=0, step=1, label="Orbit: pitch (degrees)", elem_id="pitch")
@@ -224,13 +228,14 @@ def edit_tab(runtime: Runtime) -> EditTab:
             remove = gr.Checkbox(False, label="Remove the OOD object (blend weight b = 0)", elem_id="remove")
             full_on_release = gr.Checkbox(True, label="Full quality when a slider is released")
         with gr.Column(scale=2):
-            with gr.Row():
-                image = gr.Image(label="Render", height=420, elem_id="render", interactive=False)
-                blend = gr.Image(label="Blend map: what the model decided is OOD", height=420, elem_id="blend",
-                                 interactive=False)  # fmt: skip
+            with gr.Row(equal_height=True):
+                before = gr.Image(label="Input (the aligned frame)", height=400, elem_id="before", interactive=False)
+                image = gr.Image(label="Render", height=400, elem_id="render", interactive=False)
             status = gr.Markdown(elem_id="render-status", elem_classes="status")
-    return EditTab(frame, yaw, pitch, follow, remove, edits, edit_names, view_buttons, full_on_release, image, blend,
-                   status)  # fmt: skip
+            blend = gr.Image(label="Blend map: the OOD opacity of each pixel (what the model decided is not face)",
+                             height=440, elem_id="blend", interactive=False)  # fmt: skip
+    return EditTab(frame, yaw, pitch, follow, remove, edits, edit_names, view_buttons, full_on_release, before, image,
+                   blend, status)  # fmt: skip
 
 
 @dataclass
@@ -334,12 +339,23 @@ def prepare_checked(config: AppConfig, session: StudioSession, _ticket: int, pro
     )
 
 
+def preset_warning(session: StudioSession, preset_v: str) -> str:
+    """Said when the preset is picked, before any Fit: the slow presets on a CPU."""
+    if session is None or preset_v == "preview" or session.runtime.device.startswith("cuda"):
+        return ""
+    return (
+        f"**Warning:** the {preset_v} preset on a CPU takes many hours to days ({PRESET_HINTS[preset_v]}). "
+        "Use preview here, or a GPU."
+    )
+
+
 def request_fit(session: StudioSession, ticket: int, preset_v: str):
     try:
         source = session.request_fit()
     except StudioError as exc:
         return texts.fail(exc), gr.skip()
-    return f"Fitting {source.name} with the {preset_v} preset: waiting for the compute…", ticket + 1
+    warning = preset_warning(session, preset_v)
+    return f"{warning} Fitting {source.name} with the {preset_v} preset: waiting for the compute…".strip(), ticket + 1
 
 
 def request_cancel(session: StudioSession):
@@ -366,8 +382,9 @@ def scene_updates(session: StudioSession, edit: EditTab, message: str) -> tuple:
         True,
         False,
         *[0 for _ in edit.edits],
+        session.input_crop(0),
         first.image,
-        plots.blend_map(first.ood_opacity),
+        plots.blend_map_with_scale(first.ood_opacity),
         "Preview render of the input view. Move a slider to edit.",
         None,
         None,
@@ -408,7 +425,7 @@ def open_scene(edit: EditTab, session: StudioSession, file):
 
 
 def unchanged_scene(edit: EditTab, message: str) -> tuple:
-    n_outputs = 3 + len(edit.view_inputs) + 3 + 3 + len(EXPORT_KINDS)
+    n_outputs = 3 + len(edit.view_inputs) + 4 + 3 + len(EXPORT_KINDS)
     return (message, *[gr.skip()] * (n_outputs - 1))
 
 
@@ -421,7 +438,7 @@ def render_view(edit_names: list[str], session: StudioSession, drag: bool, full:
         key = "drag" if drag else quality
         what = "drag preview (interpolated edit planes)" if drag else f"{quality} render"
         status = texts.describe(view, what, session.timings[key])
-        return result.image, plots.blend_map(result.ood_opacity), status
+        return result.image, plots.blend_map_with_scale(result.ood_opacity), status
     except Exception as exc:  # noqa: BLE001
         return gr.skip(), gr.skip(), texts.fail(exc)
 
@@ -435,11 +452,13 @@ def release_render(edit_names, session, full, *values):
 
 
 def frame_release(edit_names, session, full, *values):
+    """A new frame: its input crop beside the render, and the knots that make drags on it fast."""
     try:
         session.warm_drag(int(values[0]))
+        before = session.input_crop(int(values[0]))
     except Exception as exc:  # noqa: BLE001
-        return gr.skip(), gr.skip(), texts.fail(exc)
-    return render_view(edit_names, session, False, bool(full), *values)
+        return gr.skip(), gr.skip(), gr.skip(), texts.fail(exc)
+    return before, *render_view(edit_names, session, False, bool(full), *values)
 
 
 @gpu(duration=600)
@@ -520,14 +539,15 @@ def wire_input(inp: InputTab, fit: FitTab, state: gr.State, config: AppConfig) -
 
 
 def wire_fit(fit: FitTab, edit: EditTab, export: ExportTab, state: gr.State, config: AppConfig) -> None:
-    scene_outputs = [fit.status, fit.losses, fit.ood_plot, *edit.view_inputs, edit.image, edit.blend, edit.status,
-                     export.video, export.file, export.model3d, *export.buttons.values()]  # fmt: skip
+    scene_outputs = [fit.status, fit.losses, fit.ood_plot, *edit.view_inputs, edit.before, edit.image, edit.blend,
+                     edit.status, export.video, export.file, export.model3d, *export.buttons.values()]  # fmt: skip
     fit.fit.click(request_fit, [state, fit.ticket, fit.preset], [fit.status, fit.ticket], **CHECK)
     fit.ticket.change(
         functools.partial(run_fit, config.fit_workdir, edit), [state, fit.preset, fit.max_frames, fit.effort, fit.mask],
         scene_outputs, concurrency_id=COMPUTE,
     )  # fmt: skip
     fit.cancel.click(request_cancel, [state], [fit.status], **CHECK)
+    fit.preset.change(preset_warning, [state, fit.preset], [fit.status], **CHECK)
     fit.scene_upload.upload(functools.partial(open_scene, edit), [state, fit.scene_upload], scene_outputs,
                             concurrency_id=COMPUTE)  # fmt: skip
 
@@ -541,7 +561,8 @@ def wire_edit(edit: EditTab, state: gr.State) -> None:
                      trigger_mode="always_last", show_progress="hidden", concurrency_id=RENDER)  # fmt: skip
         slider.release(functools.partial(release_render, names), release_inputs, outputs, trigger_mode="always_last",
                        concurrency_id=RENDER)  # fmt: skip
-    edit.frame.release(functools.partial(frame_release, names), release_inputs, outputs, concurrency_id=RENDER)
+    edit.frame.release(functools.partial(frame_release, names), release_inputs, [edit.before, *outputs],
+                       concurrency_id=RENDER)  # fmt: skip
     for control in (edit.remove, edit.follow):
         control.input(functools.partial(release_render, names), release_inputs, outputs, concurrency_id=RENDER)
     for name, (yaw_deg, pitch_deg) in PRESET_VIEWS.items():
