@@ -186,7 +186,7 @@ def test_a_failed_export_clears_the_download_boxes(session):
     from innout.app.ui import run_export
 
     session.scene = None
-    status, video, file, model = run_export("png", [], session, "preview", "orbit", 8, 0, 0, 0, True, False)
+    status, video, file, model = run_export("png", [], session, "preview", True, "orbit", 8, 0, 0, 0, True, False)
     assert status.startswith("**Problem:**") and (video, file, model) == (None, None, None)
 
 
@@ -240,3 +240,53 @@ def test_slow_presets_on_a_cpu_are_warned_of_before_the_fit(session):
     assert preset_warning(session, "paper").startswith("**Warning:** the paper preset on a CPU")
     session.runtime.device = "cuda:0"
     assert preset_warning(session, "paper") == ""
+
+
+def test_the_page_says_what_a_video_export_holds_before_it(session):
+    from types import SimpleNamespace
+
+    session.scene.data.source.frames = [0, 62]  # a fit that kept every 62nd frame of a 25 fps clip
+    session.scene.data.source.fps = 25.0
+    note = session.video_note()
+    assert "one source frame in 62" in note and "needs the clip" in note
+    assert "play at 0.403 fps (5.0 s" in note
+    session.scene_prepared = SimpleNamespace()
+    assert "the 63 frames of the fitted span at 25 fps" in session.video_note()
+    session.scene.data.source.frames = [0, 1]
+    assert "its 2 frames at 25 fps" in session.video_note()
+
+
+def test_a_sparse_fit_exports_every_source_frame_of_its_span(session):
+    from types import SimpleNamespace
+
+    import imageio_ffmpeg
+
+    session.scene.data.source.frames = [0, 2]  # the fit kept frames 0 and 2 of a 3-frame clip
+    cameras = session.scene.data.cameras.cpu().numpy()
+    session.scene_prepared = SimpleNamespace(
+        frame_indices=[0, 1, 2], cameras=np.stack([cameras[0], cameras[0], cameras[1]]),
+        transforms=np.stack([np.eye(2, 3)] * 3), face_outlines=lambda: np.zeros((3, 4, 2), np.float32),
+    )  # fmt: skip
+    dense = session.export_video(View(), paste=False, quality="preview", every_frame=True)
+    assert imageio_ffmpeg.count_frames_and_secs(str(dense))[0] == 3
+    sparse = session.export_video(View(), paste=False, quality="preview", every_frame=False)
+    assert imageio_ffmpeg.count_frames_and_secs(str(sparse))[0] == 2
+
+
+def test_one_progress_bar_for_the_whole_fit():
+    from innout.app.progress import OverallProgress, planned_stages
+    from innout.fit.config import paper
+
+    assert planned_stages(preview()) == ["init", "invert", "ood head start", "joint"]  # preview: no SR tuning
+    stages = planned_stages(paper())
+    assert stages == ["init", "invert", "ood head start", "joint", "superres"]
+    assert planned_stages(paper(), has_super_resolution=False)[-1] == "joint"
+    now = [0.0]
+    bar = OverallProgress(stages, clock=lambda: now[0])
+    assert bar.update("init", 1, 1) == (0.2, "stage 1 of 5: init, 1/1")  # a cached stage: done at once
+    bar.update("invert", 10, 100)
+    now[0] = 90.0  # 90 s for 30 steps: 3 s a step, 60 steps left
+    share, line = bar.update("invert", 40, 100)
+    assert share == pytest.approx((1 + 0.4) / 5) and line.endswith("40/100, about 3 min left in this stage")
+    share, line = bar.update("unplanned", 1, 2)  # counted, not hidden
+    assert line.startswith("stage 6 of 6")

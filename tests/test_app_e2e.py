@@ -259,6 +259,9 @@ def test_upload_fit_edit_orbit_remove_export(page, artifacts):
     # 4. export the edited video (preview quality): one frame per fitted frame, pasted back, with audio
     page.get_by_role("tab", name="4. Export").click()
     page.locator("#export-quality").get_by_label("preview").check()
+    note = page.locator("#video-note").inner_text()  # said before the export: a sparse fit, and the choice
+    assert "fitted 4 frames" in note and "every source frame" in note.lower(), note
+    page.locator("#every-frame input[type=checkbox]").uncheck()  # the fitted frames only (every frame: unit tests)
     page.locator("#export-video").click()
     message = wait_status(page, "#export-status")
     assert "Done." in message and "edited_video.mp4: 4 frames" in message, message

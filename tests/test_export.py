@@ -22,7 +22,7 @@ from innout.export.video import default_face_mask
 from innout.fit.synthetic import band_ood_field
 from innout.frames import iter_video
 from innout.preprocess.pasteback import frame_mask
-from innout.scene import Scene, SceneData, SceneSource, save_scene
+from innout.scene import RenderRequest, Scene, SceneData, SceneSource, save_scene
 
 from .conftest import requires
 from .test_scene import band_scene_data
@@ -368,3 +368,36 @@ def test_mesh_level_defaults_to_the_fitted_density(tiny_generator):
     scene = Scene(band_scene_data(tiny_generator))
     mesh = extract_mesh(scene, 0, resolution=32)
     assert len(mesh.faces) > 100 and 0 < mesh.level < 10  # EG3D's 10 is never crossed by this field
+
+
+def test_every_source_frame_interpolates_the_frames_between_fitted_ones(tiny_generator):
+    from types import SimpleNamespace
+
+    from innout.export.dense import DenseError, every_source_frame, in_between
+
+    before, after, weight = in_between([0, 4, 8], [0, 1, 4, 6, 8])
+    assert before.tolist() == [0, 0, 1, 1, 2] and after.tolist() == [0, 1, 1, 2, 2]
+    np.testing.assert_allclose(weight, [0, 0.25, 0, 0.5, 0])
+
+    data = band_scene_data(tiny_generator, n_frames=3, source=SceneSource([0, 4, 8]))
+    data.ood.codes.data = torch.randn_like(data.ood.codes)
+    scene = Scene(data)
+    frames = list(range(10))  # the prepared clip: frames 0-9, the fit kept 0, 4 and 8
+    prepared = SimpleNamespace(
+        frame_indices=frames, cameras=np.stack([np.full(25, f, np.float32) for f in frames]),
+        transforms=np.stack([np.eye(2, 3) * (f + 1) for f in frames]),
+        face_outlines=lambda: np.stack([np.full((4, 2), f, np.float32) for f in frames]),
+    )  # fmt: skip
+    dense = every_source_frame(scene, prepared)
+    assert dense.data.source.frames == list(range(9)) and dense.n_frames == 9  # frame 9 is past the last fitted
+    torch.testing.assert_close(dense.data.ws[4], data.ws[1])  # fitted frames as fitted
+    torch.testing.assert_close(dense.data.ws[6], (data.ws[1] + data.ws[2]) / 2)
+    torch.testing.assert_close(dense.data.ood.codes[1], 0.75 * data.ood.codes[0] + 0.25 * data.ood.codes[1])
+    assert dense.data.cameras[6, 0] == 6 and dense.data.source.transforms[6, 0, 0] == 7  # the clip's own
+    assert dense.data.source.face_outlines[6, 0, 0] == 6
+    assert dense.render(RenderRequest(6, quality="preview")).image.shape[-1] == 3
+    assert every_source_frame(Scene(band_scene_data(tiny_generator, 2)), SimpleNamespace(
+        frame_indices=[0, 1], cameras=None, transforms=None, face_outlines=None)).n_frames == 2  # nothing to add
+    prepared.frame_indices = [f + 1 for f in frames]  # another clip
+    with pytest.raises(DenseError, match="not the clip this scene was fitted on"):
+        every_source_frame(scene, prepared)

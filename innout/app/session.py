@@ -23,8 +23,10 @@ import numpy as np
 from ..edit.directions import DirectionError
 from ..errors import UserError
 from ..export import camera_path, export_camera_path, export_video, extract_mesh, write_glb
+from ..export.dense import every_source_frame
 from ..export.mesh import Mesh
 from ..fit import fit_video, get_preset, scaled
+from ..fit.config import FitConfig
 from ..frames import IMAGE_SUFFIXES
 from ..images import save_image
 from ..preprocess import InputError, PreparedVideo, PrepareOptions, prepare
@@ -114,6 +116,7 @@ class StudioSession:
         self.ood_series: np.ndarray | None = None
         self.cancel = threading.Event()
         self.fit_requested = False  # a fit is queued or running (what Cancel stops)
+        self.fit_config: FitConfig | None = None  # the settings of the fit running or last run
         self.timings: dict[str, float] = {}
 
     def close(self) -> None:
@@ -217,7 +220,7 @@ class StudioSession:
             if progress is not None:
                 progress(stage, done, total, losses)
 
-        prepared = self.prepared
+        prepared, self.fit_config = self.prepared, config
         if self.cancel.is_set():  # pressed while the fit waited in the queue
             raise FitCancelledError("Fit cancelled before it started.")
         output = self.folder / f"scene-{uuid.uuid4().hex[:6]}.safetensors"
@@ -299,15 +302,45 @@ class StudioSession:
             remove_ood=view.remove_ood, quality=quality, approximate_edits=drag, with_blend=True,
         )  # fmt: skip
 
-    def export_video(self, view: View, *, paste: bool, quality: str, progress: StageProgress | None = None) -> Path:
+    def export_video(
+        self, view: View, *, paste: bool, quality: str, every_frame: bool = True, progress: StageProgress | None = None
+    ) -> Path:
+        """The edited video; with ``every_frame`` (and the clip the scene was fitted on at hand) every source
+        frame of the fitted span, the ones between fitted frames interpolated (``every_source_frame``)."""
         scene = self.require_scene()
         out = self.folder / ("edited_video.mp4" if paste else "edited_crops.mp4")
+        if every_frame and self.scene_prepared is not None:
+            scene = every_source_frame(scene, self.scene_prepared)
         try:
             return export_video(
                 scene, out, self.request(view, quality), paste=paste, source=self.input, progress=progress
             )
         except UserError as exc:
             raise StudioError(str(exc)) from exc
+
+    def video_note(self) -> str:
+        """What a video export of this scene will hold, said before the export."""
+        scene = self.require_scene()
+        frames = scene.data.source.frames
+        fps = float(scene.data.source.fps or 25.0)
+        if len(frames) < 2:
+            return "One fitted frame: the video is a single frame."
+        spacing = max(int(np.median(np.diff(frames))), 1)
+        span = frames[-1] - frames[0] + 1
+        if spacing == 1:
+            return f"Every source frame of the span was fitted: the video has its {span} frames at {fps:.3g} fps."
+        seconds = len(frames) * spacing / fps
+        dense = (
+            f"With *every source frame* ticked the video has the {span} frames of the fitted span at {fps:.3g} fps, "
+            "those between fitted frames interpolated."
+            if self.scene_prepared is not None
+            else "(Every source frame needs the clip this scene was fitted on: prepare and fit it in this page.)"
+        )
+        return (
+            f"This scene fitted {len(frames)} frames, one source frame in {spacing}. {dense} Unticked, the "
+            f"{len(frames)} fitted frames play at {fps / spacing:.3g} fps ({seconds:.1f} s, with the audio of "
+            "the same span)."
+        )
 
     def export_orbit(self, view: View, *, path: str, n_views: int, quality: str, progress=None) -> Path:
         scene = self.require_scene()

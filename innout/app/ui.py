@@ -26,6 +26,7 @@ import numpy as np
 
 from ..preprocess.pipeline import PrepareOptions
 from . import plots, texts
+from .progress import OverallProgress, planned_stages
 from .runtime import Runtime, example_clips, gpu, load_runtime, world_example_clip
 from .session import StudioError, StudioSession, View
 
@@ -241,6 +242,8 @@ def edit_tab(runtime: Runtime) -> EditTab:
 @dataclass
 class ExportTab:
     quality: gr.Radio
+    every_frame: gr.Checkbox
+    note: gr.Markdown  # what a video export will hold, said before it
     buttons: dict[str, gr.Button]  # kind -> button
     orbit_path: gr.Dropdown
     orbit_views: gr.Slider
@@ -267,6 +270,9 @@ def export_tab() -> ExportTab:
     with gr.Tab("4. Export", id="export"), gr.Row():
         with gr.Column(scale=1):
             quality = gr.Radio(["preview", "full"], value="full", label="Export quality", elem_id="export-quality")
+            every_frame = gr.Checkbox(True, label="Every source frame (frames between fitted ones interpolated)",
+                                      elem_id="every-frame")  # fmt: skip
+            note = gr.Markdown(elem_id="video-note")
             buttons = {}
             for kind, label in EXPORT_KINDS.items():
                 if kind == "orbit":
@@ -279,7 +285,7 @@ def export_tab() -> ExportTab:
             video = gr.Video(label="Exported video", elem_id="export-player")
             file = gr.File(label="Download", elem_id="export-file")
             model3d = gr.Model3D(label="Geometry", elem_id="model3d")
-    return ExportTab(quality, buttons, orbit_path, orbit_views, status, video, file, model3d)
+    return ExportTab(quality, every_frame, note, buttons, orbit_path, orbit_views, status, video, file, model3d)
 
 
 @dataclass
@@ -389,6 +395,7 @@ def scene_updates(session: StudioSession, edit: EditTab, message: str) -> tuple:
         None,
         None,
         None,
+        session.video_note(),
         *[gr.Button(interactive=True) for _ in EXPORT_KINDS],
     )
 
@@ -397,9 +404,15 @@ def scene_updates(session: StudioSession, edit: EditTab, message: str) -> tuple:
 def run_fit(
     workdir, edit: EditTab, session: StudioSession, preset_v, frames_v, effort_v, mask_v, progress=gr.Progress()
 ):
+    overall: list[OverallProgress] = []  # made at the first report, when the fit's settings are known
+
     def report(stage, done, total, last):
+        if not overall:
+            has_sr = any(True for _ in session.runtime.generator.superresolution.parameters())
+            overall.append(OverallProgress(planned_stages(session.fit_config, has_super_resolution=has_sr)))
+        share, line = overall[0].update(stage, done, total)
         loss = ", ".join(f"{k} {v:.3g}" for k, v in list(last.items())[:2])
-        progress((done, total), desc=f"{stage}: {done}/{total} {loss}")
+        progress(share, desc=f"{line}{' · ' + loss if loss else ''}")
 
     try:
         source = session.input
@@ -425,7 +438,7 @@ def open_scene(edit: EditTab, session: StudioSession, file):
 
 
 def unchanged_scene(edit: EditTab, message: str) -> tuple:
-    n_outputs = 3 + len(edit.view_inputs) + 4 + 3 + len(EXPORT_KINDS)
+    n_outputs = 3 + len(edit.view_inputs) + 4 + 4 + len(EXPORT_KINDS)
     return (message, *[gr.skip()] * (n_outputs - 1))
 
 
@@ -463,8 +476,9 @@ def frame_release(edit_names, session, full, *values):
 
 @gpu(duration=600)
 def run_export(
-    kind: str, edit_names, session: StudioSession, quality, path_v, n_views, *values, progress=gr.Progress()
-):
+    kind: str, edit_names, session: StudioSession, quality, every_frame, path_v, n_views, *values,
+    progress=gr.Progress(),
+):  # fmt: skip
     """One export of the view on screen. A failure clears the download boxes: nothing stale is offered."""
 
     def report(stage, done, total, _):
@@ -473,7 +487,8 @@ def run_export(
     try:
         view = view_of(edit_names, *values)
         if kind in ("video", "crops"):
-            out = session.export_video(view, paste=kind == "video", quality=quality, progress=report)
+            out = session.export_video(view, paste=kind == "video", quality=quality, every_frame=bool(every_frame),
+                                       progress=report)  # fmt: skip
         elif kind == "orbit":
             out = session.export_orbit(view, path=path_v, n_views=int(n_views), quality=quality, progress=report)
         elif kind == "png":
@@ -540,7 +555,8 @@ def wire_input(inp: InputTab, fit: FitTab, state: gr.State, config: AppConfig) -
 
 def wire_fit(fit: FitTab, edit: EditTab, export: ExportTab, state: gr.State, config: AppConfig) -> None:
     scene_outputs = [fit.status, fit.losses, fit.ood_plot, *edit.view_inputs, edit.before, edit.image, edit.blend,
-                     edit.status, export.video, export.file, export.model3d, *export.buttons.values()]  # fmt: skip
+                     edit.status, export.video, export.file, export.model3d, export.note,
+                     *export.buttons.values()]  # fmt: skip
     fit.fit.click(request_fit, [state, fit.ticket, fit.preset], [fit.status, fit.ticket], **CHECK)
     fit.ticket.change(
         functools.partial(run_fit, config.fit_workdir, edit), [state, fit.preset, fit.max_frames, fit.effort, fit.mask],
@@ -574,7 +590,7 @@ def wire_edit(edit: EditTab, state: gr.State) -> None:
 
 
 def wire_export(export: ExportTab, edit: EditTab, state: gr.State) -> None:
-    inputs = [state, export.quality, export.orbit_path, export.orbit_views, *edit.view_inputs]
+    inputs = [state, export.quality, export.every_frame, export.orbit_path, export.orbit_views, *edit.view_inputs]
     for kind, button in export.buttons.items():
         button.click(functools.partial(run_export, kind, edit.edit_names), inputs, export.outputs,
                      concurrency_id=COMPUTE)  # fmt: skip
