@@ -31,8 +31,10 @@ def describe(view: View, what: str, seconds: float) -> str:
 
 
 def header(runtime: Runtime) -> str:
-    gen = runtime.label if runtime.ready else "no generator yet (see the setup panel)"
-    return f"**Generator:** {gen}  \n**Device:** {device_notice(runtime.device)}"
+    device = f"**Device:** {device_notice(runtime.device)}"
+    if runtime.demo or not runtime.ready:
+        return device  # the banner above names the demo generator, or says there is none
+    return f"**Generator:** {runtime.label}  \n{device}"
 
 
 HOW_TO_ADD_WEIGHTS = (
