@@ -137,6 +137,9 @@ def test_charts(session):
     assert heat.shape == (64, 64, 3) and heat.dtype == np.uint8
     assert heat[0, 0].sum() < heat[-1, -1].sum()  # face dark, OOD bright
     assert plots.blend_map(None) is None
+    small = plots.ood_chart(np.array([0.004, 0.012]), [3, 9])  # shares of a percent stay readable
+    assert small.layout.yaxis.range == (0, 5) and list(small.data[0].text) == ["0.4 %", "1.2 %"]
+    assert plots.ood_chart(np.array([0.6]), [0]).layout.yaxis.range == (0, 75)
 
 
 def test_every_app_flag_is_in_the_help_and_the_readme():
