@@ -409,20 +409,24 @@ def rendered_image(page) -> np.ndarray:
 
 
 def test_the_faces_demo_draws_heads_and_its_smile_slider_moves_the_mouth(faces_page, artifacts):
-    """Without EG3D weights: the synthetic example (no face detection), a short fit with the world's prior, and
+    """Without EG3D weights: the synthetic example fitted beforehand with the world's prior opens at once, and
     the shipped smile direction changes the mouth more than the rest of the face."""
     page = faces_page
     previous = page.locator("#prepare-status").inner_text()
-    page.locator("#world-example").click()
+    start = time.time()
+    page.locator("#open-example").click()
     message = wait_status(page, "#prepare-status", previous)
-    assert "Done." in message, message
-    short_fit(page, frames=3, effort=0.1)
+    opened = time.time() - start
+    assert "Done." in message and "fitted beforehand" in message, message
+    (artifacts / "open_prefitted_example.txt").write_text(f"{opened:.2f} s\n")
+    assert opened < 20, opened  # instant next to a fit (5 min for the preview preset on this CPU)
 
     page.get_by_role("tab", name="3. Edit").click()
     page.wait_for_selector("#render img")
     status = page.locator("#render-status").inner_text()
-    set_slider(page, "frame", 1)  # the clip's middle frame looks straight at the camera (the mouth box below)
-    status = wait_render(page, status, ("full render", "frame 1"))
+    set_slider(page, "frame", 4)  # the clip's middle frame looks straight at the camera (the mouth box below)
+    status = wait_render(page, status, ("full render", "frame 4"))
+    page.wait_for_selector("#before img")  # the example's input frame beside the render
     plain = rendered_image(page)
     set_slider(page, "edit-smile", 3.0)
     status = wait_render(page, status, ("full render", "smile +3.0"))  # the release, not the drag preview
@@ -438,6 +442,8 @@ def test_the_faces_demo_draws_heads_and_its_smile_slider_moves_the_mouth(faces_p
     face = np.zeros_like(mouth)
     face[int(0.2 * h) : int(0.85 * h), int(0.25 * w) : int(0.75 * w)] = True
     rest = face & ~mouth
-    # the acceptance: the mouth changes more than the rest of the face (measured 2026-11-30: 8.1 against 4.9 grey
-    # levels; this short fit's latents are far from the prior's samples, where the direction is cleaner)
-    assert change[mouth].mean() > change[rest].mean(), (change[mouth].mean(), change[rest].mean())
+    # the acceptance: the mouth changes more than the rest of the face (the figures go to the artifacts; a fitted
+    # scene's latents are farther from the prior's samples than the samples the direction was learned on)
+    figures = f"mouth {change[mouth].mean():.2f}, rest of the face {change[rest].mean():.2f} grey levels\n"
+    (artifacts / "faces_smile_change.txt").write_text(figures)
+    assert change[mouth].mean() > change[rest].mean(), figures

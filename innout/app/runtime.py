@@ -173,6 +173,13 @@ def world_example_clip() -> str | None:
     return str(folder) if (folder / "dataset.json").is_file() else None
 
 
+def world_example_scene() -> str | None:
+    """The bundled synthetic clip fitted with the 'faces' prior (preview preset, OOD planes 64²: the file stays
+    under 10 MB): a scene the faces demo opens at once."""
+    path = Path(__file__).resolve().parents[2] / "assets" / "examples" / "world_sunglasses_scene.safetensors"
+    return str(path) if path.is_file() else None
+
+
 @functools.cache
 def example_clips() -> list[str]:
     """The bundled example clips (assets/examples/*.mp4; LivePortrait, MIT licence)."""

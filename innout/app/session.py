@@ -250,6 +250,17 @@ class StudioSession:
         self.scene, self.scene_path, self.ood_series, self.scene_prepared = scene, Path(path), None, None
         return scene
 
+    def open_example(self, scene_path: str | Path, clip: str | Path) -> Scene:
+        """A pre-fitted scene of a bundled clip, with that clip prepared (cached) for the input beside the
+        render and for every-frame exports."""
+        try:
+            prepared = prepare(clip, None, progress=False)
+        except UserError as exc:
+            raise StudioError(str(exc)) from exc
+        scene = self.load_scene(scene_path)
+        self.input, self.prepared, self.scene_prepared = Path(prepared.source), prepared, prepared
+        return scene
+
     def require_scene(self) -> Scene:
         if self.scene is None:
             raise StudioError("No fitted scene yet: run a fit (step 2) first.")

@@ -27,12 +27,13 @@ import numpy as np
 from ..preprocess.pipeline import PrepareOptions
 from . import plots, texts
 from .progress import OverallProgress, planned_stages
-from .runtime import Runtime, example_clips, gpu, load_runtime, world_example_clip
+from .runtime import Runtime, example_clips, gpu, load_runtime, world_example_clip, world_example_scene
 from .session import StudioError, StudioSession, View
 
 MAX_EDITS = 6  # slider slots; directions beyond this are listed but not shown
 PRESET_HINTS = {
-    "preview": "12 frames, 64² rays: about 3 min with the demo generator on a 2-core CPU (measured); longer with EG3D",
+    "preview": "12 frames at most, 64² rays: 5 min 13 s for the 8-frame synthetic example with the faces demo "
+    "generator on a 2-core CPU (measured 2026-11-30); longer with EG3D",
     "fast": "every frame, the paper's losses, batched: GPU only (hours on a CPU)",
     "paper": "the paper's settings: about 3 h for 200 frames on an RTX A4000 (paper); days on a CPU",
 }
@@ -103,13 +104,15 @@ class InputTab:
     prepare: gr.Button
     world: gr.Button
     world_clip: str | None
+    open_example: gr.Button  # the faces demo: the world clip already fitted
+    example_scene: str | None
     status: gr.Markdown
     crops: gr.Gallery
     trajectory: gr.Plot
     ticket: gr.State  # bumped when an input passes the cheap checks: that starts the preparation
 
 
-def input_tab() -> InputTab:
+def input_tab(runtime: Runtime) -> InputTab:
     with gr.Tab("1. Input", id="input"), gr.Row():
         with gr.Column(scale=1):
             upload = gr.File(
@@ -124,11 +127,17 @@ def input_tab() -> InputTab:
                 "Or: the synthetic example (a world head behind sunglasses, known cameras, no face detection)",
                 visible=world_clip is not None, elem_id="world-example", size="sm",
             )  # fmt: skip
+            example_scene = world_example_scene() if runtime.demo == "faces" and world_clip else None
+            open_example = gr.Button(
+                "Or open that example already fitted (instant): the preview preset, ready to edit",
+                visible=example_scene is not None, elem_id="open-example", size="sm",
+            )  # fmt: skip
             status = gr.Markdown(elem_id="prepare-status", elem_classes="status")
         with gr.Column(scale=2):
             crops = gr.Gallery(label="Aligned crops with landmarks", columns=4, height=330, elem_id="crops")
             trajectory = gr.Plot(label="Camera trajectory", elem_id="trajectory")
-    return InputTab(upload, prepare, world, world_clip, status, crops, trajectory, gr.State(0))
+    return InputTab(upload, prepare, world, world_clip, open_example, example_scene, status, crops, trajectory,
+                    gr.State(0))  # fmt: skip
 
 
 @dataclass
@@ -527,11 +536,11 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
         banner = gr.Markdown(texts.banner(runtime), elem_id="banner")
         header = gr.Markdown(texts.header(runtime), elem_id="header")
         setup = setup_panel(runtime) if config.allow_setup else None
-        inp, fit, edit, export = input_tab(), fit_tab(), edit_tab(runtime), export_tab()
+        inp, fit, edit, export = input_tab(runtime), fit_tab(), edit_tab(runtime), export_tab()
 
         demo.load(sessions.open, outputs=state)
         demo.unload(sessions.close)
-        wire_input(inp, fit, state, config)
+        wire_input(inp, fit, edit, export, state, config)
         wire_fit(fit, edit, export, state, config)
         wire_edit(edit, state)
         wire_export(export, edit, state)
@@ -540,13 +549,33 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
     return demo
 
 
-def wire_input(inp: InputTab, fit: FitTab, state: gr.State, config: AppConfig) -> None:
+def scene_outputs(fit: FitTab, edit: EditTab, export: ExportTab) -> list:
+    """What a new scene updates (``scene_updates``, in this order)."""
+    return [fit.status, fit.losses, fit.ood_plot, *edit.view_inputs, edit.before, edit.image, edit.blend,
+            edit.status, export.video, export.file, export.model3d, export.note, *export.buttons.values()]  # fmt: skip
+
+
+def open_example(inp: InputTab, edit: EditTab, session: StudioSession):
+    try:
+        session.open_example(inp.example_scene, inp.world_clip)
+        message = "Opened the synthetic example, fitted beforehand with the preview preset. Go to step 3 to edit."
+        return texts.ok(message), *scene_updates(session, edit, message)
+    except Exception as exc:  # noqa: BLE001 - shown in the page
+        return texts.fail(exc), *unchanged_scene(edit, gr.skip())
+
+
+def wire_input(
+    inp: InputTab, fit: FitTab, edit: EditTab, export: ExportTab, state: gr.State, config: AppConfig
+) -> None:
     check = functools.partial(check_upload, config.max_seconds)
     check_outputs = [inp.status, inp.ticket, inp.crops, inp.trajectory, fit.mask, fit.fit]
     inp.prepare.click(check, [state, inp.upload, inp.ticket], check_outputs, **CHECK)
     if inp.world_clip is not None:
         world = functools.partial(lambda clip, s, t: check(s, clip, t), inp.world_clip)
         inp.world.click(world, [state, inp.ticket], check_outputs, **CHECK)
+    if inp.example_scene is not None:
+        inp.open_example.click(functools.partial(open_example, inp, edit), [state],
+                               [inp.status, *scene_outputs(fit, edit, export)], concurrency_id=RENDER)  # fmt: skip
     inp.ticket.change(
         functools.partial(prepare_checked, config), [state, inp.ticket],
         [inp.status, inp.crops, inp.trajectory, fit.mask, fit.fit], concurrency_id=COMPUTE,
@@ -554,17 +583,15 @@ def wire_input(inp: InputTab, fit: FitTab, state: gr.State, config: AppConfig) -
 
 
 def wire_fit(fit: FitTab, edit: EditTab, export: ExportTab, state: gr.State, config: AppConfig) -> None:
-    scene_outputs = [fit.status, fit.losses, fit.ood_plot, *edit.view_inputs, edit.before, edit.image, edit.blend,
-                     edit.status, export.video, export.file, export.model3d, export.note,
-                     *export.buttons.values()]  # fmt: skip
+    outputs = scene_outputs(fit, edit, export)
     fit.fit.click(request_fit, [state, fit.ticket, fit.preset], [fit.status, fit.ticket], **CHECK)
     fit.ticket.change(
         functools.partial(run_fit, config.fit_workdir, edit), [state, fit.preset, fit.max_frames, fit.effort, fit.mask],
-        scene_outputs, concurrency_id=COMPUTE,
+        outputs, concurrency_id=COMPUTE,
     )  # fmt: skip
     fit.cancel.click(request_cancel, [state], [fit.status], **CHECK)
     fit.preset.change(preset_warning, [state, fit.preset], [fit.status], **CHECK)
-    fit.scene_upload.upload(functools.partial(open_scene, edit), [state, fit.scene_upload], scene_outputs,
+    fit.scene_upload.upload(functools.partial(open_scene, edit), [state, fit.scene_upload], outputs,
                             concurrency_id=COMPUTE)  # fmt: skip
 
 
