@@ -293,3 +293,11 @@ def test_one_progress_bar_for_the_whole_fit():
     assert share == pytest.approx((1 + 0.4) / 5) and line.endswith("40/100, about 3 min left in this stage")
     share, line = bar.update("unplanned", 1, 2)  # counted, not hidden
     assert line.startswith("stage 6 of 6")
+
+
+def test_the_example_has_a_thumbnail(tmp_path):
+    from innout.app.runtime import example_clips
+
+    thumb = plots.thumbnail(example_clips()[0])
+    assert thumb.shape[0] == 160 and thumb.dtype == np.uint8 and thumb.std() > 5  # a picture, not a blank
+    assert plots.thumbnail(str(tmp_path / "missing.mp4")) is None

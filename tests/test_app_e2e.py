@@ -217,6 +217,7 @@ def test_bad_inputs_give_readable_messages(page, artifacts, tmp_path):
 
 def test_upload_fit_edit_orbit_remove_export(page, artifacts):
     # 1. the bundled clip (after the bad inputs above: the app is still usable)
+    assert page.locator("#example-thumb img").count() == 1  # the bundled example shows its first frame
     message = upload_and_prepare(page, CLIP)
     assert "Done." in message and "250 frames" in message, message
     page.wait_for_selector("#crops img")

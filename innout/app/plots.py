@@ -106,6 +106,20 @@ def blend_map_with_scale(opacity: np.ndarray | None, size: int = 512) -> np.ndar
     return np.concatenate([heat, strip], axis=0)
 
 
+def thumbnail(path: str, size: int = 160) -> np.ndarray | None:
+    """The first frame of a video or image, ``size`` pixels high (None when it cannot be read)."""
+    import cv2
+
+    from ..frames import FramesError, iter_frames
+
+    try:
+        frame = next(iter(iter_frames(path)))
+    except (FramesError, OSError, StopIteration):
+        return None
+    h, w = frame.shape[:2]
+    return cv2.resize(np.ascontiguousarray(frame), (max(1, round(w * size / h)), size), interpolation=cv2.INTER_AREA)
+
+
 def crops_with_landmarks(prepared, count: int = 8, size: int = 192) -> list[tuple[np.ndarray, str]]:
     """Evenly spaced aligned crops, shrunk, with the face-mesh landmarks drawn: (image, caption)."""
     import cv2

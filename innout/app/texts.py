@@ -49,7 +49,8 @@ def banner(runtime: Runtime) -> str:
     lines = []
     if runtime.demo:
         why = f" The EG3D weights are not in use: {runtime.problem}" if runtime.problem else ""
-        lines.append(f"**DEMO:** {runtime.label}.{why} {HOW_TO_ADD_WEIGHTS if runtime.problem else ''}".strip())
+        label = runtime.label.removeprefix("DEMO ")
+        lines.append(f"**DEMO:** {label}.{why} {HOW_TO_ADD_WEIGHTS if runtime.problem else ''}".strip())
     elif not runtime.ready:
         lines.append(f"**No generator:** {runtime.problem} {HOW_TO_ADD_WEIGHTS}")
     if not runtime.device.startswith("cuda"):

@@ -120,7 +120,11 @@ def input_tab(runtime: Runtime) -> InputTab:
                 ".gif"], elem_id="upload",
             )  # fmt: skip
             if example_clips():
-                gr.Examples(example_clips(), inputs=[upload], label="Example (LivePortrait, MIT licence)")
+                with gr.Row(equal_height=True):
+                    gr.Image(plots.thumbnail(example_clips()[0]), label="The example's first frame", height=140,
+                             interactive=False, buttons=[], elem_id="example-thumb", scale=1)  # fmt: skip
+                    with gr.Column(scale=2):
+                        gr.Examples(example_clips(), inputs=[upload], label="Example (LivePortrait, MIT licence)")
             prepare = gr.Button("Prepare", variant="primary", elem_id="prepare")
             world_clip = world_example_clip()
             world = gr.Button(
