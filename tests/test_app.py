@@ -301,3 +301,22 @@ def test_the_example_has_a_thumbnail(tmp_path):
     thumb = plots.thumbnail(example_clips()[0])
     assert thumb.shape[0] == 160 and thumb.dtype == np.uint8 and thumb.std() > 5  # a picture, not a blank
     assert plots.thumbnail(str(tmp_path / "missing.mp4")) is None
+
+
+def test_fit_times_are_measured_here_and_quoted_for_the_preset(tmp_path, monkeypatch, session):
+    import datetime
+
+    from innout.app import fit_times
+    from innout.app.ui import preset_warning
+
+    path = tmp_path / "fit_times.json"
+    monkeypatch.setattr(fit_times, "times_file", lambda: path)
+    assert preset_warning(session, "preview") == ""  # nothing measured yet
+    fit_times.record_fit("preview", 12, 312.0, session.device_key)
+    today = datetime.date.today()
+    expected = f"The preview preset, measured here: 12 frames in 5.2 min ({session.device_key}, {today})."
+    assert preset_warning(session, "preview") == expected
+    paper = preset_warning(session, "paper")
+    assert paper.startswith("**Warning:**") and "measured here" not in paper  # only preview was measured
+    path.write_text("{not json")  # a damaged file is ignored
+    assert fit_times.measured_hint("preview", session.device_key) is None

@@ -32,6 +32,7 @@ from ..images import save_image
 from ..preprocess import InputError, PreparedVideo, PrepareOptions, prepare
 from ..preprocess.media import probe_video
 from ..scene import RenderRequest, Scene, SceneRender
+from .fit_times import record_fit
 from .runtime import Runtime
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".gif", ".avi", ".m4v"}
@@ -122,6 +123,11 @@ class StudioSession:
     def close(self) -> None:
         """Remove the session's files (when the page is closed, and when the server stops)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    @property
+    def device_key(self) -> str:
+        """What a fit time depends on: the device and the generator (a demo one is far smaller than EG3D)."""
+        return f"{self.runtime.device}, {self.runtime.demo or 'EG3D'} generator"
 
     def use_runtime(self, runtime: Runtime) -> None:
         """Switch this session to another generator; its scene (fitted with the old one) is let go."""
@@ -214,7 +220,11 @@ class StudioSession:
                 mask = mask[..., 3] if mask.shape[2] == 4 else mask.max(axis=2)
             mask = mask > 0
 
+        worked = []  # a stage that reported a step short of its end ran (a cached stage reports 1/1 at once)
+
         def report(stage: str, done: int, total: int, losses: dict[str, float]) -> None:
+            if done < total:
+                worked.append(stage)
             if self.cancel.is_set():
                 raise FitCancelledError("Fit cancelled. Finished stages are cached: press Fit again to resume.")
             if progress is not None:
@@ -224,6 +234,7 @@ class StudioSession:
         if self.cancel.is_set():  # pressed while the fit waited in the queue
             raise FitCancelledError("Fit cancelled before it started.")
         output = self.folder / f"scene-{uuid.uuid4().hex[:6]}.safetensors"
+        started = time.perf_counter()
         try:
             path = fit_video(
                 self.prepared, self.runtime.generator, config, mask=mask, output=output, workdir=workdir,
@@ -235,6 +246,8 @@ class StudioSession:
             raise StudioError(str(exc)) from exc
         scene = self.load_scene(path)
         self.scene_prepared = prepared
+        if worked:
+            record_fit(preset, scene.n_frames, time.perf_counter() - started, self.device_key)
         return scene
 
     def load_scene(self, path: str | Path) -> Scene:

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..preprocess.pipeline import PrepareOptions
 from . import plots, texts
+from .fit_times import measured_hint
 from .progress import OverallProgress, planned_stages
 from .runtime import Runtime, example_clips, gpu, load_runtime, world_example_clip, world_example_scene
 from .session import StudioError, StudioSession, View
@@ -359,13 +360,18 @@ def prepare_checked(config: AppConfig, session: StudioSession, _ticket: int, pro
 
 
 def preset_warning(session: StudioSession, preset_v: str) -> str:
-    """Said when the preset is picked, before any Fit: the slow presets on a CPU."""
-    if session is None or preset_v == "preview" or session.runtime.device.startswith("cuda"):
+    """Said when the preset is picked, before any Fit: the slow presets on a CPU, and the latest time a fit
+    with this preset took here."""
+    if session is None:
         return ""
+    hint = measured_hint(preset_v, session.device_key)
+    measured = f"The {preset_v} preset, {hint}." if hint else ""
+    if preset_v == "preview" or session.runtime.device.startswith("cuda"):
+        return measured
     return (
         f"**Warning:** the {preset_v} preset on a CPU takes many hours to days ({PRESET_HINTS[preset_v]}). "
-        "Use preview here, or a GPU."
-    )
+        f"Use preview here, or a GPU. {measured}"
+    ).strip()
 
 
 def request_fit(session: StudioSession, ticket: int, preset_v: str):
