@@ -148,6 +148,7 @@ def input_tab(runtime: Runtime) -> InputTab:
 @dataclass
 class FitTab:
     preset: gr.Radio
+    preset_note: gr.Markdown
     max_frames: gr.Slider
     effort: gr.Slider
     mask: gr.ImageEditor
@@ -167,6 +168,7 @@ def fit_tab() -> FitTab:
                 ["preview", "fast", "paper"], value="preview", label="Preset",
                 info=" · ".join(f"{k}: {v}" for k, v in PRESET_HINTS.items()), elem_id="preset",
             )  # fmt: skip
+            preset_note = gr.Markdown(elem_id="preset-note")  # a warning / the time measured here, when picked
             with gr.Accordion("Advanced", open=False):
                 max_frames = gr.Slider(
                     0, 300, value=0, step=1, label="Frames to fit (0 = the preset's)", elem_id="max-frames"
@@ -190,7 +192,8 @@ def fit_tab() -> FitTab:
         with gr.Column():
             losses = gr.Plot(label="Losses", elem_id="losses")
             ood_plot = gr.Plot(label="OOD opacity per frame", elem_id="ood-plot")
-    return FitTab(preset, max_frames, effort, mask, fit, cancel, status, scene_upload, losses, ood_plot, gr.State(0))
+    return FitTab(preset, preset_note, max_frames, effort, mask, fit, cancel, status, scene_upload, losses, ood_plot,
+                  gr.State(0))  # fmt: skip
 
 
 @dataclass
@@ -600,7 +603,7 @@ def wire_fit(fit: FitTab, edit: EditTab, export: ExportTab, state: gr.State, con
         outputs, concurrency_id=COMPUTE,
     )  # fmt: skip
     fit.cancel.click(request_cancel, [state], [fit.status], **CHECK)
-    fit.preset.change(preset_warning, [state, fit.preset], [fit.status], **CHECK)
+    fit.preset.change(preset_warning, [state, fit.preset], [fit.preset_note], **CHECK)
     fit.scene_upload.upload(functools.partial(open_scene, edit), [state, fit.scene_upload], outputs,
                             concurrency_id=COMPUTE)  # fmt: skip
 
