@@ -11,19 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ..fit.bootstrap import STAGE as HEAD_START
-from ..fit.config import FitConfig
+from ..fit import planned_stages
 
-
-def planned_stages(config: FitConfig, *, has_super_resolution: bool = True) -> list[str]:
-    """The stages an In-N-Out fit with ``config`` runs, in order (cached ones report at once)."""
-    stages = ["init", "invert"]
-    if config.joint.bootstrap_steps > 0:
-        stages.append(HEAD_START)
-    stages.append("joint")
-    if config.superres.epochs > 0 and has_super_resolution:
-        stages.append("superres")
-    return stages
+__all__ = ["OverallProgress", "duration", "planned_stages"]
 
 
 def duration(seconds: float) -> str:

@@ -25,8 +25,7 @@ from ..errors import UserError
 from ..export import camera_path, export_camera_path, export_video, extract_mesh, write_glb
 from ..export.dense import every_source_frame
 from ..export.mesh import Mesh
-from ..fit import fit_video, get_preset, scaled
-from ..fit.config import FitConfig
+from ..fit import FitConfig, fit_video, get_preset, scaled
 from ..frames import IMAGE_SUFFIXES
 from ..images import save_image
 from ..preprocess import InputError, PreparedVideo, PrepareOptions, prepare

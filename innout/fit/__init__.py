@@ -7,7 +7,7 @@ are the fit's own business.
 
 from .config import PRESETS, FitConfig, SettingError, apply_overrides, get_preset, scaled
 from .masks import MaskError, read_mask
-from .pipeline import METHODS
+from .pipeline import METHODS, planned_stages
 from .run import RANDOM_GENERATORS, fit_video, random_generator
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "apply_overrides",
     "fit_video",
     "get_preset",
+    "planned_stages",
     "random_generator",
     "read_mask",
     "scaled",

@@ -26,6 +26,7 @@ from .. import storage
 from ..eg3d.generator import TriPlaneGenerator
 from ..progress import Progress
 from ..scene.file import SceneData, SceneSource, save_scene
+from .bootstrap import STAGE as HEAD_START_STAGE
 from .config import FitConfig
 from .data import FitData
 from .init import nearest_neighbour_init
@@ -49,6 +50,17 @@ def generator_digest(G: TriPlaneGenerator) -> str:
 
 def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def planned_stages(config: FitConfig, *, has_super_resolution: bool = True) -> list[str]:
+    """The stages an In-N-Out fit with ``config`` runs, in order (cached ones report at once)."""
+    stages = ["init", "invert"]
+    if config.joint.bootstrap_steps > 0:
+        stages.append(HEAD_START_STAGE)
+    stages.append("joint")
+    if config.superres.epochs > 0 and has_super_resolution:
+        stages.append("superres")
+    return stages
 
 
 class FitPipeline:
