@@ -320,3 +320,11 @@ def test_fit_times_are_measured_here_and_quoted_for_the_preset(tmp_path, monkeyp
     assert paper.startswith("**Warning:**") and "measured here" not in paper  # only preview was measured
     path.write_text("{not json")  # a damaged file is ignored
     assert fit_times.measured_hint("preview", session.device_key) is None
+
+
+def test_an_event_before_the_page_has_its_session_says_so():
+    from innout.app.ui import check_upload, request_cancel, request_fit
+
+    status = check_upload(60.0, None, "clip.mp4", 0)[0]
+    assert status == "**Problem:** The page is still connecting: try again in a moment."
+    assert request_fit(None, 0, "preview")[0] == status and request_cancel(None).startswith("**Nothing to cancel")

@@ -126,16 +126,16 @@ def input_tab(runtime: Runtime) -> InputTab:
                              interactive=False, buttons=[], elem_id="example-thumb", scale=1)  # fmt: skip
                     with gr.Column(scale=2):
                         gr.Examples(example_clips(), inputs=[upload], label="Example (LivePortrait, MIT licence)")
-            prepare = gr.Button("Prepare", variant="primary", elem_id="prepare")
+            prepare = gr.Button("Prepare", variant="primary", elem_id="prepare", interactive=False)
             world_clip = world_example_clip()
             world = gr.Button(
                 "Or: the synthetic example (a world head behind sunglasses, known cameras, no face detection)",
-                visible=world_clip is not None, elem_id="world-example", size="sm",
+                visible=world_clip is not None, elem_id="world-example", size="sm", interactive=False,
             )  # fmt: skip
             example_scene = world_example_scene() if runtime.demo == "faces" and world_clip else None
             open_example = gr.Button(
                 "Or open that example already fitted (instant): the preview preset, ready to edit",
-                visible=example_scene is not None, elem_id="open-example", size="sm",
+                visible=example_scene is not None, elem_id="open-example", size="sm", interactive=False,
             )  # fmt: skip
             status = gr.Markdown(elem_id="prepare-status", elem_classes="status")
         with gr.Column(scale=2):
@@ -326,6 +326,13 @@ def setup_panel(runtime: Runtime) -> SetupPanel:
 
 
 # --- handlers (module level: each takes the session first) ---------------------------------------------
+def live(session: StudioSession | None) -> StudioSession:
+    """The page's session; a StudioError while the page is still connecting (its load event not yet done)."""
+    if session is None:
+        raise StudioError("The page is still connecting: try again in a moment.")
+    return session
+
+
 def view_of(edit_names: list[str], frame_v, yaw_v, pitch_v, follow_v, remove_v, *edit_values) -> View:
     edits = {n: float(v) for n, v in zip(edit_names, edit_values, strict=False) if float(v or 0) != 0}
     return View(int(frame_v), math.radians(yaw_v), math.radians(pitch_v), edits, bool(remove_v), bool(follow_v))
@@ -336,7 +343,7 @@ def check_upload(max_seconds: float, session: StudioSession, file, ticket: int):
     one); a good one bumps the ticket, which starts the preparation."""
     path = file if isinstance(file, str) or file is None else getattr(file, "name", file)
     try:
-        checked = session.check(path, max_seconds=max_seconds)
+        checked = live(session).check(path, max_seconds=max_seconds)
     except StudioError as exc:
         return texts.fail(exc), gr.skip(), None, None, None, gr.Button(interactive=False)
     message = f"Preparing {checked.name}: face detection, alignment, cameras…"
@@ -379,7 +386,7 @@ def preset_warning(session: StudioSession, preset_v: str) -> str:
 
 def request_fit(session: StudioSession, ticket: int, preset_v: str):
     try:
-        source = session.request_fit()
+        source = live(session).request_fit()
     except StudioError as exc:
         return texts.fail(exc), gr.skip()
     warning = preset_warning(session, preset_v)
@@ -387,7 +394,7 @@ def request_fit(session: StudioSession, ticket: int, preset_v: str):
 
 
 def request_cancel(session: StudioSession):
-    if session.request_cancel():
+    if session is not None and session.request_cancel():
         return "**Cancelling…** the fit stops at its next step (finished stages and the last checkpoint are cached)."
     return "**Nothing to cancel:** no fit is running."
 
@@ -437,7 +444,7 @@ def run_fit(
         progress(share, desc=f"{line}{' · ' + loss if loss else ''}")
 
     try:
-        source = session.input
+        source = live(session).input
         session.fit(
             preset_v, max_frames=int(frames_v) or None, effort=float(effort_v), mask=painted_mask(mask_v),
             progress=report, workdir=workdir,
@@ -453,7 +460,7 @@ def open_scene(edit: EditTab, session: StudioSession, file):
     try:
         if file is None:
             raise StudioError("No scene file given.")
-        session.load_scene(file if isinstance(file, str) else file.name)
+        live(session).load_scene(file if isinstance(file, str) else file.name)
         return scene_updates(session, edit, f"Opened a scene with {session.require_scene().n_frames} frames.")
     except Exception as exc:  # noqa: BLE001
         return unchanged_scene(edit, texts.fail(exc))
@@ -469,7 +476,7 @@ def render_view(edit_names: list[str], session: StudioSession, drag: bool, full:
     try:
         view = view_of(edit_names, *values)
         quality = "full" if (full and not drag) else "preview"
-        result = session.render(view, quality=quality, drag=drag)
+        result = live(session).render(view, quality=quality, drag=drag)
         key = "drag" if drag else quality
         what = "drag preview (interpolated edit planes)" if drag else f"{quality} render"
         status = texts.describe(view, what, session.timings[key])
@@ -489,7 +496,7 @@ def release_render(edit_names, session, full, *values):
 def frame_release(edit_names, session, full, *values):
     """A new frame: its input crop beside the render, and the knots that make drags on it fast."""
     try:
-        session.warm_drag(int(values[0]))
+        live(session).warm_drag(int(values[0]))
         before = session.input_crop(int(values[0]))
     except Exception as exc:  # noqa: BLE001
         return gr.skip(), gr.skip(), gr.skip(), texts.fail(exc)
@@ -508,6 +515,7 @@ def run_export(
 
     try:
         view = view_of(edit_names, *values)
+        live(session)
         if kind in ("video", "crops"):
             out = session.export_video(view, paste=kind == "video", quality=quality, every_frame=bool(every_frame),
                                        progress=report)  # fmt: skip
@@ -551,7 +559,10 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
         setup = setup_panel(runtime) if config.allow_setup else None
         inp, fit, edit, export = input_tab(runtime), fit_tab(), edit_tab(runtime), export_tab()
 
-        demo.load(sessions.open, outputs=state)
+        def open_page(request: gr.Request):  # the page's session; the buttons that need it are enabled with it
+            return sessions.open(request), *[gr.Button(interactive=True) for _ in range(3)]
+
+        demo.load(open_page, outputs=[state, inp.prepare, inp.world, inp.open_example])
         demo.unload(sessions.close)
         wire_input(inp, fit, edit, export, state, config)
         wire_fit(fit, edit, export, state, config)
@@ -570,7 +581,7 @@ def scene_outputs(fit: FitTab, edit: EditTab, export: ExportTab) -> list:
 
 def open_example(inp: InputTab, edit: EditTab, session: StudioSession):
     try:
-        session.open_example(inp.example_scene, inp.world_clip)
+        live(session).open_example(inp.example_scene, inp.world_clip)
         message = "Opened the synthetic example, fitted beforehand with the preview preset. Go to step 3 to edit."
         return texts.ok(message), *scene_updates(session, edit, message)
     except Exception as exc:  # noqa: BLE001 - shown in the page
