@@ -269,6 +269,7 @@ def test_a_sparse_fit_exports_every_source_frame_of_its_span(session):
     session.scene_prepared = SimpleNamespace(
         frame_indices=[0, 1, 2], cameras=np.stack([cameras[0], cameras[0], cameras[1]]),
         transforms=np.stack([np.eye(2, 3)] * 3), face_outlines=lambda: np.zeros((3, 4, 2), np.float32),
+        source="", fps=25.0, frame_size=(8, 8),
     )  # fmt: skip
     dense = session.export_video(View(), paste=False, quality="preview", every_frame=True)
     assert imageio_ffmpeg.count_frames_and_secs(str(dense))[0] == 3

@@ -387,6 +387,7 @@ def test_every_source_frame_interpolates_the_frames_between_fitted_ones(tiny_gen
         frame_indices=frames, cameras=np.stack([np.full(25, f, np.float32) for f in frames]),
         transforms=np.stack([np.eye(2, 3) * (f + 1) for f in frames]),
         face_outlines=lambda: np.stack([np.full((4, 2), f, np.float32) for f in frames]),
+        source="", fps=25.0, frame_size=(8, 8),
     )  # fmt: skip
     dense = every_source_frame(scene, prepared)
     assert dense.data.source.frames == list(range(9)) and dense.n_frames == 9  # frame 9 is past the last fitted

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..fit import scene_source
 from ..preprocess import PreparedVideo
-from ..scene import Scene, SceneData, SceneSource
+from ..scene import Scene, SceneData
 
 
 class DenseError(UserError, ValueError):
@@ -62,14 +63,7 @@ def every_source_frame(scene: Scene, prepared: PreparedVideo) -> Scene:
         ood = copy.deepcopy(data.ood)
         ood.codes = torch.nn.Parameter(torch.lerp(codes[before], codes[after], w.to(codes.dtype)[:, None]))
     cameras = torch.as_tensor(np.asarray(prepared.cameras)[keep], dtype=data.cameras.dtype, device=data.cameras.device)
-    source = SceneSource(
-        frames=wanted,
-        transforms=torch.as_tensor(np.asarray(prepared.transforms)[keep], dtype=torch.float64),
-        face_outlines=torch.as_tensor(prepared.face_outlines()[keep]),
-        input=data.source.input,
-        fps=data.source.fps,
-        frame_size=data.source.frame_size,
-    )
+    source = scene_source(prepared, keep)  # what the fit records for its own frames, for every frame
     dense = Scene(SceneData(data.generator, ws, cameras, ood, source, data.method, data.fit_config, data.history))
     for direction in scene.edits.directions.values():
         dense.add_direction(direction)

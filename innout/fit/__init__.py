@@ -8,7 +8,7 @@ are the fit's own business.
 from .config import PRESETS, FitConfig, SettingError, apply_overrides, get_preset, scaled
 from .masks import MaskError, read_mask
 from .pipeline import METHODS, planned_stages
-from .run import RANDOM_GENERATORS, fit_video, random_generator
+from .run import RANDOM_GENERATORS, fit_video, random_generator, scene_source
 
 __all__ = [
     "METHODS",
@@ -24,4 +24,5 @@ __all__ = [
     "random_generator",
     "read_mask",
     "scaled",
+    "scene_source",
 ]
