@@ -25,6 +25,7 @@ from ..errors import UserError
 from ..export import camera_path, export_camera_path, export_video, extract_mesh, write_glb
 from ..export.dense import every_source_frame
 from ..export.mesh import Mesh
+from ..export.video import frame_spacing
 from ..fit import FitConfig, fit_video, get_preset, scaled
 from ..frames import IMAGE_SUFFIXES
 from ..images import save_image
@@ -219,11 +220,11 @@ class StudioSession:
                 mask = mask[..., 3] if mask.shape[2] == 4 else mask.max(axis=2)
             mask = mask > 0
 
-        worked = []  # a stage that reported a step short of its end ran (a cached stage reports 1/1 at once)
+        worked: set[str] = set()  # stages that reported a step short of their end ran (a cached one reports 1/1)
 
         def report(stage: str, done: int, total: int, losses: dict[str, float]) -> None:
             if done < total:
-                worked.append(stage)
+                worked.add(stage)
             if self.cancel.is_set():
                 raise FitCancelledError("Fit cancelled. Finished stages are cached: press Fit again to resume.")
             if progress is not None:
@@ -348,7 +349,7 @@ class StudioSession:
         fps = float(scene.data.source.fps or 25.0)
         if len(frames) < 2:
             return "One fitted frame: the video is a single frame."
-        spacing = max(int(np.median(np.diff(frames))), 1)
+        spacing = frame_spacing(frames)
         span = frames[-1] - frames[0] + 1
         if spacing == 1:
             return f"Every source frame of the span was fitted: the video has its {span} frames at {fps:.3g} fps."

@@ -173,6 +173,12 @@ def _report(progress: Progress | None, done: int, total: int) -> None:
         progress("export", done, total, {})
 
 
+def frame_spacing(frames: list[int]) -> int:
+    """Source frames from one fitted frame to the next (the median step, at least 1): the video of the fitted
+    frames alone plays at the source rate divided by this, so that it lasts as long as its audio."""
+    return max(int(np.median(np.diff(frames))), 1) if len(frames) > 1 else 1
+
+
 def export_video(
     scene: Scene,
     output: str | os.PathLike,
@@ -200,10 +206,10 @@ def export_video(
         )
     timing = source_timing(src) if src.exists() else None
     src_fps = timing.fps if timing is not None else float(origin.fps or 25.0)
-    spacing = int(np.median(np.diff(indices))) if len(indices) > 1 else 1
+    spacing = frame_spacing(indices)
     if len(indices) > 1 and len(set(np.diff(indices).tolist())) > 1:
         log.warning("the fitted frames are not evenly spaced; the video plays them at a constant rate")
-    fps = src_fps / max(spacing, 1)
+    fps = src_fps / spacing
     masks = scene_face_masks(scene) if can_paste else None
     originals = source_frames(src, indices) if can_paste else None
 
