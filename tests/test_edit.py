@@ -91,6 +91,37 @@ def test_conditional_manipulation_leaves_the_condition_unchanged():
         conditioned_normal(condition, [primary, Direction("x", unit(1))])
 
 
+def test_w_plus_offset_file_moves_ws_by_exactly_strength_times_offset(tmp_path):
+    """GOAE's ws_edit/*.npy layout [1, 14, 512]: w' = w + s * offset on every ws, exactly, saved and read back."""
+    rng = np.random.default_rng(3)
+    offset = rng.normal(size=(1, 14, 512)).astype(np.float32)
+    offset[0, 9:] = 0  # published edits often leave the fine ws alone
+    np.save(tmp_path / "glass.npy", offset)
+    d = load_direction(tmp_path / "glass.npy")
+    assert d.kind == "offset" and d.name == "glass" and d.latent_space is None and d.value_range == (-2, 2)
+    ws = torch.from_numpy(rng.normal(size=(3, 14, 512)).astype(np.float32))
+    for s in (1.0, -0.7, 2.0):
+        out = apply_directions(ws, {"glass": s}, {"glass": d})
+        assert torch.equal(out, ws + s * torch.from_numpy(offset))
+    back = load_direction(save_direction(d, tmp_path / "glass.safetensors"))
+    assert back.kind == "offset" and torch.equal(back.offsets, torch.from_numpy(offset[0]))
+    assert torch.equal(apply_directions(ws, {"glass": 1.3}, {"glass": back}), ws + 1.3 * torch.from_numpy(offset))
+    # next to a unit-normal direction, in the same call; and conditioned on it: the offsets lose that component
+    smile = Direction("smile", unit(0), scale=2.0)
+    both = apply_directions(ws, {"glass": 1.0, "smile": 0.5}, {"glass": d, "smile": smile})
+    torch.testing.assert_close(both, ws + torch.from_numpy(offset) + 1.0 * unit(0))
+    kept = apply_directions(ws, {"glass": 1.0}, {"glass": d, "smile": smile}, conditional=["smile"]) - ws
+    assert float((kept[0] @ unit(0)).abs().max()) < 1e-4
+    with pytest.raises(DirectionError, match="offsets for 14 ws, but this generator has 10"):
+        apply_directions(ws[:, :10], {"glass": 1.0}, {"glass": d})
+    np.save(tmp_path / "wide.npy", np.ones((1, 15, 512), np.float32))
+    np.save(tmp_path / "ints.npy", np.ones((1, 14, 512), np.int32))
+    np.save(tmp_path / "zero.npy", np.zeros((1, 14, 512), np.float32))
+    for bad, message in (("wide", "num_ws up to 14"), ("ints", "int32"), ("zero", "all zero")):
+        with pytest.raises(DirectionError, match=message):
+            load_direction(tmp_path / f"{bad}.npy")
+
+
 def official_mapper_checkpoint(mapper: LevelsMapper) -> dict:
     """The layout StyleCLIP's training saves: {'state_dict': net.state_dict(), 'opts': vars(opts)}."""
     names = {"coarse": "course_mapping", "medium": "medium_mapping", "fine": "fine_mapping"}

@@ -62,6 +62,18 @@ def test_edit_changes_only_the_in_distribution_part(band_scene):
     np.testing.assert_allclose(edited.ood_opacity[covered.numpy()], plain.ood_opacity[covered.numpy()], atol=1e-3)
 
 
+def test_w_plus_offsets_are_applied_by_a_scene(band_scene):
+    offsets = torch.zeros(band_scene.edits.ws.shape[1], 512)
+    offsets[:4] = torch.randn(512, generator=torch.Generator().manual_seed(2))
+    band_scene.add_direction(Direction.from_offsets("wplus", offsets))
+    assert torch.equal(band_scene.edits.frame_ws(0, {"wplus": 1.5}), band_scene.edits.frame_ws(0) + 1.5 * offsets)
+    plain = band_scene.render(RenderRequest(1, quality="preview")).raw
+    edited = band_scene.render(RenderRequest(1, edits={"wplus": 1.5}, quality="preview")).raw
+    assert float((edited - plain).abs().max()) > 0.01
+    with pytest.raises(RenderError, match="are for 3 ws"):
+        band_scene.add_direction(Direction.from_offsets("short", offsets[:3]))
+
+
 def test_orbit_and_removal_reuse_the_cached_planes(band_scene):
     band_scene.clear_cache()
     start = band_scene.backbone_runs

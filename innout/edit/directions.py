@@ -1,15 +1,18 @@
 """Linear edit directions in W / W+ (InterfaceGAN style): the file format and applying them.
 
 A direction is a unit normal n in W (512 numbers) with a ``scale``: w' = w + strength * scale * n on
-the ``layers`` it applies to. Learned directions store as scale the spread (standard deviation) of the
-generator's latents along n, so a strength is in standard deviations and the recommended range is the
-same (-3, 3) for every learned edit. An imported InterfaceGAN ``boundary.npy`` has scale 1 (the
-official script uses strength 2.2).
+the ``layers`` it applies to. An *offset* direction is a published W+ edit (e.g. GOAE's ``ws_edit/*.npy``,
+shape [1, 14, 512]): its own change per ws, w' = w + strength * offset, exactly.
 
-File: safetensors with the tensor ``normal`` [512] and JSON metadata (``innout_direction`` = format
-version, name, latent space digest, layers, range, scale, and how it was made). A direction belongs to
-a latent space: the digest of the generator's mapping network. Using it with another generator raises
-``DirectionMismatchError`` (its meaning would be lost).
+Learned directions store as scale the spread (standard deviation) of the generator's latents along n,
+so a strength is in standard deviations and the recommended range is the same (-3, 3) for every learned
+edit. An imported InterfaceGAN ``boundary.npy`` has scale 1 (the official script uses strength 2.2);
+imported W+ offsets have the range (-2, 2) around GOAE's strength 1.
+
+File: safetensors with the tensor ``normal`` [512] (and ``offsets`` [num_ws, 512]) and JSON metadata
+(``innout_direction`` = format version, name, latent space digest, layers, range, scale, and how it was made).
+A direction belongs to a latent space: the digest of the generator's mapping network. Using it with another
+generator raises ``DirectionMismatchError`` (its meaning would be lost).
 
 Every field is checked when a direction is made or read (``DirectionError`` naming the file): a name that
 can be typed as ``--edit NAME=...``, 512 finite numbers not all zero, layers among EG3D's 14 ws, a finite
@@ -46,6 +49,7 @@ W_DIM = 512  # a direction lives in EG3D's W
 MAX_WS = 14  # EG3D's ws: a direction's layers are indices below this
 MAX_NAME_LENGTH = 100
 MAX_METADATA_CHARS = 1 << 20  # a learned direction's info is a few hundred characters
+OFFSET_RANGE = (-2.0, 2.0)  # published W+ offsets are made for strength 1 (GOAE's default alpha)
 METADATA_KEYS = ("name", "scale", "layers", "range", "latent_space", "info")
 
 
@@ -108,6 +112,21 @@ def _checked_layers(layers: object, name: str) -> list[int] | None:
     return sorted(layers)
 
 
+def _checked_offsets(offsets: object, name: str) -> torch.Tensor:
+    """W+ offsets [num_ws, 512] (a leading batch axis of 1 is dropped): finite, not all zero."""
+    rows = torch.as_tensor(offsets, dtype=torch.float32)
+    if rows.ndim == 3 and rows.shape[0] == 1:
+        rows = rows[0]
+    if rows.ndim != 2 or rows.shape[1] != W_DIM or not 0 < rows.shape[0] <= MAX_WS:
+        raise DirectionError(
+            f"direction {name!r}: W+ offsets must have shape [1, num_ws, {W_DIM}] or [num_ws, {W_DIM}] with at most "
+            f"{MAX_WS} ws, got {list(rows.shape)}"
+        )
+    if not bool(torch.isfinite(rows).all()) or not bool(rows.any()):
+        raise DirectionError(f"direction {name!r}: the W+ offsets are all zero or not finite")
+    return rows.contiguous()
+
+
 def _checked_range(value_range: object, name: str) -> tuple[float, float]:
     if not isinstance(value_range, list | tuple) or len(value_range) != 2:
         raise DirectionError(f"direction {name!r}: range must be two numbers, got {describe(value_range)}")
@@ -126,6 +145,21 @@ class Direction:
     value_range: tuple[float, float] = (-3.0, 3.0)
     latent_space: str | None = None  # latent_space_digest of its generator; None = unknown (imported)
     info: dict[str, Any] = field(default_factory=dict)  # labeller, samples, accuracy, ...
+    offsets: torch.Tensor | None = None  # [num_ws, 512]: a W+ offset direction (w' = w + strength * offsets)
+
+    @classmethod
+    def from_offsets(cls, name: str, offsets: torch.Tensor, **fields: Any) -> Direction:
+        """A W+ offset direction; its ``normal`` (the direction of the offsets' sum, used only to condition
+        other edits on it) is derived from them."""
+        rows = _checked_offsets(offsets, name)
+        total = rows.sum(0)
+        normal = total if float(total.norm()) > 0 else rows[rows.norm(dim=1).argmax()]
+        fields.setdefault("value_range", OFFSET_RANGE)
+        return cls(name, normal, offsets=rows, **fields)
+
+    @property
+    def kind(self) -> str:
+        return "normal" if self.offsets is None else "offset"
 
     def __post_init__(self) -> None:
         problem = _name_problem(self.name)
@@ -147,9 +181,20 @@ class Direction:
             raise DirectionError(f"direction {self.name!r}: latent_space must be a short text or null")
         if not isinstance(self.info, dict):
             raise DirectionError(f"direction {self.name!r}: info must be an object, got {type(self.info).__name__}")
+        if self.offsets is not None:
+            self.offsets = _checked_offsets(self.offsets, self.name)
+            if self.layers is not None or self.scale != 1.0:
+                raise DirectionError(f"direction {self.name!r}: an offset direction has its own layers and scale")
 
     def offset(self, num_ws: int, strength: float, normal: torch.Tensor | None = None) -> torch.Tensor:
-        """The change of ws [num_ws, 512] for ``strength`` (optionally along a replaced ``normal``)."""
+        """The change of ws [num_ws, 512] for ``strength`` (optionally along a replaced ``normal``; an offset
+        direction ignores it: ``apply_directions`` conditions its rows instead)."""
+        if self.offsets is not None:
+            if len(self.offsets) != num_ws:
+                raise DirectionError(
+                    f"direction {self.name!r} holds offsets for {len(self.offsets)} ws, but this generator has {num_ws}"
+                )
+            return strength * self.offsets
         n = self.normal if normal is None else normal
         if self.layers is not None and max(self.layers) >= num_ws:
             raise DirectionError(f"direction {self.name!r} moves ws {self.layers}, but this generator has {num_ws}")
@@ -176,14 +221,23 @@ def save_direction(direction: Direction, path: str | os.PathLike) -> Path:
         "latent_space": json.dumps(direction.latent_space),
         "info": json.dumps(direction.info),
     }
+    tensors = {"normal": direction.normal.contiguous()}
+    if direction.offsets is not None:
+        tensors["offsets"] = direction.offsets.contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"normal": direction.normal.contiguous()}, str(path), metadata=metadata)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # atomic: a direction appears whole or not at all
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
 def _read_boundary(path: Path) -> np.ndarray:
-    """An InterfaceGAN ``boundary.npy`` ([1, 512] or [512] floats). The header is checked against the file
-    before any data is read (memory-mapped: nothing is allocated from the declared shape)."""
+    """An InterfaceGAN ``boundary.npy`` ([1, 512] or [512] floats) or W+ offsets ([1, num_ws, 512] or
+    [num_ws, 512]). The header is checked against the file before any data is read (memory-mapped: nothing
+    is allocated from the declared shape)."""
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -192,33 +246,48 @@ def _read_boundary(path: Path) -> np.ndarray:
         if hasattr(array, "close"):
             array.close()
         raise DirectionError(f"{path}: an archive of several arrays, not one boundary array")
-    if array.size != W_DIM or array.dtype.kind != "f":
+    rows = array.size // W_DIM if array.shape and array.shape[-1] == W_DIM else 0
+    plain = array.size == W_DIM and array.ndim <= 2
+    offsets = array.ndim in (2, 3) and 1 < rows <= MAX_WS and (array.ndim == 2 or array.shape[0] == 1)
+    if array.dtype.kind != "f" or not (plain or offsets):
         raise DirectionError(
-            f"{path}: a boundary must have {W_DIM} floating-point numbers, this one has shape {array.shape} "
-            f"of {array.dtype}"
+            f"{path}: a boundary must have {W_DIM} floating-point numbers ([1, {W_DIM}]) and W+ offsets the shape "
+            f"[1, num_ws, {W_DIM}] (num_ws up to {MAX_WS}); this one has shape {array.shape} of {array.dtype}"
         )
-    return np.array(array, dtype=np.float32).reshape(-1)
+    return np.array(array, dtype=np.float32).reshape(-1, W_DIM)
 
 
-def _read_direction_file(path: Path) -> tuple[dict[str, str], torch.Tensor]:
-    """The metadata and the ``normal`` tensor of a direction file; the tensor's size is checked from the
-    header before it is read."""
+def _read_direction_file(path: Path) -> tuple[dict[str, str], torch.Tensor, torch.Tensor | None]:
+    """The metadata, the ``normal`` tensor and the W+ ``offsets`` (offset directions) of a direction file;
+    each tensor's size is checked from the header before it is read."""
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = dict(f.metadata() or {})
-            if meta.get("innout_direction") != DIRECTION_VERSION or "normal" not in set(f.keys()):
+            keys = set(f.keys())
+            known = meta.get("innout_direction") == DIRECTION_VERSION and "normal" in keys
+            if not known or keys - {"normal", "offsets"}:
                 raise DirectionError(f"{path}: not an In-N-Out direction file (format {DIRECTION_VERSION})")
             shape = f.get_slice("normal").get_shape()
             if math.prod(shape) != W_DIM:
                 raise DirectionError(f"{path}: the normal has shape {shape}; a direction in W has {W_DIM} numbers")
             normal = f.get_tensor("normal")
+            if "offsets" in keys:
+                shape = f.get_slice("offsets").get_shape()
+                if len(shape) != 2 or shape[1] != W_DIM or not 0 < shape[0] <= MAX_WS:
+                    raise DirectionError(f"{path}: the offsets have shape {shape}; W+ offsets are [num_ws, {W_DIM}]")
+                meta["__offsets__"] = "yes"
+                offsets = f.get_tensor("offsets")
     except DirectionError:
         raise
     except Exception as exc:  # safetensors raises its own error types for foreign or damaged files
         raise DirectionError(f"{path}: not a readable direction file ({str(exc)[:160]})") from exc
     if not normal.is_floating_point():
         raise DirectionError(f"{path}: the normal is {normal.dtype}, not floating point")
-    return meta, normal
+    if meta.pop("__offsets__", None):
+        if not offsets.is_floating_point():
+            raise DirectionError(f"{path}: the offsets are {offsets.dtype}, not floating point")
+        return meta, normal, offsets
+    return meta, normal, None
 
 
 def _metadata_values(meta: dict[str, str], path: Path) -> dict[str, object]:
@@ -239,20 +308,24 @@ def _metadata_values(meta: dict[str, str], path: Path) -> dict[str, object]:
 
 
 def load_direction(path: str | os.PathLike, name: str | None = None) -> Direction:
-    """A direction file (.safetensors) or an InterfaceGAN boundary (.npy, [1, 512] or [512]); every field
-    is checked (``DirectionError`` naming the file and the problem)."""
+    """A direction file (.safetensors), an InterfaceGAN boundary (.npy, [1, 512] or [512]) or published W+
+    offsets (.npy, [1, num_ws, 512]); every field is checked (``DirectionError`` naming the file and the
+    problem)."""
     path = Path(path)
     if not path.is_file():
         raise DirectionNotFoundError(f"no direction file at {path}")
     try:
         if path.suffix == ".npy":
-            normal = torch.from_numpy(_read_boundary(path))
-            return Direction(name or path.stem, normal, info={"imported": str(path)})
-        meta, normal = _read_direction_file(path)
+            rows = torch.from_numpy(_read_boundary(path))
+            info = {"imported": path.name}
+            if len(rows) == 1:
+                return Direction(name or path.stem, rows[0], info=info)
+            return Direction.from_offsets(name or path.stem, rows, info=info)
+        meta, normal, offsets = _read_direction_file(path)
         v = _metadata_values(meta, path)
         return Direction(
             name=name or v["name"], normal=normal, scale=v["scale"], layers=v["layers"], value_range=v["range"],
-            latent_space=v["latent_space"], info=v["info"],
+            latent_space=v["latent_space"], info=v["info"], offsets=offsets,
         )  # fmt: skip
     except DirectionError as exc:
         if str(path) in str(exc):
@@ -331,6 +404,17 @@ def apply_directions(
         missing = [c for c in conditional or [] if c not in directions]
         if missing:
             raise DirectionError(f"conditional direction(s) not loaded: {', '.join(missing)}")
+        if d.offsets is not None:
+            rows = d.offset(ws.shape[1], 1.0) if not others else conditioned_rows(d.offsets, others)
+            out = out + float(strength) * rows.to(ws)
+            continue
         normal = conditioned_normal(d, others)
         out = out + d.offset(ws.shape[1], float(strength), normal).to(ws)
     return out
+
+
+def conditioned_rows(rows: torch.Tensor, conditions: list[Direction]) -> torch.Tensor:
+    """W+ offsets [num_ws, 512] with their components along the condition normals projected out, row by row."""
+    basis = torch.stack([c.normal for c in conditions], dim=1)  # [512, k]
+    coeffs = torch.linalg.lstsq(basis, rows.T).solution  # [k, num_ws]
+    return rows - (basis @ coeffs).T

@@ -161,3 +161,7 @@ def check_direction_numbers(direction: Direction, num_ws: int) -> None:
     layer = Range(0, num_ws - 1, integer=True)
     for index in direction.layers or []:
         layer.check(index, f"a layer {of}", RenderError)
+    if direction.offsets is not None:
+        check_finite(direction.offsets, f"the W+ offsets {of}")
+        if len(direction.offsets) != num_ws:
+            raise RenderError(f"the W+ offsets {of} are for {len(direction.offsets)} ws; this scene has {num_ws}")
