@@ -41,6 +41,7 @@ class RemoteFile:
     env_var: str
     sha256: str | None = None
     description: str = ""
+    supply: str | None = None  # how else to supply the file (default: --checkpoint / the environment variable)
 
 
 EG3D_FFHQ = RemoteFile(
@@ -67,8 +68,11 @@ def _offline_message(remote: RemoteFile, dest: Path, reason: str) -> str:
         f"Could not download {remote.filename} ({reason}).\n"
         f"Download it by hand from {remote.manual_url}\n"
         f"  (direct link: {remote.url})\n"
-        f"and either put it at {dest}, pass --checkpoint /path/to/{remote.filename}, "
-        f"or set {remote.env_var}=/path/to/{remote.filename}."
+        + (
+            remote.supply
+            or f"and either put it at {dest}, pass --checkpoint /path/to/{remote.filename}, "
+            f"or set {remote.env_var}=/path/to/{remote.filename}."
+        )
     )
 
 

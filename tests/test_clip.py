@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import http.server
 import json
+import shutil
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,3 +87,101 @@ def test_labeller_scores_images(tiny_clip, tmp_path):
     assert len(set(np.round(scores, 6))) == 3
     with pytest.raises(CLIPWeightsError, match="missing"):
         load_clip(tmp_path)
+
+
+# --- the labellers' CLIP from the Hub: a local server in the Hub's place ------------------------------
+class _HubHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``/{repo}/resolve/{revision}/{file}`` from a folder, with the headers huggingface_hub reads."""
+
+    folder: Path
+    lfs_pointer: bool = False
+
+    def _body(self) -> bytes | None:
+        from innout.edit.clip_weights import CLIP_REPO, CLIP_REVISION
+
+        prefix = f"/{CLIP_REPO}/resolve/{CLIP_REVISION}/"
+        path = self.path.split("?")[0]
+        if not path.startswith(prefix) or not (self.folder / path[len(prefix) :]).is_file():
+            return None
+        return (self.folder / path[len(prefix) :]).read_bytes()
+
+    def _reply(self, body: bytes | None, send_body: bool) -> None:
+        if body is None:
+            self.send_error(404)
+            return
+        from innout.edit.clip_weights import CLIP_REVISION
+
+        self.send_response(200)
+        self.send_header("X-Repo-Commit", CLIP_REVISION)
+        self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+    def do_HEAD(self):  # noqa: N802 (http.server API)
+        self._reply(self._body(), False)
+
+    def do_GET(self):  # noqa: N802
+        self._reply(self._body(), True)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hub(tiny_clip, tmp_path):
+    folder = tmp_path / "hub"
+    shutil.copytree(tiny_clip[0], folder)
+    (folder / "preprocessor_config.json").write_text(json.dumps({"image_mean": [0.5] * 3, "image_std": [0.5] * 3}))
+    handler = type("Hub", (_HubHandler,), {"folder": folder})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_clip_is_fetched_once_checked_and_offline_says_how_to_supply_it(hub, tmp_path, monkeypatch):
+    from innout.edit.clip_weights import CLIPUnavailableError, default_clip_dir, resolve_clip_weights
+    from innout.weights import IntegrityError
+
+    served, url = hub
+    monkeypatch.setenv("INNOUT_PRETRAINED_DIR", str(tmp_path / "pretrained"))
+    monkeypatch.delenv("INNOUT_CLIP_WEIGHTS", raising=False)
+    with pytest.raises(CLIPUnavailableError, match=r"(?s)not downloaded yet.*--clip-weights FOLDER"):
+        resolve_clip_weights(download=False)
+    # offline (nothing listens there): the error says how to supply a folder, and nothing half-made is kept
+    with pytest.raises(CLIPUnavailableError, match=r"(?s)Could not fetch the CLIP weights.*--clip-weights FOLDER"):
+        resolve_clip_weights(endpoint="http://127.0.0.1:9", progress=False)
+    assert not (default_clip_dir() / "model.safetensors").exists()
+    # a file that is not the pinned one is deleted after the fetch
+    with pytest.raises(IntegrityError, match="SHA-256"):
+        resolve_clip_weights(endpoint=url, expected_sha256="0" * 64, progress=False)
+    assert not (default_clip_dir() / "model.safetensors").exists()
+    # the right one: fetched, checked, read as CLIP; then found on disk without the server
+    sha = hashlib.sha256((served / "model.safetensors").read_bytes()).hexdigest()
+    folder = resolve_clip_weights(endpoint=url, expected_sha256=sha, progress=False)
+    assert folder == default_clip_dir() and (folder / "model.safetensors").read_bytes() == (
+        served / "model.safetensors").read_bytes()  # fmt: skip
+    assert resolve_clip_weights(download=False) == folder
+    # a local folder always wins, by option or by environment
+    assert resolve_clip_weights(served) == served
+    monkeypatch.setenv("INNOUT_CLIP_WEIGHTS", str(served))
+    assert resolve_clip_weights() == served
+    with pytest.raises(CLIPUnavailableError, match="no such folder"):
+        resolve_clip_weights(tmp_path / "missing")
+
+
+def test_clip_contrast_labellers_score_the_difference_of_two_prompts(tiny_clip):
+    from innout.edit.standard import CLIPContrastLabellers
+
+    folder = tiny_clip[0]
+    labels = CLIPContrastLabellers(folder, {"smiling": ("smiling", "face"), "plain": ("face", "smiling")})
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 255, (40, 40, 3), dtype=np.uint8) for _ in range(3)]
+    scores = labels(images)
+    assert scores.shape == (3, 2) and labels.names == ("smiling", "plain")
+    np.testing.assert_allclose(scores[:, 0], -scores[:, 1], atol=1e-6)
+    expected = CLIPLabeler(folder, "A portrait of smiling")(images) - CLIPLabeler(folder, "A portrait of face")(images)
+    np.testing.assert_allclose(scores[:, 0], expected, rtol=1e-4, atol=1e-6)

@@ -10,10 +10,27 @@ from .common import PITCH_DEGREES, TRUNCATION, YAW_DEGREES, UsageError, add_devi
 
 
 def download(args: argparse.Namespace) -> int:
-    from ..weights import REGISTRY, download_eg3d
+    if args.what == "directions":
+        from ..edit.published import PUBLISHED, download_published
 
-    if args.what not in REGISTRY:
-        raise UsageError(f"unknown model {args.what!r}; available: {', '.join(REGISTRY)}")
+        if args.name not in PUBLISHED:
+            known = ", ".join(PUBLISHED)
+            raise UsageError(f"name the published directions: one of {known} (e.g. download directions goae)")
+        print(f"note: {PUBLISHED[args.name].note}")
+        for path in download_published(args.name, args.dest, base_url=args.url):
+            print(f"saved {path}")
+        return 0
+    if args.name:
+        raise UsageError(f"download {args.what} takes no name (got {args.name!r})")
+    if args.what == "clip":
+        from ..edit.clip_weights import CLIP_REPO, resolve_clip_weights
+
+        if args.dest:
+            raise UsageError("download clip saves into pretrained/clip/ (or set INNOUT_PRETRAINED_DIR)")
+        print(f"saved {resolve_clip_weights(None, endpoint=args.url)} ({CLIP_REPO})")
+        return 0
+    from ..weights import download_eg3d
+
     path = download_eg3d(args.dest, url=args.url)
     print(f"saved {path}")
     return 0
@@ -57,10 +74,16 @@ def sample(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("download", help="download model weights into pretrained/")
-    p.add_argument("what", choices=["eg3d"], help="which weights: eg3d = ffhqrebalanced512-128.pkl from NVIDIA NGC")
+    p = sub.add_parser("download", help="download model weights or published edit directions into pretrained/")
+    p.add_argument(
+        "what", choices=["eg3d", "clip", "directions"],
+        help="eg3d = ffhqrebalanced512-128.pkl from NVIDIA NGC; clip = openai/clip-vit-base-patch32 from the "
+        "Hugging Face Hub (pinned revision; the age/glasses/... labellers); directions NAME = published edit "
+        "directions (goae: GOAE's age, glass and anger W+ offsets; no licence statement, downloaded, never bundled)",
+    )  # fmt: skip
+    p.add_argument("name", nargs="?", help="for directions: which published set (goae)")
     p.add_argument("--dest", help="folder to save into (default: pretrained/ or $INNOUT_PRETRAINED_DIR)")
-    p.add_argument("--url", help="download from this URL instead of NVIDIA's (a mirror)")
+    p.add_argument("--url", help="download from this URL instead (a mirror; for clip: another Hub endpoint)")
     p.set_defaults(func=download)
 
     p = sub.add_parser("convert", help="convert an official EG3D .pkl into the safe, fast .safetensors format")
