@@ -12,6 +12,7 @@ BENCHMARKS = {
     "world": "innout.bench.world",
     "robustness": "innout.bench.robustness",
     "memory": "innout.bench.memory",
+    "directions": "innout.bench.directions",
 }
 
 

@@ -41,6 +41,69 @@ def learn(args: argparse.Namespace) -> int:
     return 0
 
 
+def learn_standard(args: argparse.Namespace) -> int:
+    """The standard set for this generator, with the time estimate first and a resumable labelling pass."""
+    from tqdm import tqdm
+
+    from ..edit.plan import (
+        default_samples,
+        duration_text,
+        measured_seconds_per_sample,
+        record_learn_time,
+        standard_plan,
+    )
+    from ..edit.standard import learn_standard as learn
+    from ..runtime import pick_device
+
+    device = pick_device(args.device)
+    if args.demo_generator == "faces":
+        from ..eg3d import load_generator as load
+        from ..world.prior import ASSET
+
+        G = load(ASSET, device)
+    elif args.demo_generator == "tiny":
+        from ..fit import random_generator
+
+        G = random_generator("tiny").to(device)
+    else:
+        G = load_generator(args, device)
+    edits = [e.strip() for e in args.edits.split(",") if e.strip()] if args.edits else None
+    plan = standard_plan(
+        G, demo=args.demo_generator, use_clip=not args.no_clip, clip_weights=args.clip_weights, edits=edits,
+        super_resolution=not args.raw_renders, truncation=args.truncation,
+    )  # fmt: skip
+    samples = args.samples or default_samples(device)
+    out = Path(args.output) if args.output else plan.folder
+    print(f"learning {', '.join(plan.edits)} from {samples} samples labelled by {plan.what} ({device})")
+    known = measured_seconds_per_sample(plan.key, device)
+    if known:
+        print(f"estimate: about {duration_text(known * samples)} ({known:.2g} s per sample, measured here before)")
+
+    def estimate(per_sample: float, left: int) -> None:
+        print(f"estimate: about {duration_text(per_sample * left)} left ({per_sample:.2g} s per sample, first batch)")
+
+    with tqdm(total=samples, desc="labelling", unit="sample") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+
+        result = learn(
+            plan.source, plan.labellers, plan.edits, samples=samples, batch=args.batch, seed=args.seed,
+            out_dir=out, progress=progress, on_estimate=estimate,
+        )  # fmt: skip
+    record_learn_time(plan.key, device, result.seconds_per_sample)
+    if result.cached_samples:
+        print(f"{result.cached_samples} of {samples} samples came from the cache of an earlier run")
+    for d, path in zip(result.directions.values(), result.paths, strict=True):
+        info = d.info
+        pose = ", ".join(f"{k} {v:+.2f}" for k, v in info["pose_cosines_before"].items()) or "none"
+        print(
+            f"wrote {path}: held-out accuracy {info['held_out_accuracy']:.2f}, {info['scored']}/{samples} scored, "
+            f"cosine with pose before conditioning: {pose}"
+        )
+    return 0
+
+
 def show(args: argparse.Namespace) -> int:
     """List the directions of files and folders. A bad file inside a folder is noted and the others listed;
     a bad file named on the command line is an error (exit 2, after listing the others)."""
@@ -107,6 +170,31 @@ def register(sub) -> None:
     q.add_argument("-o", "--output", help="direction file (default: pretrained/directions/NAME.safetensors)")
     add_generator_arguments(q)
     q.set_defaults(func=learn)
+    q = dsub.add_parser(
+        "learn-standard",
+        help="learn the standard edits (smile, mouth_open, eyes_open from the face mesh; age, glasses, gender, "
+        "blond_hair from CLIP), conditioned on head pose; resumable",
+    )  # fmt: skip
+    q.add_argument(
+        "--samples", type=number(SAMPLES), default=None,
+        help="latents to sample and label (default: 2000 on a GPU, 500 on a CPU; see docs/directions.md)",
+    )  # fmt: skip
+    q.add_argument("--batch", type=number(BATCH), default=8, help="renders per batch, 1-1024 (default: 8)")
+    q.add_argument("--edits", help="a comma-separated subset, e.g. smile,age (default: all)")
+    q.add_argument("--no-clip", action="store_true", help="face-mesh edits only: no CLIP download")
+    q.add_argument("--clip-weights", help="a local CLIP folder in Hugging Face's layout (default: fetched once)")
+    q.add_argument("--raw-renders", action="store_true", help="label the 128² neural renders (faster, coarser)")
+    q.add_argument(
+        "--truncation", type=number(TRUNCATION), default=0.7, help="truncation psi of the samples, 0-2 (default: 0.7)"
+    )
+    q.add_argument("--seed", type=number(SEED), default=0, help="random seed, 0 to 2^32-1 (default: 0)")
+    q.add_argument(
+        "--demo-generator", choices=["faces", "tiny"],
+        help="learn for a demo generator instead (faces: from the world's exact attributes; tiny: colours)",
+    )  # fmt: skip
+    q.add_argument("-o", "--output", help="folder for the directions (default: pretrained/directions[/demo-KIND])")
+    add_generator_arguments(q)
+    q.set_defaults(func=learn_standard)
     q = dsub.add_parser("show", help="list direction files and what they were learned with")
     q.add_argument("paths", nargs="*", help="files or folders (default: pretrained/directions)")
     q.set_defaults(func=show)

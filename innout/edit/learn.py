@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -55,6 +56,12 @@ class GeneratorSource:
         self.yaw_std, self.pitch_std = yaw_std, pitch_std
         self.device = next(G.parameters()).device
         self._generator = torch.Generator().manual_seed(0)
+
+    @property
+    def key(self) -> str:
+        """What a sample's image depends on besides its latent (``learn-standard``'s cache key)."""
+        return (f"eg3d-render truncation={self.truncation} sr={self.super_resolution} yaw_std={self.yaw_std} "
+                f"pitch_std={self.pitch_std}")  # fmt: skip
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -116,41 +123,94 @@ def learn_direction(
             scores.append(np.asarray(labeler(source.render(ws)), dtype=np.float64))
             latents.append(ws[:, 0].cpu().double().numpy())
             bar.update(len(ws))
-    w, s = np.concatenate(latents), np.concatenate(scores)
-    valid = np.isfinite(s)
-    if valid.sum() < 8:
-        raise DirectionError(
-            f"the labeller scored only {int(valid.sum())} of {samples} samples (no face found?); "
-            "cannot learn a direction"
-        )
-    w_valid, s_valid = w[valid], s[valid]
-    k = max(2, int(fraction * len(s_valid)))
-    order = np.argsort(s_valid)
-    neg, pos = order[:k], order[-k:]
-    x = np.concatenate([w_valid[pos], w_valid[neg]])
-    y = np.concatenate([np.ones(k), np.zeros(k)])
-    mean = w_valid.mean(0)
-    perm = np.random.default_rng(seed).permutation(len(x))
-    held = perm[: max(1, len(x) // 5)]
-    train = perm[len(held) :]
-    weights = fit_logistic(x[train] - mean, y[train])
-    accuracy = float((((x[held] - mean) @ weights[:-1] + weights[-1] > 0) == (y[held] > 0.5)).mean())
-    normal = weights[:-1] / np.linalg.norm(weights[:-1])
-    projection = (w_valid - mean) @ normal
-    correlation = float(np.corrcoef(projection, s_valid)[0, 1])
+    info = {"labeler": getattr(labeler, "name", type(labeler).__name__), "samples": samples}
+    return direction_from_scores(
+        name, np.concatenate(latents), np.concatenate(scores), fraction=fraction, seed=seed, layers=layers,
+        latent_space=source.latent_space, info=info,
+    )  # fmt: skip
+
+
+@dataclass
+class ClassSplit:
+    """The top and bottom ``fraction`` of the scored latents as classes, a fifth of them held out."""
+
+    w: np.ndarray  # every scored latent [N, 512]
+    scores: np.ndarray  # [N]
+    x: np.ndarray  # the class members [2k, 512], centred on the latents' mean
+    y: np.ndarray  # 1 = high score
+    train: np.ndarray
+    held: np.ndarray
+
+    @classmethod
+    def of(cls, w: np.ndarray, scores: np.ndarray, fraction: float, seed: int) -> ClassSplit:
+        if not 0 < fraction <= 0.5:
+            raise DirectionError(f"fraction must be a number in (0, 0.5], got {fraction!r}")
+        valid = np.isfinite(scores)
+        if valid.sum() < 8:
+            raise DirectionError(
+                f"the labeller scored only {int(valid.sum())} of {len(scores)} samples (no face found?); "
+                "cannot learn a direction"
+            )
+        w, scores = w[valid], scores[valid]
+        k = max(2, int(fraction * len(scores)))
+        order = np.argsort(scores, kind="stable")
+        members = np.concatenate([order[-k:], order[:k]])
+        x = w[members] - w.mean(0)
+        y = np.concatenate([np.ones(k), np.zeros(k)])
+        perm = np.random.default_rng(seed).permutation(len(x))
+        held = perm[: max(1, len(x) // 5)]
+        return cls(w, scores, x, y, perm[len(held) :], held)
+
+    def accuracy(self, normal: np.ndarray) -> float:
+        """Held-out accuracy of the hyperplane along ``normal`` through the training classes' midpoint."""
+        projection = self.x @ normal
+        threshold = (projection[self.train][self.y[self.train] > 0.5].mean()
+                     + projection[self.train][self.y[self.train] < 0.5].mean()) / 2  # fmt: skip
+        return float(((projection[self.held] > threshold) == (self.y[self.held] > 0.5)).mean())
+
+    def spread(self, normal: np.ndarray) -> float:
+        """Standard deviation of every scored latent along ``normal``: the direction's scale."""
+        return float(((self.w - self.w.mean(0)) @ normal).std())
+
+    def correlation(self, normal: np.ndarray) -> float:
+        return float(np.corrcoef((self.w - self.w.mean(0)) @ normal, self.scores)[0, 1])
+
+
+def classifier_normal(split: ClassSplit) -> tuple[np.ndarray, float]:
+    """The unit normal of the logistic-regression hyperplane (towards high scores) and its held-out accuracy."""
+    weights = fit_logistic(split.x[split.train], split.y[split.train])
+    held = split.x[split.held] @ weights[:-1] + weights[-1] > 0
+    accuracy = float((held == (split.y[split.held] > 0.5)).mean())
+    return weights[:-1] / np.linalg.norm(weights[:-1]), accuracy
+
+
+def direction_from_scores(
+    name: str,
+    w: np.ndarray,
+    scores: np.ndarray,
+    *,
+    fraction: float = 0.25,
+    seed: int = 0,
+    layers: list[int] | None = None,
+    latent_space: str | None = None,
+    info: dict | None = None,
+) -> Direction:
+    """Steps 2-4 of the module's recipe on latents w [N, 512] and their scores [N] (NaN = not scored)."""
+    split = ClassSplit.of(np.asarray(w, dtype=np.float64), np.asarray(scores, dtype=np.float64), fraction, seed)
+    normal, accuracy = classifier_normal(split)
     return Direction(
         name=name,
         normal=torch.from_numpy(normal).float(),
-        scale=float(projection.std()),
+        scale=split.spread(normal),
         layers=layers,
-        latent_space=source.latent_space,
+        latent_space=latent_space,
         info={
-            "labeler": getattr(labeler, "name", type(labeler).__name__),
-            "samples": samples,
-            "scored": int(valid.sum()),
+            **(info or {}),
+            "samples": len(scores),
+            "scored": len(split.scores),
             "fraction": fraction,
             "held_out_accuracy": accuracy,
-            "score_correlation": correlation,
+            "score_correlation": split.correlation(normal),
             "seed": seed,
         },
     )

@@ -9,18 +9,19 @@ what the benchmark's edit-fidelity check compares the world against.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..edit.directions import Direction, latent_space_digest, save_direction
+from ..edit.directions import Direction, DirectionError, latent_space_digest, save_direction
 from ..edit.learn import learn_direction
 from ..eg3d.cameras import frontal_label
 from ..eg3d.generator import TriPlaneGenerator
 from .heads import ATTRIBUTES
-from .prior import Z_DIM, attributes_of
+from .prior import WORLD_VERSION, Z_DIM, attributes_of
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "assets" / "world_directions"
 DEFAULT_EDITS = ("smile", "mouth_open", "age", "hair_colour", "eye_size")
@@ -48,6 +49,48 @@ class AttributeSource:
     def render(self, ws: torch.Tensor) -> list[np.ndarray]:
         """The attributes of the latents ``sample`` just drew (``learn_direction`` renders right after)."""
         return [np.array([v]) for v in self._last]
+
+
+class WorldSource:
+    """Latents of the prior 'rendered' as their known attribute vectors (``learn-standard`` on the world)."""
+
+    key = f"world-attributes v{WORLD_VERSION}"
+
+    def __init__(self, G: TriPlaneGenerator) -> None:
+        self.G = G.eval().requires_grad_(False)
+        self.num_ws, self.latent_space = G.num_ws, latent_space_digest(G)
+        self._last: list[np.ndarray] = []
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        z = torch.randn(n, Z_DIM, generator=generator)
+        self._last = [a.as_tensor().double().numpy() for a in attributes_of(z)]
+        return self.G.mapping(z, frontal_label().expand(n, -1))
+
+    def render(self, ws: torch.Tensor) -> list[np.ndarray]:
+        return list(self._last)
+
+
+class WorldLabellers:
+    """The exact attributes of ``WorldSource``'s observations, optionally with Gaussian label noise of
+    ``noise`` times each attribute's spread (to see how a noisy labeller's directions behave)."""
+
+    def __init__(self, names=DEFAULT_EDITS, *, noise: float = 0.0, seed: int = 0) -> None:
+        unknown = [n for n in names if n not in ATTRIBUTES]
+        if unknown:
+            known = ", ".join(ATTRIBUTES)
+            raise DirectionError(f"no world attribute named {', '.join(unknown)} (known: {known})")
+        self.names, self.noise = tuple(names), noise
+        self.key = f"world:{','.join(names)} noise={noise} seed={seed}"
+        self.columns = [list(ATTRIBUTES).index(n) for n in names]
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, observations) -> np.ndarray:
+        values = np.stack(observations)[:, self.columns]
+        if self.noise:
+            spread = np.array([(hi - lo) / math.sqrt(12) for lo, hi in (ATTRIBUTES[n] for n in self.names)])
+            values = values + self.rng.normal(size=values.shape) * self.noise * spread
+        return values
 
 
 def attribute_labeler(arrays: list[np.ndarray]) -> list[float]:

@@ -1,0 +1,162 @@
+"""Which standard directions a generator gets, labelled how, and how long learning them takes here.
+
+- EG3D (real weights): the renders labelled by the face mesh (smile, mouth_open, eyes_open; yaw and pitch
+  to condition on) and, unless turned off, by CLIP zero-shot contrasts (age, glasses, gender, blond_hair;
+  CLIP fetched on first use, ``innout.edit.clip_weights``). Saved in pretrained/directions/.
+- The ``faces`` demo generator (the world's prior): its latents' exact attributes. pretrained/directions/demo-faces.
+- The ``tiny`` demo generator (untrained, no faces): brightness and warmth. pretrained/directions/demo-tiny.
+
+Default sample counts come from ``python -m innout.bench directions`` (docs/directions.md): with labels
+as noisy as a real labeller's, the angle between two independent runs is about 11° at 500 samples, 9.5°
+at 1000 and 6° at 2000; a GPU labels 2000 in minutes, a CPU takes about as long for 500.
+Learning times are recorded per device and labelling (``learn_times.json`` beside the directions), so the
+estimate a user reads before starting was measured on their machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .directions import default_directions_dir
+from .standard import CLIP_EDITS, FACE_MESH_EDITS, Labellers, SampleSource
+
+DEFAULT_SAMPLES = {"cuda": 2000, "cpu": 500}
+
+
+def default_samples(device: str) -> int:
+    return DEFAULT_SAMPLES["cuda" if str(device).startswith("cuda") else "cpu"]
+
+
+class ColourLabellers:
+    """Brightness and warmth of whole images (``ImageLabeler``): for the untrained demo generator."""
+
+    def __init__(self, names=("brightness", "warmth")) -> None:
+        from .labelers import ImageLabeler
+
+        self.names, self.key = tuple(names), "colour:" + ",".join(names)
+        self.labellers = [ImageLabeler(n) for n in names]
+
+    def __call__(self, images) -> np.ndarray:
+        return np.stack([np.asarray(lab(images), dtype=np.float64) for lab in self.labellers], axis=1)
+
+
+@dataclass
+class StandardPlan:
+    source: SampleSource
+    labellers: list[Labellers]
+    edits: list[str]
+    folder: Path  # where the directions are saved (and the sample batches cached)
+    what: str  # one line for the user: the generator and the labelling
+
+    @property
+    def key(self) -> str:
+        """What its learning time depends on (``plan_key``)."""
+        return plan_key(self.demo, any(lab.key.startswith("clip:") for lab in self.labellers))
+
+    demo: str | None = None
+
+
+def plan_key(demo: str | None, with_clip: bool) -> str:
+    """The generator kind and the labelling: the key of the measured learning times."""
+    return f"{demo or 'eg3d'}{' + clip' if with_clip else ''}"
+
+
+def standard_plan(
+    G,
+    *,
+    demo: str | None = None,
+    use_clip: bool = True,
+    clip_weights: str | os.PathLike | None = None,
+    clip_download: bool = True,
+    edits: list[str] | None = None,
+    super_resolution: bool = True,
+    truncation: float = 0.7,
+) -> StandardPlan:
+    root = default_directions_dir()
+    if demo == "faces":
+        from ..world.directions import DEFAULT_EDITS, WorldLabellers, WorldSource
+
+        names = list(edits or DEFAULT_EDITS)
+        labels = WorldLabellers(names)
+        what = "the world prior's exact attributes"
+        return StandardPlan(WorldSource(G), [labels], names, root / "demo-faces", what, demo)
+    if demo == "tiny":
+        from .learn import GeneratorSource
+
+        names = list(edits or ("brightness", "warmth"))
+        source = GeneratorSource(G, super_resolution=False)
+        what = "image colour statistics"
+        return StandardPlan(source, [ColourLabellers(names)], names, root / "demo-tiny", what, demo)
+    from .learn import GeneratorSource
+    from .standard import FaceMeshLabellers
+
+    wanted = list(edits or [*FACE_MESH_EDITS, *(CLIP_EDITS if use_clip else {})])
+    unknown = [e for e in wanted if e not in FACE_MESH_EDITS and e not in CLIP_EDITS]
+    if unknown:
+        from .directions import DirectionError
+
+        known = ", ".join([*FACE_MESH_EDITS, *CLIP_EDITS])
+        raise DirectionError(f"no standard edit named {', '.join(unknown)} (known: {known})")
+    labellers: list[Labellers] = [FaceMeshLabellers()]
+    clip_wanted = {e: CLIP_EDITS[e] for e in wanted if e in CLIP_EDITS}
+    what = "face mesh"
+    if clip_wanted:
+        from .clip_weights import resolve_clip_weights
+        from .standard import CLIPContrastLabellers
+
+        folder = resolve_clip_weights(clip_weights, download=clip_download)
+        labellers.append(CLIPContrastLabellers(folder, clip_wanted))
+        what += " + CLIP zero-shot"
+    source = GeneratorSource(G, truncation=truncation, super_resolution=super_resolution)
+    return StandardPlan(source, labellers, wanted, root, what)
+
+
+# --- measured times ---------------------------------------------------------------------------------
+def times_file() -> Path:
+    return default_directions_dir() / "learn_times.json"
+
+
+def _read(path: Path) -> list[dict]:
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def record_learn_time(key: str, device: str, seconds_per_sample: float, *, path: Path | None = None) -> None:
+    """Keep the measured seconds per sample of a labelling on a device (the latest 50 runs)."""
+    if not np.isfinite(seconds_per_sample) or seconds_per_sample <= 0:
+        return
+    path = path or times_file()
+    rows = _read(path)[-49:]
+    rows.append({"key": key, "device": device, "seconds_per_sample": float(seconds_per_sample),
+                 "date": dt.date.today().isoformat()})  # fmt: skip
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+            json.dump(rows, f)
+        os.replace(f.name, path)
+    except OSError:
+        return
+
+
+def measured_seconds_per_sample(key: str, device: str, *, path: Path | None = None) -> float | None:
+    rows = [r for r in _read(path or times_file()) if r.get("key") == key and r.get("device") == device]
+    value = rows[-1].get("seconds_per_sample") if rows else None
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def duration_text(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
