@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--directions",
         nargs="*",
         metavar="PATH",
-        help="direction files or folders to offer as sliders (default: pretrained/directions)",
+        help="direction files or folders to offer as sliders, in place of the default ones (pretrained/directions; "
+        "for the faces demo its shipped directions). Directions learned from the page are always offered",
     )
     p.add_argument(
         "--max-seconds",

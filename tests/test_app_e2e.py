@@ -42,15 +42,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(home: Path, demo: str, pretrained: Path | None = None):
-    """``python app.py --demo-generator <demo>`` in its own cache folders; yields its URL, stops it after."""
+def running_app(home: Path, demo: str, pretrained: Path | None = None, extra: tuple[str, ...] = ()):
+    """``python app.py --demo-generator <demo> [extra]`` in its own cache folders; yields its URL, stops it after."""
     port = free_port()
     pretrained = pretrained or home / "pretrained"
     env = dict(os.environ, INNOUT_CACHE_DIR=str(home / "cache"), INNOUT_PRETRAINED_DIR=str(pretrained),
                GRADIO_ANALYTICS_ENABLED="False")  # fmt: skip
     log = open(home / "app.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "app.py", "--demo-generator", demo, "--port", str(port), "--tmp-dir", str(home / "tmp")],
+        [sys.executable, "app.py", "--demo-generator", demo, "--port", str(port), "--tmp-dir", str(home / "tmp"),
+         *extra],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -147,6 +148,17 @@ def set_slider(page, elem_id: str, value: float, *, release: bool = True, timeou
         )
 
 
+def edit_slot(page, name: str, timeout_s: float = 30) -> str:
+    """The element id of the visible edit slider showing the direction ``name`` (the slots are relabelled
+    when directions appear)."""
+    find = (
+        "(n) => { const s = [...document.querySelectorAll('.edit-slot')].find(e => e.offsetParent !== null"
+        " && e.innerText.split('\\n')[0].trim() === n); return s ? s.id : null; }"
+    )
+    page.wait_for_function(find, arg=name, timeout=timeout_s * 1000)
+    return page.evaluate(find, name)
+
+
 def render_src(page) -> str | None:
     img = page.locator("#render img")
     return img.get_attribute("src") if img.count() else None
@@ -233,12 +245,13 @@ def test_upload_fit_edit_orbit_remove_export(page, artifacts):
     page.wait_for_selector("#before img")  # the input frame beside the render
     before = render_src(page)
     status = page.locator("#render-status").inner_text()
-    set_slider(page, "edit-brightness", 2.5, release=False)
+    brightness = edit_slot(page, "brightness")
+    set_slider(page, brightness, 2.5, release=False)
     status = wait_render(page, status, "drag preview")
     assert "brightness +2.5" in status
     dragged = render_src(page)
     assert dragged != before, "the drag preview did not change the image"
-    set_slider(page, "edit-brightness", 2.5)
+    set_slider(page, brightness, 2.5)
     status = wait_render(page, status, "full render")
     released = render_src(page)
     assert released not in (before, dragged), "the full-quality render did not replace the preview"
@@ -335,7 +348,8 @@ def test_the_page_stays_true_to_its_controls(page, browser, artifacts):
     message = short_fit(page, frames=4, effort=0.05)
     page.get_by_role("tab", name="3. Edit").click()
     assert slider_value(page, "yaw") == 0 and not page.locator("#remove input[type=checkbox]").is_checked()
-    assert slider_value(page, "edit-brightness") == 0 and "input view" in page.locator("#render-status").inner_text()
+    assert slider_value(page, edit_slot(page, "brightness")) == 0
+    assert "input view" in page.locator("#render-status").inner_text()
 
     # a second page's cheap check answers at once while this page fits; Cancel ends in a final status
     page.get_by_role("tab", name="2. Fit").click()
@@ -389,12 +403,15 @@ def test_the_app_removes_its_folder_when_it_stops(browser, tmp_path, page):
 
 @pytest.fixture(scope="module")
 def faces_page(browser, tmp_path_factory):
-    """A second app, with the synthetic world's trained prior ('faces') and its shipped directions."""
+    """A second app, with the synthetic world's trained prior ('faces') and no directions at all (an empty
+    --directions folder in place of the shipped ones): the page learns them."""
     from innout.world.prior import ASSET
 
     if not ASSET.is_file():
         pytest.skip(f"{ASSET} is missing: train it with `python -m innout.world train`")
-    with running_app(tmp_path_factory.mktemp("faces"), "faces") as url:
+    home = tmp_path_factory.mktemp("faces")
+    (home / "no-directions").mkdir()
+    with running_app(home, "faces", extra=("--directions", str(home / "no-directions"))) as url:
         pg = open_page(browser, url)
         yield pg
         pg.close()
@@ -409,10 +426,29 @@ def rendered_image(page) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB")).astype(np.float64)
 
 
+def test_a_generator_without_directions_learns_them_from_the_page(faces_page, artifacts):
+    """No direction: the Edit tab says so and offers to learn the standard ones; once learned, the sliders are
+    there without a restart (and the next test drags one)."""
+    page = faces_page
+    page.get_by_role("tab", name="3. Edit").click()
+    assert page.locator(".edit-slot").evaluate_all("els => els.filter(e => e.offsetParent !== null).length") == 0
+    assert "No edit directions" in page.locator("#directions-note").inner_text()
+    learn = page.locator("#learn-directions")
+    assert "Learn smile, mouth_open, age" in learn.inner_text()
+    learn.click()
+    message = wait_status(page, "#directions-note", timeout_s=300)
+    assert "Done." in message and "Learned smile" in message, message
+    for name in ("smile", "mouth_open", "age"):
+        edit_slot(page, name)
+    assert not learn.is_visible()  # every standard edit is there now
+    page.screenshot(path=str(artifacts / "app_faces_learned.png"), full_page=True)
+
+
 def test_the_faces_demo_draws_heads_and_its_smile_slider_moves_the_mouth(faces_page, artifacts):
     """Without EG3D weights: the synthetic example fitted beforehand with the world's prior opens at once, and
-    the shipped smile direction changes the mouth more than the rest of the face."""
+    the smile direction learned from the page changes the mouth more than the rest of the face."""
     page = faces_page
+    page.get_by_role("tab", name="1. Input").click()
     previous = page.locator("#prepare-status").inner_text()
     start = time.time()
     page.locator("#open-example").click()
@@ -429,7 +465,7 @@ def test_the_faces_demo_draws_heads_and_its_smile_slider_moves_the_mouth(faces_p
     status = wait_render(page, status, ("full render", "frame 4"))
     page.wait_for_selector("#before img")  # the example's input frame beside the render
     plain = rendered_image(page)
-    set_slider(page, "edit-smile", 3.0)
+    set_slider(page, edit_slot(page, "smile"), 3.0)
     status = wait_render(page, status, ("full render", "smile +3.0"))  # the release, not the drag preview
     smiling = rendered_image(page)
     page.screenshot(path=str(artifacts / "app_faces_smile.png"), full_page=True)

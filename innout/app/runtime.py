@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..edit.directions import Direction, default_directions_dir, latent_space_digest, load_directions, save_direction
+from ..edit.directions import Direction, default_directions_dir, latent_space_digest, save_direction
 from ..eg3d.generator import TriPlaneGenerator
 from ..runtime import pick_device
 
@@ -60,10 +60,32 @@ class Runtime:
     checkpoint: str | None = None
     directions: dict[str, Direction] = field(default_factory=dict)
     direction_notes: list[str] = field(default_factory=list)
+    direction_folders: list[Path] | None = None  # scanned for directions; None = pretrained/directions (+ demo-*)
+    learn_folder: Path | None = None  # where learning directions from the page saves them (also scanned)
 
     @property
     def ready(self) -> bool:
         return self.generator is not None
+
+    @functools.cached_property
+    def latent_space(self) -> str:
+        return latent_space_digest(self.generator)
+
+    def folders(self) -> list[Path]:
+        """The folders scanned for this generator's directions, as they are now (demo-* may have appeared)."""
+        root = default_directions_dir()
+        folders = self.direction_folders if self.direction_folders is not None else [root, *sorted(root.glob("demo-*"))]
+        return [*folders, *([self.learn_folder] if self.learn_folder and self.learn_folder not in folders else [])]
+
+    def refresh_directions(self) -> bool:
+        """Scan the folders again (files installed or learned while the app runs); True when the set of
+        direction names changed. The dictionary is replaced whole, never changed in place."""
+        if self.generator is None:
+            return False
+        found, notes = installed_directions(self.generator, self.folders(), digest=self.latent_space)
+        changed = set(found) != set(self.directions)
+        self.directions, self.direction_notes = found, notes
+        return changed
 
 
 def load_runtime(
@@ -85,6 +107,7 @@ def load_runtime(
     from ..weights import IntegrityError, WeightsUnavailableError, resolve_eg3d_checkpoint
 
     runtime = Runtime(device=pick_device(device))
+    given = [Path(d) for d in directions] if directions else None  # replace the default folders
     if demo == "faces":
         from ..world.directions import ASSET_DIR
         from ..world.prior import ASSET
@@ -92,26 +115,30 @@ def load_runtime(
         runtime.generator = load_generator(ASSET, runtime.device)
         runtime.demo = demo
         runtime.label = "DEMO generator 'faces' (the synthetic world's small trained prior: cartoon heads)"
-        directions = [*(directions or []), ASSET_DIR]
+        given = given if given is not None else [ASSET_DIR]
+        runtime.learn_folder = demo_directions_dir(demo)
     elif demo:
         if demo not in DEMO_KINDS:
             raise ValueError(f"--demo-generator must be one of {DEMO_KINDS}, got {demo!r}")
         runtime.generator = random_generator(demo).to(runtime.device)
         runtime.demo = demo
         runtime.label = f"DEMO generator '{demo}' (small, untrained: it renders noise, not faces)"
+        runtime.learn_folder = demo_directions_dir(demo)
     else:
         try:
             path = resolve_eg3d_checkpoint(checkpoint, download=download)
             runtime.generator = load_generator(path, runtime.device)
             runtime.checkpoint = str(path)
             runtime.label = f"EG3D {path.name}"
+            runtime.learn_folder = default_directions_dir()
         except (WeightsUnavailableError, IntegrityError, CheckpointError, OSError) as exc:
             if fallback_demo is None:
                 return Runtime(device=runtime.device, problem=str(exc))
             fallback = load_runtime(demo=fallback_demo, device=runtime.device, directions=directions)
             fallback.problem = str(exc)
             return fallback
-    runtime.directions, runtime.direction_notes = installed_directions(runtime.generator, directions)
+    runtime.direction_folders = given
+    runtime.refresh_directions()
     return runtime
 
 
@@ -120,27 +147,29 @@ def demo_directions_dir(kind: str) -> Path:
 
 
 def installed_directions(
-    G: TriPlaneGenerator, folders: list[str | os.PathLike] | None = None
+    G: TriPlaneGenerator, folders: list[str | os.PathLike] | None = None, *, digest: str | None = None
 ) -> tuple[dict[str, Direction], list[str]]:
     """The directions in ``folders`` (default: pretrained/directions and its demo-* folders) that were
-    learned for ``G``'s latent space, and a note for each one left out."""
-    from ..edit.directions import DirectionError, DirectionMismatchError
+    learned for ``G``'s latent space (W+ offsets: made for as many ws as ``G`` has), and a note for each
+    one left out."""
+    from ..edit.directions import DirectionMismatchError, scan_directions
 
     root = default_directions_dir()
     folders = folders if folders is not None else [root, *sorted(root.glob("demo-*"))]
-    digest = latent_space_digest(G)
+    digest = digest or latent_space_digest(G)
     found, notes = {}, []
     for folder in folders:
-        try:
-            candidates = load_directions([folder]) if Path(folder).exists() else {}
-        except DirectionError as exc:
-            notes.append(str(exc))
-            continue
+        candidates, problems = scan_directions([folder]) if Path(folder).exists() else ({}, [])
+        notes += [problem.replace(str(Path(folder)), Path(folder).name) for problem in problems]
         for name, direction in candidates.items():
             try:
                 direction.check_space(digest)
             except DirectionMismatchError:
-                notes.append(f"{name} ({folder}): learned for another generator")
+                notes.append(f"{name} ({Path(folder).name}): learned for another generator")
+                continue
+            if direction.offsets is not None and len(direction.offsets) != G.num_ws:
+                rows = len(direction.offsets)
+                notes.append(f"{name} ({Path(folder).name}): W+ offsets for {rows} ws, this generator has {G.num_ws}")
                 continue
             found[name] = direction
     return found, notes

@@ -119,6 +119,7 @@ class StudioSession:
         self.fit_requested = False  # a fit is queued or running (what Cancel stops)
         self.fit_config: FitConfig | None = None  # the settings of the fit running or last run
         self.timings: dict[str, float] = {}
+        self.shown_edits: list[str] = []  # the edit sliders' names, in slot order, as the page shows them
 
     def close(self) -> None:
         """Remove the session's files (when the page is closed, and when the server stops)."""
@@ -255,13 +256,52 @@ class StudioSession:
             scene = Scene.load(path, self.runtime.device)
         except UserError as exc:
             raise StudioError(str(exc)) from exc
-        for direction in self.runtime.directions.values():
-            try:
-                scene.add_direction(direction)
-            except DirectionError:
-                continue  # learned for another generator: the runtime's notes say so
         self.scene, self.scene_path, self.ood_series, self.scene_prepared = scene, Path(path), None, None
+        self.sync_directions()
         return scene
+
+    def sync_directions(self) -> list[str]:
+        """Give the scene every direction the runtime has now (learned or installed since it was opened);
+        returns the names the sliders can offer: the runtime's directions the scene accepts (all of them
+        while there is no scene)."""
+        if self.scene is None:
+            return sorted(self.runtime.directions)
+        for name, direction in self.runtime.directions.items():
+            if self.scene.edits.directions.get(name) is direction:
+                continue
+            try:
+                self.scene.add_direction(direction)
+            except (DirectionError, UserError):
+                continue  # learned for another generator: the runtime's notes say so
+        return sorted(n for n in self.runtime.directions if n in self.scene.edits.directions)
+
+    def learn_directions(self, *, progress: Callable[[int, int], None] | None = None, samples: int | None = None):
+        """Learn the standard directions of this generator (``innout.edit.plan``), save them where the
+        runtime looks, and give them to the scene. Without CLIP weights (offline), the face-mesh edits are
+        learned and the message says how to add CLIP. Returns (names learned, a note for the page)."""
+        from ..edit.clip_weights import CLIPUnavailableError
+        from ..edit.plan import default_samples, record_learn_time, standard_plan
+        from ..edit.standard import learn_standard
+
+        G, runtime = self.runtime.generator, self.runtime
+        if G is None:
+            raise StudioError("No generator: see the setup panel at the top.")
+        note = ""
+        try:
+            try:
+                plan = standard_plan(G, demo=runtime.demo)
+            except CLIPUnavailableError as exc:
+                plan = standard_plan(G, demo=runtime.demo, use_clip=False)
+                note = f" The CLIP edits (age, glasses, ...) were not learned: {str(exc).splitlines()[0]}"
+            count = samples or default_samples(runtime.device)
+            result = learn_standard(plan.source, plan.labellers, plan.edits, samples=count, out_dir=plan.folder,
+                                    progress=progress)  # fmt: skip
+        except UserError as exc:
+            raise StudioError(str(exc)) from exc
+        record_learn_time(plan.key, runtime.device, result.seconds_per_sample)
+        runtime.refresh_directions()
+        self.sync_directions()
+        return list(result.directions), note
 
     def open_example(self, scene_path: str | Path, clip: str | Path) -> Scene:
         """A pre-fitted scene of a bundled clip, with that clip prepared (cached) for the input beside the

@@ -72,9 +72,48 @@ def setup_text(runtime: Runtime) -> str:
     )
 
 
-def no_directions_text(runtime: Runtime) -> str:
-    notes = "".join(f"\n- skipped: {n}" for n in runtime.direction_notes)
+def standard_edits(runtime: Runtime) -> list[str]:
+    """The edits 'Learn ...' makes for this generator (``innout.edit.plan``)."""
+    from ..edit.standard import CLIP_EDITS, FACE_MESH_EDITS
+
+    if runtime.demo == "faces":
+        from ..world.directions import DEFAULT_EDITS
+
+        return list(DEFAULT_EDITS)
+    if runtime.demo == "tiny":
+        return ["brightness", "warmth"]
+    return [*FACE_MESH_EDITS, *CLIP_EDITS]
+
+
+def can_learn(runtime: Runtime) -> bool:
+    """The learn button is offered while some standard edit of this generator is missing."""
+    return runtime.ready and any(name not in runtime.directions for name in standard_edits(runtime))
+
+
+def learn_label(runtime: Runtime) -> str:
+    """'Learn smile, age, ... (about N min here)': the estimate measured on this device, when there is one."""
+    from ..edit.plan import default_samples, duration_text, measured_seconds_per_sample, plan_key
+
+    names = standard_edits(runtime)
+    samples = default_samples(runtime.device)
+    per_sample = measured_seconds_per_sample(plan_key(runtime.demo, runtime.demo is None), runtime.device)
+    when = (
+        f"about {duration_text(per_sample * samples)} here, measured"
+        if per_sample
+        else "the time is measured on the first samples and shown in the progress bar"
+    )
+    return f"Learn {', '.join(names)} ({samples} samples; {when})"
+
+
+def directions_text(runtime: Runtime, shown: list[str]) -> str:
+    notes = "".join(f"\n- left out: {n}" for n in runtime.direction_notes[:5])
+    if shown:
+        more = len(runtime.directions) - len(shown)
+        extra = f" ({more} more installed: the first {len(shown)} are shown)" if more > 0 else ""
+        return f"Edit sliders: the directions installed for this generator{extra}." + notes
+    if not runtime.ready:
+        return "No generator yet: see the setup panel."
     return (
-        "No edit directions are installed for this generator. Learn one, e.g. "
-        "`python -m innout directions learn smile --labeler smile`, then restart the app." + notes
+        "No edit directions are installed for this generator yet. Learn the standard ones with the button "
+        "below (or `python -m innout directions learn-standard`); the sliders appear when it finishes." + notes
     )

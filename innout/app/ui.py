@@ -198,13 +198,15 @@ def fit_tab() -> FitTab:
 
 @dataclass
 class EditTab:
+    tab: gr.Tab
     frame: gr.Slider
     yaw: gr.Slider
     pitch: gr.Slider
     follow: gr.Checkbox
     remove: gr.Checkbox
-    edits: list[gr.Slider]
-    edit_names: list[str]
+    edits: list[gr.Slider]  # MAX_EDITS slots; which direction each shows is the session's ``shown_edits``
+    directions_note: gr.Markdown
+    learn: gr.Button
     view_buttons: dict[str, gr.Button]
     full_on_release: gr.Checkbox
     before: gr.Image
@@ -217,10 +219,15 @@ class EditTab:
         """The controls a ``View`` is made of, in ``view_of``'s order: the one source of truth."""
         return [self.frame, self.yaw, self.pitch, self.follow, self.remove, *self.edits]
 
+    @property
+    def direction_outputs(self) -> list:
+        """What ``direction_updates`` sets: the slots, the note and the learn button."""
+        return [*self.edits, self.directions_note, self.learn]
+
 
 def edit_tab(runtime: Runtime) -> EditTab:
-    edit_names = sorted(runtime.directions)[:MAX_EDITS]
-    with gr.Tab("3. Edit", id="edit"), gr.Row(elem_id="edit-row"):
+    edit_names = sorted(runtime.directions)[:MAX_EDITS]  # as the page opens; each page's load event updates them
+    with gr.Tab("3. Edit", id="edit") as tab, gr.Row(elem_id="edit-row"):
         with gr.Column(scale=1, min_width=280):
             frame = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="frame")
             yaw = gr.Slider(-45, 45, value=0, step=1, label="Orbit: yaw (degrees)", elem_id="yaw")
@@ -239,10 +246,11 @@ def edit_tab(runtime: Runtime) -> EditTab:
                 lo, hi = runtime.directions[name].value_range if name in runtime.directions else (-3, 3)
                 edits.append(
                     gr.Slider(lo, hi, value=0, step=0.1, label=name, visible=i < len(edit_names),
-                              elem_id=f"edit-{name}")  # fmt: skip
+                              elem_id=f"edit-slot-{i}", elem_classes="edit-slot")  # fmt: skip
                 )
-            if not edit_names:
-                gr.Markdown(texts.no_directions_text(runtime))
+            directions_note = gr.Markdown(texts.directions_text(runtime, edit_names), elem_id="directions-note")
+            learn = gr.Button(texts.learn_label(runtime), visible=texts.can_learn(runtime), size="sm",
+                              elem_id="learn-directions")  # fmt: skip
             remove = gr.Checkbox(False, label="Remove the OOD object (blend weight b = 0)", elem_id="remove")
             full_on_release = gr.Checkbox(True, label="Full quality when a slider is released")
         with gr.Column(scale=2):
@@ -252,8 +260,8 @@ def edit_tab(runtime: Runtime) -> EditTab:
             status = gr.Markdown(elem_id="render-status", elem_classes="status")
             blend = gr.Image(label="Blend map: the OOD opacity of each pixel (what the model decided is not face)",
                              height=440, elem_id="blend", interactive=False)  # fmt: skip
-    return EditTab(frame, yaw, pitch, follow, remove, edits, edit_names, view_buttons, full_on_release, before, image,
-                   blend, status)  # fmt: skip
+    return EditTab(tab, frame, yaw, pitch, follow, remove, edits, directions_note, learn, view_buttons,
+                   full_on_release, before, image, blend, status)  # fmt: skip
 
 
 @dataclass
@@ -334,6 +342,7 @@ def live(session: StudioSession | None) -> StudioSession:
 
 
 def view_of(edit_names: list[str], frame_v, yaw_v, pitch_v, follow_v, remove_v, *edit_values) -> View:
+    """The view the controls show; ``edit_names`` are the slots' directions (the session's ``shown_edits``)."""
     edits = {n: float(v) for n, v in zip(edit_names, edit_values, strict=False) if float(v or 0) != 0}
     return View(int(frame_v), math.radians(yaw_v), math.radians(pitch_v), edits, bool(remove_v), bool(follow_v))
 
@@ -472,9 +481,9 @@ def unchanged_scene(edit: EditTab, message: str) -> tuple:
 
 
 @gpu
-def render_view(edit_names: list[str], session: StudioSession, drag: bool, full: bool, *values):
+def render_view(session: StudioSession, drag: bool, full: bool, *values):
     try:
-        view = view_of(edit_names, *values)
+        view = view_of(live(session).shown_edits, *values)
         quality = "full" if (full and not drag) else "preview"
         result = live(session).render(view, quality=quality, drag=drag)
         key = "drag" if drag else quality
@@ -485,37 +494,35 @@ def render_view(edit_names: list[str], session: StudioSession, drag: bool, full:
         return gr.skip(), gr.skip(), texts.fail(exc)
 
 
-def drag_render(edit_names, session, *values):
-    return render_view(edit_names, session, True, False, *values)
+def drag_render(session, *values):
+    return render_view(session, True, False, *values)
 
 
-def release_render(edit_names, session, full, *values):
-    return render_view(edit_names, session, False, bool(full), *values)
+def release_render(session, full, *values):
+    return render_view(session, False, bool(full), *values)
 
 
-def frame_release(edit_names, session, full, *values):
+def frame_release(session, full, *values):
     """A new frame: its input crop beside the render, and the knots that make drags on it fast."""
     try:
         live(session).warm_drag(int(values[0]))
         before = session.input_crop(int(values[0]))
     except Exception as exc:  # noqa: BLE001
         return gr.skip(), gr.skip(), gr.skip(), texts.fail(exc)
-    return before, *render_view(edit_names, session, False, bool(full), *values)
+    return before, *render_view(session, False, bool(full), *values)
 
 
 @gpu(duration=600)
 def run_export(
-    kind: str, edit_names, session: StudioSession, quality, every_frame, path_v, n_views, *values,
-    progress=gr.Progress(),
-):  # fmt: skip
+    kind: str, session: StudioSession, quality, every_frame, path_v, n_views, *values, progress=gr.Progress()
+):
     """One export of the view on screen. A failure clears the download boxes: nothing stale is offered."""
 
     def report(stage, done, total, _):
         progress((done, total), desc=f"{stage}: frame {done}/{total}")
 
     try:
-        view = view_of(edit_names, *values)
-        live(session)
+        view = view_of(live(session).shown_edits, *values)
         if kind in ("video", "crops"):
             out = session.export_video(view, paste=kind == "video", quality=quality, every_frame=bool(every_frame),
                                        progress=report)  # fmt: skip
@@ -531,6 +538,49 @@ def run_export(
         return texts.ok(f"Wrote {out.name}: {count_frames(out)} frames"), str(out), str(out), None
     except Exception as exc:  # noqa: BLE001
         return texts.fail(exc), None, None, None
+
+
+def direction_updates(edit: EditTab, session: StudioSession, message: str = "") -> tuple:
+    """The edit slots for the directions this page can use now (learned, installed or set up since the
+    page was built): a slot whose direction changed is relabelled, re-ranged and set to 0; unchanged slots
+    keep their values. Then the note (with ``message``) and the learn button."""
+    names = session.sync_directions()[:MAX_EDITS]
+    runtime = session.runtime
+    if names == session.shown_edits:
+        slots = [gr.skip() for _ in edit.edits]
+    else:
+        slots = []
+        for i in range(MAX_EDITS):
+            if i < len(names):
+                lo, hi = runtime.directions[names[i]].value_range
+                slots.append(gr.Slider(minimum=lo, maximum=hi, value=0, label=names[i], visible=True))
+            else:
+                slots.append(gr.Slider(value=0, visible=False))
+        session.shown_edits = names
+    note = (f"{message}\n\n" if message else "") + texts.directions_text(runtime, names)
+    return *slots, note, gr.Button(value=texts.learn_label(runtime), visible=texts.can_learn(runtime))
+
+
+def refresh_directions(edit: EditTab, session: StudioSession):
+    """On opening the Edit tab: direction files installed while the app runs become sliders (cheap: a folder scan)."""
+    if session is None:
+        return tuple(gr.skip() for _ in edit.direction_outputs)
+    session.runtime.refresh_directions()
+    return direction_updates(edit, session)
+
+
+@gpu(duration=600)
+def learn_directions(edit: EditTab, session: StudioSession, progress=gr.Progress()):
+    """The page's 'Learn ...' button: the standard directions of this generator, with progress; the sliders
+    appear when it finishes."""
+    try:
+        learned, note = live(session).learn_directions(
+            progress=lambda done, total: progress((done, total), desc=f"labelling samples: {done}/{total}")
+        )
+    except Exception as exc:  # noqa: BLE001 - shown in the page
+        return direction_updates(edit, session, texts.fail(exc)) if session is not None else (
+            *[gr.skip() for _ in edit.edits], texts.fail(exc), gr.skip())  # fmt: skip
+    return direction_updates(edit, session, texts.ok(f"Learned {', '.join(learned)}.{note}"))
 
 
 def reload_runtime(sessions: Sessions, session: StudioSession, path: str | None, download: bool):
@@ -560,16 +610,19 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
         inp, fit, edit, export = input_tab(runtime), fit_tab(), edit_tab(runtime), export_tab()
 
         def open_page(request: gr.Request):  # the page's session; the buttons that need it are enabled with it
-            return sessions.open(request), *[gr.Button(interactive=True) for _ in range(3)]
+            session = sessions.open(request)
+            session.runtime.refresh_directions()  # directions learned or installed since the page was built
+            buttons = [gr.Button(interactive=True) for _ in range(3)]
+            return session, *buttons, *direction_updates(edit, session)
 
-        demo.load(open_page, outputs=[state, inp.prepare, inp.world, inp.open_example])
+        demo.load(open_page, outputs=[state, inp.prepare, inp.world, inp.open_example, *edit.direction_outputs])
         demo.unload(sessions.close)
         wire_input(inp, fit, edit, export, state, config)
         wire_fit(fit, edit, export, state, config)
         wire_edit(edit, state)
         wire_export(export, edit, state)
         if setup is not None:
-            wire_setup(setup, sessions, state, header, banner)
+            wire_setup(setup, edit, sessions, state, header, banner)
     return demo
 
 
@@ -620,43 +673,42 @@ def wire_fit(fit: FitTab, edit: EditTab, export: ExportTab, state: gr.State, con
 
 
 def wire_edit(edit: EditTab, state: gr.State) -> None:
-    names = edit.edit_names
     outputs = [edit.image, edit.blend, edit.status]
     release_inputs = [state, edit.full_on_release, *edit.view_inputs]
     for slider in [edit.yaw, edit.pitch, *edit.edits]:
-        slider.input(functools.partial(drag_render, names), [state, *edit.view_inputs], outputs,
-                     trigger_mode="always_last", show_progress="hidden", concurrency_id=RENDER)  # fmt: skip
-        slider.release(functools.partial(release_render, names), release_inputs, outputs, trigger_mode="always_last",
-                       concurrency_id=RENDER)  # fmt: skip
-    edit.frame.release(functools.partial(frame_release, names), release_inputs, [edit.before, *outputs],
-                       concurrency_id=RENDER)  # fmt: skip
+        slider.input(drag_render, [state, *edit.view_inputs], outputs, trigger_mode="always_last",
+                     show_progress="hidden", concurrency_id=RENDER)  # fmt: skip
+        slider.release(release_render, release_inputs, outputs, trigger_mode="always_last", concurrency_id=RENDER)
+    edit.frame.release(frame_release, release_inputs, [edit.before, *outputs], concurrency_id=RENDER)
     for control in (edit.remove, edit.follow):
-        control.input(functools.partial(release_render, names), release_inputs, outputs, concurrency_id=RENDER)
+        control.input(release_render, release_inputs, outputs, concurrency_id=RENDER)
+    edit.tab.select(functools.partial(refresh_directions, edit), [state], edit.direction_outputs, **CHECK)
+    edit.learn.click(functools.partial(learn_directions, edit), [state], edit.direction_outputs,
+                     concurrency_id=COMPUTE)  # fmt: skip
     for name, (yaw_deg, pitch_deg) in PRESET_VIEWS.items():
         # the sliders are set in the browser first, then the render reads them: what the sliders show is
         # what is rendered, however fast the buttons are pressed
         edit.view_buttons[name].click(None, None, [edit.yaw, edit.pitch], js=f"() => [{yaw_deg}, {pitch_deg}]").then(
-            functools.partial(release_render, names), release_inputs, outputs, concurrency_id=RENDER
+            release_render, release_inputs, outputs, concurrency_id=RENDER
         )
 
 
 def wire_export(export: ExportTab, edit: EditTab, state: gr.State) -> None:
     inputs = [state, export.quality, export.every_frame, export.orbit_path, export.orbit_views, *edit.view_inputs]
     for kind, button in export.buttons.items():
-        button.click(functools.partial(run_export, kind, edit.edit_names), inputs, export.outputs,
-                     concurrency_id=COMPUTE)  # fmt: skip
+        button.click(functools.partial(run_export, kind), inputs, export.outputs, concurrency_id=COMPUTE)
 
 
 def wire_setup(
-    setup: SetupPanel, sessions: Sessions, state: gr.State, header: gr.Markdown, banner: gr.Markdown
+    setup: SetupPanel, edit: EditTab, sessions: Sessions, state: gr.State, header: gr.Markdown, banner: gr.Markdown
 ) -> None:
     def use_local(session, path, progress=gr.Progress(track_tqdm=True)):
-        return reload_runtime(sessions, session, path, False)
+        return *reload_runtime(sessions, session, path, False), *direction_updates(edit, session)
 
     def download(session, progress=gr.Progress(track_tqdm=True)):
-        return reload_runtime(sessions, session, None, True)
+        return *reload_runtime(sessions, session, None, True), *direction_updates(edit, session)
 
-    outputs = [setup.text, setup.group, header, banner]
+    outputs = [setup.text, setup.group, header, banner, *edit.direction_outputs]
     setup.use_path.click(use_local, [state, setup.path], outputs, api_visibility="private", concurrency_id=COMPUTE)
     setup.retry.click(download, [state], outputs, api_visibility="private", concurrency_id=COMPUTE)
 
