@@ -540,13 +540,13 @@ def run_export(
         return texts.fail(exc), None, None, None
 
 
-def direction_updates(edit: EditTab, session: StudioSession, message: str = "") -> tuple:
+def direction_updates(edit: EditTab, session: StudioSession, message: str = "", *, reset: bool = False) -> tuple:
     """The edit slots for the directions this page can use now (learned, installed or set up since the
     page was built): a slot whose direction changed is relabelled, re-ranged and set to 0; unchanged slots
-    keep their values. Then the note (with ``message``) and the learn button."""
+    keep their values (unless ``reset``). Then the note (with ``message``) and the learn button."""
     names = session.sync_directions()[:MAX_EDITS]
     runtime = session.runtime
-    if names == session.shown_edits:
+    if names == session.shown_edits and not reset:
         slots = [gr.skip() for _ in edit.edits]
     else:
         slots = []
@@ -558,7 +558,9 @@ def direction_updates(edit: EditTab, session: StudioSession, message: str = "") 
                 slots.append(gr.Slider(value=0, visible=False))
         session.shown_edits = names
     note = (f"{message}\n\n" if message else "") + texts.directions_text(runtime, names)
-    return *slots, note, gr.Button(value=texts.learn_label(runtime), visible=texts.can_learn(runtime))
+    learn = gr.Button(value=texts.learn_label(runtime), visible=True) if texts.can_learn(runtime) else gr.Button(
+        visible=False)  # fmt: skip
+    return *slots, note, learn
 
 
 def refresh_directions(edit: EditTab, session: StudioSession):
@@ -570,7 +572,7 @@ def refresh_directions(edit: EditTab, session: StudioSession):
 
 
 @gpu(duration=600)
-def learn_directions(edit: EditTab, session: StudioSession, progress=gr.Progress()):
+def learn_directions(edit: EditTab, session: StudioSession, progress=gr.Progress(track_tqdm=True)):
     """The page's 'Learn ...' button: the standard directions of this generator, with progress; the sliders
     appear when it finishes."""
     try:
@@ -580,7 +582,7 @@ def learn_directions(edit: EditTab, session: StudioSession, progress=gr.Progress
     except Exception as exc:  # noqa: BLE001 - shown in the page
         return direction_updates(edit, session, texts.fail(exc)) if session is not None else (
             *[gr.skip() for _ in edit.edits], texts.fail(exc), gr.skip())  # fmt: skip
-    return direction_updates(edit, session, texts.ok(f"Learned {', '.join(learned)}.{note}"))
+    return direction_updates(edit, session, texts.ok(f"Learned {', '.join(learned)}.{note}"), reset=True)
 
 
 def reload_runtime(sessions: Sessions, session: StudioSession, path: str | None, download: bool):
