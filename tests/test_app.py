@@ -329,3 +329,15 @@ def test_an_event_before_the_page_has_its_session_says_so():
     status = check_upload(60.0, None, "clip.mp4", 0)[0]
     assert status == "**Problem:** The page is still connecting: try again in a moment."
     assert request_fit(None, 0, "preview")[0] == status and request_cancel(None).startswith("**Nothing to cancel")
+
+
+def test_a_scene_event_answers_every_output_it_is_wired_to(session):
+    """scene_updates and a failed scene event's answer have one value per output of the scene events (the
+    count is derived from the outputs, not counted by hand)."""
+    from innout.app.ui import build_ui, scene_updates, unchanged_scene
+
+    demo = build_ui(session.runtime)
+    _, _, edit, _ = demo.studio_tabs
+    assert len(scene_updates(session, edit, "opened")) == len(edit.scene_outputs)
+    failed = unchanged_scene(edit, "Problem: x")
+    assert len(failed) == len(edit.scene_outputs) and failed[0] == "Problem: x"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gradio as gr
 import numpy as np
@@ -213,6 +213,7 @@ class EditTab:
     image: gr.Image
     blend: gr.Image
     status: gr.Markdown
+    scene_outputs: list = field(default_factory=list)  # what a new scene updates (set once every tab exists)
 
     @property
     def view_inputs(self) -> list:
@@ -476,8 +477,8 @@ def open_scene(edit: EditTab, session: StudioSession, file):
 
 
 def unchanged_scene(edit: EditTab, message: str) -> tuple:
-    n_outputs = 3 + len(edit.view_inputs) + 4 + 4 + len(EXPORT_KINDS)
-    return (message, *[gr.skip()] * (n_outputs - 1))
+    """The answer of a scene event that failed: its message in the first output, every other one unchanged."""
+    return (message, *[gr.skip()] * (len(edit.scene_outputs) - 1))
 
 
 @gpu
@@ -610,6 +611,8 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
         header = gr.Markdown(texts.header(runtime), elem_id="header")
         setup = setup_panel(runtime) if config.allow_setup else None
         inp, fit, edit, export = input_tab(runtime), fit_tab(), edit_tab(runtime), export_tab()
+        edit.scene_outputs = scene_outputs(fit, edit, export)
+        demo.studio_tabs = (inp, fit, edit, export)  # for tests
 
         def open_page(request: gr.Request):  # the page's session; the buttons that need it are enabled with it
             session = sessions.open(request)
