@@ -280,9 +280,10 @@ class JointConfig(Settings):
     lambda_entropy: float = setting(1.0, WEIGHT)
     entropy_skew: float = setting(2.0, Number(Range(0, 100, lo_open=True)))  # H(b ** skew), as the official code
     lambda_area: float = setting(1.0, WEIGHT)
-    # share of the iterations over which the entropy and area weights ramp up from 0 (0: from the start,
-    # as the official code)
-    blend_warmup: float = setting(0.0, SHARE)
+    # beyond the paper: share of the iterations during which the entropy and area terms are off (then at full
+    # weight); 0: from the start, as the official code. 0.5 measured better on every world object
+    # (docs/differences.md)
+    blend_warmup: float = setting(0.5, SHARE)
     # beyond the paper (innout/fit/bootstrap.py): before the stage, the OOD field is regressed for this many
     # steps onto a first guess of the object (the masks when given, else where the inversion's render errs
     # by more than Otsu's threshold and ``bootstrap_floor``); 0: the paper's start (the field collapses)
