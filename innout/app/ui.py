@@ -250,8 +250,9 @@ def edit_tab(runtime: Runtime) -> EditTab:
                               elem_id=f"edit-slot-{i}", elem_classes="edit-slot")  # fmt: skip
                 )
             directions_note = gr.Markdown(texts.directions_text(runtime, edit_names), elem_id="directions-note")
+            # enabled by the page's load event, with its session (an earlier click would find none)
             learn = gr.Button(texts.learn_label(runtime), visible=texts.can_learn(runtime), size="sm",
-                              elem_id="learn-directions")  # fmt: skip
+                              elem_id="learn-directions", interactive=False)  # fmt: skip
             remove = gr.Checkbox(False, label="Remove the OOD object (blend weight b = 0)", elem_id="remove")
             full_on_release = gr.Checkbox(True, label="Full quality when a slider is released")
         with gr.Column(scale=2):
@@ -559,8 +560,8 @@ def direction_updates(edit: EditTab, session: StudioSession, message: str = "", 
                 slots.append(gr.Slider(value=0, visible=False))
         session.shown_edits = names
     note = (f"{message}\n\n" if message else "") + texts.directions_text(runtime, names)
-    learn = gr.Button(value=texts.learn_label(runtime), visible=True) if texts.can_learn(runtime) else gr.Button(
-        visible=False)  # fmt: skip
+    learn = (gr.Button(value=texts.learn_label(runtime), visible=True, interactive=True) if texts.can_learn(runtime)
+             else gr.Button(visible=False))  # fmt: skip
     return *slots, note, learn
 
 
