@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -424,3 +425,28 @@ def array_digest(*arrays: np.ndarray) -> str:
         digest.update(json.dumps([str(a.dtype), list(a.shape)]).encode())
         digest.update(memoryview(a).cast("B"))
     return digest.hexdigest()
+
+
+# -- small journals of measurements (how long things took here) ----------------------------------------
+
+
+def read_journal(path: Path) -> list[dict]:
+    """The rows of a JSON journal (a list of objects); a missing or damaged file reads as empty, never fatal."""
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def append_journal(path: Path, row: dict, *, keep: int = 50) -> None:
+    """Add ``row`` to the journal, keeping the latest ``keep`` rows, written atomically. A folder that cannot be
+    written (read-only cache) loses the row: a measurement is a nicety, never a failure."""
+    rows = [*read_journal(path)[-(keep - 1) :], row]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+            json.dump(rows, f)
+        os.replace(f.name, path)
+    except OSError:
+        return

@@ -16,14 +16,13 @@ estimate a user reads before starting was measured on their machine.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..storage import append_journal, read_journal
 from .directions import default_directions_dir
 from .standard import CLIP_EDITS, FACE_MESH_EDITS, Labellers, SampleSource
 
@@ -123,33 +122,17 @@ def times_file() -> Path:
     return default_directions_dir() / "learn_times.json"
 
 
-def _read(path: Path) -> list[dict]:
-    try:
-        rows = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return []
-    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
-
-
 def record_learn_time(key: str, device: str, seconds_per_sample: float, *, path: Path | None = None) -> None:
     """Keep the measured seconds per sample of a labelling on a device (the latest 50 runs)."""
     if not np.isfinite(seconds_per_sample) or seconds_per_sample <= 0:
         return
-    path = path or times_file()
-    rows = _read(path)[-49:]
-    rows.append({"key": key, "device": device, "seconds_per_sample": float(seconds_per_sample),
-                 "date": dt.date.today().isoformat()})  # fmt: skip
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-            json.dump(rows, f)
-        os.replace(f.name, path)
-    except OSError:
-        return
+    row = {"key": key, "device": device, "seconds_per_sample": float(seconds_per_sample),
+           "date": dt.date.today().isoformat()}  # fmt: skip
+    append_journal(path or times_file(), row)
 
 
 def measured_seconds_per_sample(key: str, device: str, *, path: Path | None = None) -> float | None:
-    rows = [r for r in _read(path or times_file()) if r.get("key") == key and r.get("device") == device]
+    rows = [r for r in read_journal(path or times_file()) if r.get("key") == key and r.get("device") == device]
     value = rows[-1].get("seconds_per_sample") if rows else None
     return float(value) if isinstance(value, int | float) and value > 0 else None
 
