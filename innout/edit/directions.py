@@ -371,14 +371,21 @@ def load_directions(paths: list[str | os.PathLike]) -> dict[str, Direction]:
     return found
 
 
+def without_span(vectors: torch.Tensor, normals: list[torch.Tensor]) -> torch.Tensor:
+    """``vectors`` [..., D] with their components in the span of ``normals`` (each [D]) removed, by least
+    squares: what conditioning on those directions leaves (normals, W+ offset rows, learned classifiers)."""
+    basis = torch.stack(normals, dim=1).to(vectors)  # [D, k]
+    flat = vectors.reshape(-1, vectors.shape[-1])
+    coeffs = torch.linalg.lstsq(basis, flat.T).solution  # [k, N]
+    return (flat - (basis @ coeffs).T).reshape(vectors.shape)
+
+
 def conditioned_normal(primary: Direction, conditions: list[Direction]) -> torch.Tensor:
     """InterfaceGAN's conditional manipulation: the primary normal with its components along the
     condition normals projected out (so moving along it leaves those attributes' scores unchanged)."""
     if not conditions:
         return primary.normal
-    basis = torch.stack([c.normal for c in conditions], dim=1)  # [512, k]
-    coeffs = torch.linalg.lstsq(basis, primary.normal[:, None]).solution
-    rest = primary.normal - (basis @ coeffs)[:, 0]
+    rest = without_span(primary.normal, [c.normal for c in conditions])
     if float(rest.norm()) < 1e-6:
         raise DirectionError(f"direction {primary.name!r} lies in the span of the conditions; nothing is left")
     return rest / rest.norm()
@@ -415,6 +422,4 @@ def apply_directions(
 
 def conditioned_rows(rows: torch.Tensor, conditions: list[Direction]) -> torch.Tensor:
     """W+ offsets [num_ws, 512] with their components along the condition normals projected out, row by row."""
-    basis = torch.stack([c.normal for c in conditions], dim=1)  # [512, k]
-    coeffs = torch.linalg.lstsq(basis, rows.T).solution  # [k, num_ws]
-    return rows - (basis @ coeffs).T
+    return without_span(rows, [c.normal for c in conditions])

@@ -27,7 +27,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from .directions import Direction, DirectionError, default_directions_dir, save_direction
+from .directions import Direction, DirectionError, default_directions_dir, save_direction, without_span
 from .learn import ClassSplit, classifier_normal
 
 FACE_MESH_EDITS = ("smile", "mouth_open", "eyes_open")
@@ -198,8 +198,7 @@ def pose_conditioned(
     normal, raw_accuracy = classifier_normal(split)
     cosines = {p: float(normal @ n) for p, n in poses.items()}
     if poses:
-        basis = np.stack(list(poses.values()), axis=1)
-        normal = normal - basis @ np.linalg.lstsq(basis, normal, rcond=None)[0]
+        normal = without_span(torch.from_numpy(normal), [torch.from_numpy(n) for n in poses.values()]).numpy()
         if np.linalg.norm(normal) < 1e-6:
             raise DirectionError(f"direction {name!r} lies in the span of the pose directions; nothing is left")
         normal = normal / np.linalg.norm(normal)
