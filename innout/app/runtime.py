@@ -18,7 +18,6 @@ from ..eg3d.generator import TriPlaneGenerator
 from ..runtime import pick_device
 
 DEMO_KINDS = ("tiny", "faces")  # faces: the synthetic world's trained prior (innout.world); tiny: untrained
-DEMO_ATTRIBUTES = ("brightness", "warmth")  # labellers that need no face: the demo generator draws none
 
 
 def gpu(fn=None, *, duration: int = 120):
@@ -178,7 +177,7 @@ def installed_directions(
 def learn_demo_directions(runtime: Runtime, *, samples: int = 128, progress: bool = False) -> list[str]:
     """Learn the face-free demo directions (brightness, warmth) for the demo generator and save them in
     pretrained/directions/demo-KIND/, once; later starts load them. Returns the names learned now."""
-    from ..edit.labelers import make_labeler
+    from ..edit.labelers import IMAGE_ATTRIBUTES, make_labeler
     from ..edit.learn import GeneratorSource, learn_direction
 
     if runtime.demo != "tiny" or runtime.generator is None:
@@ -186,7 +185,7 @@ def learn_demo_directions(runtime: Runtime, *, samples: int = 128, progress: boo
     folder = demo_directions_dir(runtime.demo)
     source = GeneratorSource(runtime.generator, super_resolution=False)
     learned = []
-    for name in DEMO_ATTRIBUTES:
+    for name in IMAGE_ATTRIBUTES:  # labellers that need no face: the demo generator draws none
         if name in runtime.directions:
             continue
         direction = learn_direction(name, source, make_labeler(name), samples=samples, progress=progress)

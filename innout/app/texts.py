@@ -73,16 +73,10 @@ def setup_text(runtime: Runtime) -> str:
 
 
 def standard_edits(runtime: Runtime) -> list[str]:
-    """The edits 'Learn ...' makes for this generator (``innout.edit.plan``)."""
-    from ..edit.standard import CLIP_EDITS, FACE_MESH_EDITS
+    """The edits 'Learn ...' makes for this generator (``innout.edit.plan.standard_edits``)."""
+    from ..edit.plan import standard_edits as edits_of
 
-    if runtime.demo == "faces":
-        from ..world.directions import DEFAULT_EDITS
-
-        return list(DEFAULT_EDITS)
-    if runtime.demo == "tiny":
-        return ["brightness", "warmth"]
-    return [*FACE_MESH_EDITS, *CLIP_EDITS]
+    return edits_of(runtime.demo)
 
 
 def can_learn(runtime: Runtime) -> bool:

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..storage import append_journal, read_journal
 from .directions import default_directions_dir
+from .labelers import IMAGE_ATTRIBUTES
 from .standard import CLIP_EDITS, FACE_MESH_EDITS, Labellers, SampleSource
 
 DEFAULT_SAMPLES = {"cuda": 2000, "cpu": 500}
@@ -36,7 +37,7 @@ def default_samples(device: str) -> int:
 class ColourLabellers:
     """Brightness and warmth of whole images (``ImageLabeler``): for the untrained demo generator."""
 
-    def __init__(self, names=("brightness", "warmth")) -> None:
+    def __init__(self, names=IMAGE_ATTRIBUTES) -> None:
         from .labelers import ImageLabeler
 
         self.names, self.key = tuple(names), "colour:" + ",".join(names)
@@ -67,6 +68,18 @@ def plan_key(demo: str | None, with_clip: bool) -> str:
     return f"{demo or 'eg3d'}{' + clip' if with_clip else ''}"
 
 
+def standard_edits(demo: str | None, *, use_clip: bool = True) -> list[str]:
+    """The edits the standard set of a generator holds (an EG3D generator: the face-mesh ones, and CLIP's
+    unless ``use_clip`` is off): what ``standard_plan`` learns and the page's Learn button names."""
+    if demo == "faces":
+        from ..world.directions import DEFAULT_EDITS
+
+        return list(DEFAULT_EDITS)
+    if demo == "tiny":
+        return list(IMAGE_ATTRIBUTES)
+    return [*FACE_MESH_EDITS, *(CLIP_EDITS if use_clip else {})]
+
+
 def standard_plan(
     G,
     *,
@@ -80,23 +93,23 @@ def standard_plan(
 ) -> StandardPlan:
     root = default_directions_dir()
     if demo == "faces":
-        from ..world.directions import DEFAULT_EDITS, WorldLabellers, WorldSource
+        from ..world.directions import WorldLabellers, WorldSource
 
-        names = list(edits or DEFAULT_EDITS)
+        names = list(edits or standard_edits(demo))
         labels = WorldLabellers(names)
         what = "the world prior's exact attributes"
         return StandardPlan(WorldSource(G), [labels], names, root / "demo-faces", what, demo)
     if demo == "tiny":
         from .learn import GeneratorSource
 
-        names = list(edits or ("brightness", "warmth"))
+        names = list(edits or standard_edits(demo))
         source = GeneratorSource(G, super_resolution=False)
         what = "image colour statistics"
         return StandardPlan(source, [ColourLabellers(names)], names, root / "demo-tiny", what, demo)
     from .learn import GeneratorSource
     from .standard import FaceMeshLabellers
 
-    wanted = list(edits or [*FACE_MESH_EDITS, *(CLIP_EDITS if use_clip else {})])
+    wanted = list(edits or standard_edits(demo, use_clip=use_clip))
     unknown = [e for e in wanted if e not in FACE_MESH_EDITS and e not in CLIP_EDITS]
     if unknown:
         from .directions import DirectionError
