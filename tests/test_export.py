@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from innout.edit.directions import Direction, latent_space_digest, save_direction
+from innout.edit.smoothing import SuperresolutionHistory
 from innout.eg3d.cameras import orbit_label
 from innout.export import EXPORT_DEFAULTS, camera_path, export_camera_path, export_video
 from innout.export.mesh import MeshError, extract_mesh, surface_level, write_glb, write_ply
@@ -109,6 +110,29 @@ def test_export_of_every_other_frame_halves_the_frame_rate(tiny_generator, sourc
     crops = export_video(scene, tmp_path / "crops.mp4", PREVIEW, paste=False, audio=False)
     info = media_info(crops)
     assert not info["audio"] and info["frames"] == 20
+
+
+@requires("imageio_ffmpeg")
+def test_a_causally_smoothed_export_smooths_the_first_sr_block_over_the_frames_in_order(
+    tiny_generator, tmp_path, monkeypatch
+):
+    scene = Scene(band_scene_data(tiny_generator, n_frames=3))
+    calls = []
+    render = scene.render
+    monkeypatch.setattr(scene, "render", lambda request, **kw: calls.append((request, kw)) or render(request, **kw))
+    export_video(scene, tmp_path / "causal.mp4", PREVIEW, paste=False, audio=False)
+    histories = {id(kw["sr_history"]) for _, kw in calls}
+    assert [r.frame for r, _ in calls] == [0, 1, 2] and len(histories) == 1
+    assert isinstance(calls[0][1]["sr_history"], SuperresolutionHistory)
+    calls.clear()
+    plain = dataclasses.replace(PREVIEW, smoothing="none")
+    export_video(scene, tmp_path / "plain.mp4", plain, paste=False, audio=False)
+    assert [kw["sr_history"] for _, kw in calls] == [None] * 3
+    full = dataclasses.replace(EXPORT_DEFAULTS, quality="full")
+    history = SuperresolutionHistory()
+    in_order = [render(full.at(i), sr_history=history).image for i in range(3)]
+    assert np.array_equal(in_order[0], render(full.at(0)).image) and len(history) == 3
+    assert not np.array_equal(in_order[2], render(full.at(2)).image)
 
 
 @requires("imageio_ffmpeg")

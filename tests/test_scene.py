@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from innout.edit.directions import Direction, latent_space_digest
-from innout.edit.smoothing import causal_smooth, smooth, zero_lag_smooth
+from innout.edit.smoothing import SuperresolutionHistory, causal_smooth, smooth, zero_lag_smooth
 from innout.fit.synthetic import band_ood_field, make_synthetic_video
 from innout.images import to_uint8
 from innout.scene import RenderError, RenderRequest, Scene, SceneData, SceneSource, save_scene
@@ -239,6 +239,39 @@ def test_official_causal_filter():
     y = causal_smooth(x)
     assert torch.equal(y[:2], x[:2])
     assert y[4, 0] == pytest.approx(0.125 * 4 + 0.375 * 9 + 0.5 * 16)
+
+
+def test_superresolution_history_blends_the_last_three_frames_own_values():
+    history = SuperresolutionHistory()
+    outs = [history(torch.full((1, 2, 4, 4), float(t)), torch.full((1, 3, 8, 8), 10.0 * t)) for t in range(5)]
+    assert [float(x[0, 0, 0, 0]) for x, _ in outs] == [0.0, 1.0, 0.125 * 0 + 0.375 * 1 + 0.5 * 2, 2.375, 3.375]
+    assert [float(s[0, 0, 0, 0]) for _, s in outs] == [0.0, 10.0, 13.75, 23.75, 33.75]  # unsmoothed history
+    with pytest.raises(ValueError, match="changed shape"):
+        history(torch.zeros(1, 2, 8, 8), None)
+
+
+def test_sr_block0_smoothing_replaces_conv1_output_and_skip_image_before_torgb(tiny_generator):
+    sr = tiny_generator.superresolution
+    g = torch.Generator().manual_seed(5)
+    ws = torch.randn(1, tiny_generator.num_ws, 512, generator=g)
+    inputs = [(torch.randn(1, 3, 128, 128, generator=g), torch.randn(1, 32, 128, 128, generator=g)) for _ in range(3)]
+    seen = []
+
+    def record(x, img):
+        seen.append((x.clone(), img.clone()))
+        return x, img
+
+    plain = [sr(rgb, feat, ws, noise_mode="const", block0_blend=record) for rgb, feat in inputs]
+    for (rgb, feat), image in zip(inputs, plain, strict=True):  # a blend that changes nothing changes nothing
+        torch.testing.assert_close(sr(rgb, feat, ws, noise_mode="const"), image, rtol=0, atol=0)
+    hand = tuple(0.125 * a + 0.375 * b + 0.5 * c for a, b, c in zip(*seen, strict=True))
+    expected = sr(*inputs[2], ws, noise_mode="const", block0_blend=lambda x, img: hand)
+    history = SuperresolutionHistory()
+    smoothed = [sr(rgb, feat, ws, noise_mode="const", block0_blend=history) for rgb, feat in inputs]
+    torch.testing.assert_close(smoothed[0], plain[0], rtol=0, atol=0)
+    torch.testing.assert_close(smoothed[1], plain[1], rtol=0, atol=0)
+    torch.testing.assert_close(smoothed[2], expected)
+    assert float((smoothed[2] - plain[2]).abs().mean()) > 1e-3
 
 
 def test_zero_lag_filter_keeps_ramps_in_place():

@@ -1,9 +1,11 @@
 """Temporal smoothing of per-frame codes (latents ws, OOD codes phi) for rendering a video.
 
 ``causal`` is the official In-N-Out ``smooth_out`` filter (docs/method.md, editing): from the third frame on, each
-frame becomes 0.125 x (t-2) + 0.375 x (t-1) + 0.5 x t; the first two frames are left as they are. It
-only looks back, so it lags motion by about half a frame. ``zero-lag`` is a centred filter with the
-same weights mirrored around the current frame, [0.25, 0.5, 0.25] (edges replicated): as smooth
+frame becomes 0.125 x (t-2) + 0.375 x (t-1) + 0.5 x t; the first two frames are left as they are. It only looks
+back, so it lags motion by about half a frame. The official code also smooths inside the super-resolution's first
+block (its conv1 output and up-sampled skip image) with the same filter over the frames rendered so far:
+``SuperresolutionHistory``, which needs the frames rendered in order (a video export). ``zero-lag`` is a centred
+filter with the same weights mirrored around the current frame, [0.25, 0.5, 0.25] (edges replicated): as smooth
 without the lag, for offline export where every frame is known in advance.
 """
 
@@ -44,3 +46,36 @@ def smooth(x: torch.Tensor, mode: str | None) -> torch.Tensor:
     if mode == "zero-lag":
         return zero_lag_smooth(x)
     raise ValueError(f"smoothing must be one of {SMOOTHING_MODES}, got {mode!r}")
+
+
+class SuperresolutionHistory:
+    """The official ``smooth_out`` inside the super-resolution's first block, for frames rendered in order.
+
+    Passed as ``block0_blend`` to the generator's ``super_resolve``, once per frame: from the third frame on, the
+    block's conv1 output and up-sampled skip image become ``CAUSAL_WEIGHTS`` over the last three frames' own
+    (unsmoothed) values, as ``causal_smooth`` does with the latents. The first two frames pass unchanged.
+    """
+
+    def __init__(self) -> None:
+        self._past: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+
+    def __len__(self) -> int:
+        return len(self._past)
+
+    def __call__(
+        self, features: torch.Tensor, skip: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self._past and self._past[-1][0].shape != features.shape:
+            raise ValueError(
+                f"the super-resolution's features changed shape between frames ({tuple(self._past[-1][0].shape)} -> "
+                f"{tuple(features.shape)}): smooth one video at one resolution"
+            )
+        current = (features.detach().clone(), None if skip is None else skip.detach().clone())
+        self._past = [*self._past[-2:], current]
+        if len(self._past) < 3:
+            return features, skip
+        (x0, s0), (x1, s1), (x2, s2) = self._past
+        a, b, c = CAUSAL_WEIGHTS
+        x = (a * x0.float() + b * x1.float() + c * x2.float()).to(features.dtype)
+        s = None if skip is None else a * s0 + b * s1 + c * s2
+        return x, s

@@ -8,7 +8,7 @@ from torch import nn
 from ..render import Render, render_rays
 from .cameras import camera_rays
 from .config import GeneratorConfig
-from .layers import NOISE_MODES
+from .layers import NOISE_MODES, FeatureBlend
 from .networks import SUPERRESOLUTION_MODULES, StyleGAN2Backbone
 from .renderer import TriPlaneDecoder, triplane_field
 
@@ -114,14 +114,19 @@ class TriPlaneGenerator(nn.Module):
         *,
         noise_mode: str | None = None,
         fp16: bool | None = None,
+        block0_blend: FeatureBlend | None = None,
     ) -> torch.Tensor:
         """Neural render -> [N, 3, 512, 512]. ``noise_mode`` defaults to the model's ('none' for EG3D;
         In-N-Out uses 'const'). ``fp16`` (default: only on CUDA) runs the SR blocks in half precision
-        the way the official code does on GPUs; the official code never does it on CPU."""
+        the way the official code does on GPUs; the official code never does it on CPU. ``block0_blend``:
+        temporal smoothing of the first SR block (``innout.edit.smoothing.SuperresolutionHistory``)."""
         mode = noise_mode or self.rendering.superresolution_noise_mode
         _check_noise_mode(mode)
         allow_fp16 = ws.device.type == "cuda" if fp16 is None else fp16
-        return self.superresolution(render.image_raw, render.feature_image, ws, noise_mode=mode, allow_fp16=allow_fp16)
+        return self.superresolution(
+            render.image_raw, render.feature_image, ws, noise_mode=mode, allow_fp16=allow_fp16,
+            block0_blend=block0_blend,
+        )  # fmt: skip
 
     def synthesis(
         self,

@@ -8,6 +8,7 @@ algebraically identical (fused vs. non-fused modulated convolution) we pick the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -231,6 +232,10 @@ class ToRGBLayer(nn.Module):
         return bias_act(x, self.bias, lrelu=False, clamp=self.conv_clamp)
 
 
+FeatureBlend = Callable[[torch.Tensor, "torch.Tensor | None"], "tuple[torch.Tensor, torch.Tensor | None]"]
+"""(conv1 output, up-sampled skip image) -> the same, e.g. blended with earlier frames'."""
+
+
 class SynthesisBlock(nn.Module):
     """One resolution of a 'skip' StyleGAN2 synthesis network (as EG3D).
 
@@ -270,8 +275,11 @@ class SynthesisBlock(nn.Module):
         ws: torch.Tensor,
         noise_mode: str = "const",
         allow_fp16: bool = False,
+        blend: FeatureBlend | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """ws: [N, num_conv + num_torgb, w_dim]. Returns (features, fp32 skip image)."""
+        """ws: [N, num_conv + num_torgb, w_dim]. Returns (features, fp32 skip image). ``blend`` may replace
+        the conv1 output and the up-sampled skip image before torgb (In-N-Out's temporal smoothing of the
+        super-resolution's first block)."""
         dtype = torch.float16 if self.use_fp16 and allow_fp16 else torch.float32
         w_iter = iter(ws.unbind(dim=1))
         if self.in_channels == 0:
@@ -281,6 +289,8 @@ class SynthesisBlock(nn.Module):
         x = self.conv1(x.contiguous(memory_format=torch.channels_last), next(w_iter), noise_mode)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
+        if blend is not None:
+            x, img = blend(x, img)
         y = self.torgb(x, next(w_iter)).float()
         img = y if img is None else img.add_(y) if not _needs_grad(img, y) else img + y
         return x, img

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import FullyConnectedLayer, SynthesisBlock
+from .layers import FeatureBlend, FullyConnectedLayer, SynthesisBlock
 
 
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -161,7 +161,9 @@ class SuperresolutionHybrid8XDC(nn.Module):
         ws: torch.Tensor,
         noise_mode: str = "none",
         allow_fp16: bool = False,
+        block0_blend: FeatureBlend | None = None,
     ) -> torch.Tensor:
+        """``block0_blend``: see ``SynthesisBlock.forward`` (temporal smoothing of a video's frames)."""
         ws_sr = ws[:, -1:, :].expand(-1, 3, -1)
         if features.shape[-1] != self.input_resolution:
             size = (self.input_resolution, self.input_resolution)
@@ -169,7 +171,7 @@ class SuperresolutionHybrid8XDC(nn.Module):
                 features, size=size, mode="bilinear", align_corners=False, antialias=self.sr_antialias
             )
             rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=self.sr_antialias)
-        x, img = self.block0(features, rgb, ws_sr, noise_mode=noise_mode, allow_fp16=allow_fp16)
+        x, img = self.block0(features, rgb, ws_sr, noise_mode=noise_mode, allow_fp16=allow_fp16, blend=block0_blend)
         _, img = self.block1(x, img, ws_sr, noise_mode=noise_mode, allow_fp16=allow_fp16)
         return img
 
@@ -182,7 +184,10 @@ class SuperresolutionBilinear(nn.Module):
         super().__init__()
         self.img_resolution = img_resolution
 
-    def forward(self, rgb, features, ws, noise_mode: str = "none", allow_fp16: bool = False) -> torch.Tensor:
+    def forward(
+        self, rgb, features, ws, noise_mode: str = "none", allow_fp16: bool = False, block0_blend=None
+    ) -> torch.Tensor:
+        """``block0_blend`` is accepted and unused: there is no block to smooth."""
         size = (self.img_resolution, self.img_resolution)
         return F.interpolate(rgb, size=size, mode="bilinear", align_corners=False)
 

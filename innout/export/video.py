@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import storage
+from ..edit.smoothing import SuperresolutionHistory
 from ..frames import IMAGE_SUFFIXES, FramesError, iter_frames
 from ..numbers import Range
 from ..preprocess.pasteback import outline_mask, paste_back
@@ -221,8 +222,9 @@ def export_video(
     ):
         silent = Path(tmp) / "video.mp4"
         writer = None
+        history = SuperresolutionHistory() if request.smoothing == "causal" else None
         for i in range(scene.n_frames):
-            crop = scene.render(request.at(i)).image
+            crop = scene.render(request.at(i), sr_history=history).image
             frame = crop
             if can_paste:
                 frame = paste_back(next(originals), crop, origin.transforms[i].cpu().numpy(), masks[i])

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..edit.directions import Direction
 from ..edit.mapper import LevelsMapper
-from ..edit.smoothing import SMOOTHING_MODES
+from ..edit.smoothing import SMOOTHING_MODES, SuperresolutionHistory
 from ..eg3d.cameras import FRONTAL_PITCH, FRONTAL_YAW, orbit_angles, orbit_label
 from ..images import to_uint8
 from ..numbers import Range
@@ -300,9 +300,11 @@ class Scene:
         }
 
     @torch.no_grad()
-    def render(self, request: RenderRequest) -> SceneRender:
+    def render(self, request: RenderRequest, *, sr_history: SuperresolutionHistory | None = None) -> SceneRender:
         """Render with the deterministic sample protocol, so the same request always gives the same image.
-        The super-resolution, when the quality has it, uses the exact edited ws (drag previews included)."""
+        The super-resolution, when the quality has it, uses the exact edited ws (drag previews included).
+        ``sr_history``: for frames rendered in order (a video), the official smoothing inside the
+        super-resolution's first block; it needs the previous frames, so a single view never has it."""
         r = request
         if r.removal not in REMOVAL_MODES:
             raise RenderError(f"removal must be one of {REMOVAL_MODES}, got {r.removal!r}")
@@ -334,7 +336,7 @@ class Scene:
             render = composite(scale)
             opacity = render.ood_opacity
         if QUALITIES[r.quality].super_resolution:
-            image = self.G.super_resolve(render, ws, noise_mode="const")[0]
+            image = self.G.super_resolve(render, ws, noise_mode="const", block0_blend=sr_history)[0]
         else:
             size = self.G.img_resolution
             image = F.interpolate(render.image_raw, size=(size, size), mode="bilinear", align_corners=False)[0]
