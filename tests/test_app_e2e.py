@@ -484,3 +484,33 @@ def test_the_faces_demo_draws_heads_and_its_smile_slider_moves_the_mouth(faces_p
     figures = f"mouth {change[mouth].mean():.2f}, rest of the face {change[rest].mean():.2f} grey levels\n"
     (artifacts / "faces_smile_change.txt").write_text(figures)
     assert change[mouth].mean() > change[rest].mean(), figures
+
+
+def test_the_3d_viewer_draws_the_exported_geometry(faces_page, artifacts):
+    """The .glb of a fitted scene (the pre-fitted example) is drawn by the page's 3D viewer (WebGL through
+    chromium's software renderer): the viewer's canvas holds a picture, not a blank."""
+    import io
+
+    from PIL import Image
+
+    page = faces_page
+    page.get_by_role("tab", name="1. Input").click()
+    previous = page.locator("#prepare-status").inner_text()
+    page.locator("#open-example").click()
+    assert "Done." in wait_status(page, "#prepare-status", previous)
+    page.get_by_role("tab", name="4. Export").click()
+    previous = page.locator("#export-status").inner_text()
+    page.locator("#export-mesh").click()
+    message = wait_status(page, "#export-status", previous)
+    assert "Done." in message and ".glb" in message and "density level" in message, message
+    canvas = page.locator("#model3d canvas")
+    canvas.wait_for()
+
+    def drawn() -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")).astype(np.float64)
+
+    wait_until(lambda: drawn().std() > 10, "the 3D viewer to draw the mesh", timeout_s=60)
+    picture = drawn()
+    Image.fromarray(picture.astype(np.uint8)).save(artifacts / "app_faces_geometry.png")
+    colours = len(np.unique(picture.reshape(-1, 3), axis=0))
+    assert colours > 1000, colours  # a shaded, coloured surface (a blank or a flat fill has a handful)
