@@ -3,11 +3,12 @@ that puts the field where they say."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from innout.eg3d.cameras import camera_rays, orbit_label
 from innout.eg3d.config import GeneratorConfig
-from innout.fit.bootstrap import FirstGuess, bootstrap_ood, otsu_threshold, residual_masks
+from innout.fit.bootstrap import FirstGuess, blend_cross_entropy, bootstrap_ood, otsu_threshold, residual_masks
 from innout.scene.ood_field import OODField
 
 
@@ -36,6 +37,7 @@ def test_residual_masks_mark_what_the_render_cannot_explain_and_nothing_when_all
 
 
 def test_bootstrap_puts_an_opaque_shell_of_the_frame_colour_at_the_guessed_depth_on_masked_rays_only():
+    """The shell-only variant (``blend_in_front=False``): b = 1 in the shell, 0 in front of it."""
     torch.manual_seed(0)
     rendering = GeneratorConfig.tiny().rendering
     cameras = torch.cat([orbit_label(1.5, 1.57), orbit_label(1.64, 1.57)])
@@ -47,7 +49,8 @@ def test_bootstrap_puts_an_opaque_shell_of_the_frame_colour_at_the_guessed_depth
     targets[:, 0] = 0.8  # reddish: [0.9, 0.5, 0.5] in [0, 1]
     guess = FirstGuess(masks, torch.full((2, 1, res, res), depth), targets)
     ood = OODField(2, resolution=32)
-    history = bootstrap_ood(ood, guess, cameras, rendering, steps=300, lr=5e-3, rays_per_step=1024, seed=1)
+    history = bootstrap_ood(ood, guess, cameras, rendering, steps=300, lr=5e-3, rays_per_step=1024, seed=1,
+                            blend_in_front=False)  # fmt: skip
     assert len(history) == 300 and history[-1]["loss"] < history[0]["loss"] / 5
     origins, directions = camera_rays(cameras, res)
     inside, outside = 7 * res + 8, 2 * res + 2  # a masked ray and a ray far from the mask
@@ -64,6 +67,41 @@ def test_bootstrap_puts_an_opaque_shell_of_the_frame_colour_at_the_guessed_depth
                 assert (colour - torch.tensor([0.9, 0.5, 0.5])).abs().max() < 0.1
             else:
                 assert (b < 0.2).all()
+
+
+def test_blend_in_front_fills_the_empty_space_before_the_shell_with_b_1_and_leaves_it_empty():
+    torch.manual_seed(0)
+    rendering = GeneratorConfig.tiny().rendering
+    cameras = orbit_label(1.57, 1.57)
+    res, depth = 16, 2.6
+    masks = torch.zeros(1, 1, res, res, dtype=torch.bool)
+    masks[:, :, 6:9, 4:12] = True
+    guess = FirstGuess(masks, torch.full((1, 1, res, res), depth), torch.zeros(1, 3, res, res))
+    ood = OODField(1, resolution=32)
+    bootstrap_ood(ood, guess, cameras, rendering, steps=300, lr=5e-3, rays_per_step=1024, seed=1,
+                  balanced=True, blend_in_front=True)  # fmt: skip
+    origins, directions = camera_rays(cameras, res)
+    with torch.no_grad():
+        for ray, on_object in ((7 * res + 8, True), (2 * res + 2, False)):
+            depths = torch.tensor([2.35, depth])[None, :, None]  # in front of the shell, in it
+            points = origins[:, ray : ray + 1] + depths * directions[:, ray : ray + 1]
+            out = ood(points, torch.arange(1))
+            b, sigma = out.blend.reshape(2), out.sigma.reshape(2)
+            if on_object:
+                assert (b > 0.8).all() and sigma[0] < 0 < 8 < sigma[1]  # b = 1 in front too; empty, then the shell
+            else:
+                assert (b < 0.2).all()
+
+
+def test_balanced_cross_entropy_averages_the_shell_and_the_rest():
+    b = torch.tensor([0.5, 0.1, 0.2, 0.1])
+    shell = torch.tensor([True, False, False, False])
+    ln2, ln9, ln8 = 0.693147, 0.105361, 0.223144  # -ln 0.5, -ln 0.9, -ln 0.8
+    assert float(blend_cross_entropy(b, shell, False)) == pytest.approx((ln2 + ln9 + ln8 + ln9) / 4, abs=1e-5)
+    assert float(blend_cross_entropy(b, shell, True)) == pytest.approx(0.5 * (ln2 + (ln9 + ln8 + ln9) / 3), abs=1e-5)
+    nothing = torch.zeros(4, dtype=torch.bool)  # no shell sample: the other class alone, halved
+    plain = float(blend_cross_entropy(b, nothing, False))
+    assert float(blend_cross_entropy(b, nothing, True)) == pytest.approx(0.5 * plain)
 
 
 def test_no_steps_no_change():

@@ -12,7 +12,10 @@ no generator), onto a first guess of the object:
   tried to reproduce there);
 - what: along a masked ray a dense shell of the pixel's colour around that depth with b = 1 (``shell``: its
   half-thickness, at least the coarse sample spacing, so that the render's samples find it), nothing in front of
-  it; b = 0 everywhere else, also in front of the shell (free space that other frames' rays cross).
+  it. By default b = 1 also in that empty space in front (``blend_in_front``): the joint stage's entropy term
+  acts on every sample and its area term on each ray's largest b, so a b of 1 on a few samples only is worn
+  down by the area term, while a whole ray at b = 1 is held there by the entropy (measured on the world
+  benchmark: docs/differences.md). b = 0 everywhere else, and behind the shell.
 
 The joint stage then refines the guess with the paper's losses; a wrong guess is unlearned there (the
 pseudo-mask covers part of the face when the inversion fails there too).
@@ -98,6 +101,16 @@ def first_guess(
     return FirstGuess(masks=masks, depths=torch.cat(depths), targets=targets)
 
 
+def blend_cross_entropy(b: torch.Tensor, positive: torch.Tensor, balanced: bool) -> torch.Tensor:
+    """Binary cross-entropy of the blend weights ``b`` against ``positive`` (True: b should be 1): the mean over
+    all samples, or with ``balanced`` the average of the two classes' means (a class without samples counts 0)."""
+    per_sample = F.binary_cross_entropy(b.clamp(1e-6, 1 - 1e-6), positive.float(), reduction="none")
+    if not balanced:
+        return per_sample.mean()
+    pos, neg = positive.float(), (~positive).float()
+    return 0.5 * ((per_sample * pos).sum() / pos.sum().clamp_min(1) + (per_sample * neg).sum() / neg.sum().clamp_min(1))
+
+
 def bootstrap_ood(
     ood: OODField,
     guess: FirstGuess,
@@ -110,11 +123,17 @@ def bootstrap_ood(
     samples_per_ray: int = 16,
     shell: float = 0.03,
     seed: int = 0,
+    balanced: bool = False,
+    blend_in_front: bool = True,
     progress: Progress | None = None,
 ) -> list[dict[str, float]]:
     """Regress ``ood`` onto the first guess for ``steps`` Adam steps at ``lr`` (the joint stage's lr):
     random rays of random frames, random depths along them, half of the rays drawn from the masks. Returns the
-    loss history (``b``: binary cross-entropy of b, ``density``, ``colour``)."""
+    loss history (``b``: binary cross-entropy of b, ``density``, ``colour``). ``balanced``: the cross-entropy
+    is the mean of the shell samples' and the other samples' (the shell holds a few percent of the samples, so
+    the plain mean leaves b there well short of 1). ``blend_in_front``: b = 1 also in the empty space in front of
+    the shell on a masked ray (its density stays empty), so that the whole ray, not a few samples, holds the object's
+    blend weight."""
     if steps <= 0:
         return []
     device = guess.masks.device
@@ -149,7 +168,8 @@ def bootstrap_ood(
         sigma = out.sigma.reshape(rays_per_step, samples_per_ray)
         rgb = out.rgb[:, :3].reshape(rays_per_step, samples_per_ray, 3)
         shell_points = on_object & near
-        loss_b = F.binary_cross_entropy(b.clamp(1e-6, 1 - 1e-6), shell_points.float())
+        blend_target = on_object & (t < surface + shell) if blend_in_front else shell_points
+        loss_b = blend_cross_entropy(b, blend_target, balanced)
         shaped = on_object & (t < surface + shell)
         sigma_target = torch.where(near, SHELL_DENSITY, EMPTY_DENSITY)
         loss_sigma = ((sigma - sigma_target).square() * shaped).sum() / shaped.sum().clamp_min(1) / 100

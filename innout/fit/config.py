@@ -289,6 +289,12 @@ class JointConfig(Settings):
     # by more than Otsu's threshold and ``bootstrap_floor``); 0: the paper's start (the field collapses)
     bootstrap_steps: int = setting(300, ITERATIONS)
     bootstrap_floor: float = setting(0.05, SHARE)  # mean absolute error in [0, 1] units below which a pixel is face
+    # the head start's cross-entropy of b: the shell samples' and the others' means averaged (true), or the mean
+    # over all samples (false; the shell is a few percent of them). Measured: mixed on the world (docs/differences.md)
+    bootstrap_balanced: bool = setting(False, Flag())
+    # the head start's b = 1 also in the empty space in front of the shell on a masked ray (false: only in the
+    # shell). Measured better on three world objects and the colour benchmark, the same on two (docs/differences.md)
+    bootstrap_blend_in_front: bool = setting(True, Flag())
     lambda_delta: float = setting(2e-3, WEIGHT)
     lambda_w: float = setting(1.0, WEIGHT)
     # semi-supervised (only with OOD masks)

@@ -100,7 +100,8 @@ def joint_fit(
         coarse = settings.coarse or G.rendering.depth_resolution
         spacing = (G.rendering.ray_end - G.rendering.ray_start) / coarse
         bootstrap_ood(ood, guess, data.cameras, G.rendering, steps=cfg.bootstrap_steps, lr=cfg.lr, seed=seed,
-                      shell=max(0.03, spacing), progress=progress)  # fmt: skip
+                      shell=max(0.03, spacing), balanced=cfg.bootstrap_balanced,
+                      blend_in_front=cfg.bootstrap_blend_in_front, progress=progress)  # fmt: skip
 
     if cfg.latent_lr > 0 and cfg.cano_reinit > 0:
         reinit_canonical(codes, cfg.cano_reinit, seed)
