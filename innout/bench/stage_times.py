@@ -16,6 +16,7 @@ import time
 import torch
 
 from ..eg3d.cameras import orbit_label
+from ..fit.bootstrap import STAGE as HEAD_START
 from ..fit.config import FitConfig, get_preset
 from ..fit.data import FitData
 
@@ -28,12 +29,14 @@ def _frames(n: int, resolution: int, device: str) -> FitData:
 
 
 class StepClock:
-    """A progress callback that records the seconds between calls (device work included)."""
+    """A progress callback that records the seconds between calls (device work included), per stage: the
+    joint stage reports its head start's steps under their own name first."""
 
     def __init__(self, device: str, echo: bool = True) -> None:
         self.device = torch.device(device)
         self.echo = echo
         self.times: list[float] = []
+        self.stages: dict[str, list[float]] = {}
         self.last = time.perf_counter()
 
     def __call__(self, stage: str, done: int, total: int, losses: dict) -> None:
@@ -41,13 +44,15 @@ class StepClock:
             torch.cuda.synchronize(self.device)
         now = time.perf_counter()
         self.times.append(now - self.last)
+        self.stages.setdefault(stage, []).append(self.times[-1])
         self.last = now
         if self.echo:  # a hang or a slow stage shows in the log of a run that was cut short
             print(f"  {stage} {done}/{total}: {self.times[-1]:.3f} s", flush=True)
 
-    def steady(self) -> float:
-        """Median step time after the first (which allocates and picks kernels)."""
-        return statistics.median(self.times[1:] or self.times)
+    def steady(self, stage: str | None = None) -> float:
+        """Median step time after the first (which allocates and picks kernels), of one stage or of all."""
+        times = self.times if stage is None else self.stages.get(stage, [])
+        return statistics.median(times[1:] or times) if times else 0.0
 
 
 def _peak(device: str) -> float | None:
@@ -66,7 +71,8 @@ def stage_step_times(
     preset: str | FitConfig, arch: str = "ffhq", device: str = "cpu", iterations: int = 4
 ) -> dict[str, tuple[float, float | None]]:
     """{stage: (seconds per step, peak GiB on CUDA)} for 'init' (per candidate and frame), 'invert',
-    'joint', 'superres' and 'superres_cache' (one frame's composite render, done once per frame)."""
+    'ood head start', 'joint', 'superres' and 'superres_cache' (one frame's composite render, done once per
+    frame)."""
     from ..fit.init import nearest_neighbour_init
     from ..fit.inversion import InversionResult, invert
     from ..fit.joint import joint_fit
@@ -96,16 +102,18 @@ def stage_step_times(
     result = invert(G, data, init.w_cano, inv, progress=clock)
     out["invert"] = (clock.steady(), _peak(device))
 
-    # joint: frames batched as the preset says
+    # joint: frames batched as the preset says, after `iterations` steps of its head start (timed apart)
     joint = cfg.joint
     joint.iterations = iterations
+    joint.bootstrap_steps = min(joint.bootstrap_steps, iterations)
     data = _frames(max(2, joint.batch_frames), G.img_resolution, device)
     start = InversionResult(result.w_cano, torch.zeros(len(data), *result.w_cano.shape[1:], device=device),
                             inv.residual_scale, [])  # fmt: skip
     clock = StepClock(device)
     _reset_peak(device)
     fitted = joint_fit(G, data, start, joint, progress=clock)
-    out["joint"] = (clock.steady(), _peak(device))
+    out[HEAD_START] = (clock.steady(HEAD_START), None)
+    out["joint"] = (clock.steady("joint"), _peak(device))
 
     # super-resolution fine-tuning: the composite renders are cached first (timed apart), then SR steps
     sr = cfg.superres
@@ -133,6 +141,7 @@ def stage_steps(cfg: FitConfig, n_frames: int) -> dict[str, float]:
         "init": cfg.init.samples * n_frames,
         "invert": math.ceil(subset / inv.batch_frames) * inv.subset_epochs
         + math.ceil(n_frames / inv.batch_frames) * inv.all_epochs,
+        HEAD_START: joint.bootstrap_steps,
         "joint": joint.iterations,
         "superres": sr.epochs * n_frames,
         "superres_cache": n_frames if sr.epochs > 0 and sr.cache_renders else 0,
