@@ -37,7 +37,7 @@ def test_residual_masks_mark_what_the_render_cannot_explain_and_nothing_when_all
 
 
 def test_bootstrap_puts_an_opaque_shell_of_the_frame_colour_at_the_guessed_depth_on_masked_rays_only():
-    """The shell-only variant (``blend_in_front=False``): b = 1 in the shell, 0 in front of it."""
+    """The shell-only variant (``blend_span="shell"``): b = 1 in the shell, 0 in front of it."""
     torch.manual_seed(0)
     rendering = GeneratorConfig.tiny().rendering
     cameras = torch.cat([orbit_label(1.5, 1.57), orbit_label(1.64, 1.57)])
@@ -50,7 +50,7 @@ def test_bootstrap_puts_an_opaque_shell_of_the_frame_colour_at_the_guessed_depth
     guess = FirstGuess(masks, torch.full((2, 1, res, res), depth), targets)
     ood = OODField(2, resolution=32)
     history = bootstrap_ood(ood, guess, cameras, rendering, steps=300, lr=5e-3, rays_per_step=1024, seed=1,
-                            blend_in_front=False)  # fmt: skip
+                            blend_span="shell")  # fmt: skip
     assert len(history) == 300 and history[-1]["loss"] < history[0]["loss"] / 5
     origins, directions = camera_rays(cameras, res)
     inside, outside = 7 * res + 8, 2 * res + 2  # a masked ray and a ray far from the mask
@@ -79,7 +79,7 @@ def test_blend_in_front_fills_the_empty_space_before_the_shell_with_b_1_and_leav
     guess = FirstGuess(masks, torch.full((1, 1, res, res), depth), torch.zeros(1, 3, res, res))
     ood = OODField(1, resolution=32)
     bootstrap_ood(ood, guess, cameras, rendering, steps=300, lr=5e-3, rays_per_step=1024, seed=1,
-                  balanced=True, blend_in_front=True)  # fmt: skip
+                  balanced=True, blend_span="front")  # fmt: skip
     origins, directions = camera_rays(cameras, res)
     with torch.no_grad():
         for ray, on_object in ((7 * res + 8, True), (2 * res + 2, False)):
@@ -91,6 +91,16 @@ def test_blend_in_front_fills_the_empty_space_before_the_shell_with_b_1_and_leav
                 assert (b > 0.8).all() and sigma[0] < 0 < 8 < sigma[1]  # b = 1 in front too; empty, then the shell
             else:
                 assert (b < 0.2).all()
+
+
+@pytest.mark.parametrize("span", ["shell", "front", "ray"])
+def test_every_blend_span_trains_and_an_unknown_one_is_refused(span):
+    guess = FirstGuess(torch.ones(1, 1, 4, 4, dtype=torch.bool), torch.full((1, 1, 4, 4), 2.7), torch.zeros(1, 3, 4, 4))
+    rendering, camera = GeneratorConfig.tiny().rendering, orbit_label(1.57, 1.57)
+    history = bootstrap_ood(OODField(1, resolution=8), guess, camera, rendering, steps=2, lr=1e-2, blend_span=span)
+    assert len(history) == 2 and all(torch.isfinite(torch.tensor(h["b"])) for h in history)
+    with pytest.raises(ValueError, match="blend_span"):
+        bootstrap_ood(OODField(1, resolution=8), guess, camera, rendering, steps=2, lr=1e-2, blend_span="everywhere")
 
 
 def test_balanced_cross_entropy_averages_the_shell_and_the_rest():

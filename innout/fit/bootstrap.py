@@ -12,7 +12,7 @@ no generator), onto a first guess of the object:
   tried to reproduce there);
 - what: along a masked ray a dense shell of the pixel's colour around that depth with b = 1 (``shell``: its
   half-thickness, at least the coarse sample spacing, so that the render's samples find it), nothing in front of
-  it. By default b = 1 also in that empty space in front (``blend_in_front``): the joint stage's entropy term
+  it. By default b = 1 also in that empty space in front (``blend_span``): the joint stage's entropy term
   acts on every sample and its area term on each ray's largest b, so a b of 1 on a few samples only is worn
   down by the area term, while a whole ray at b = 1 is held there by the entropy (measured on the world
   benchmark: docs/differences.md). b = 0 everywhere else, and behind the shell.
@@ -32,6 +32,7 @@ from ..eg3d.cameras import camera_rays
 from ..eg3d.generator import TriPlaneGenerator
 from ..progress import Progress
 from ..scene.ood_field import OODField
+from .config import BLEND_SPANS
 from .data import FitData
 from .latents import LatentCodes, RenderSettings
 
@@ -124,16 +125,18 @@ def bootstrap_ood(
     shell: float = 0.03,
     seed: int = 0,
     balanced: bool = False,
-    blend_in_front: bool = True,
+    blend_span: str = "front",
     progress: Progress | None = None,
 ) -> list[dict[str, float]]:
     """Regress ``ood`` onto the first guess for ``steps`` Adam steps at ``lr`` (the joint stage's lr):
     random rays of random frames, random depths along them, half of the rays drawn from the masks. Returns the
     loss history (``b``: binary cross-entropy of b, ``density``, ``colour``). ``balanced``: the cross-entropy
     is the mean of the shell samples' and the other samples' (the shell holds a few percent of the samples, so
-    the plain mean leaves b there well short of 1). ``blend_in_front``: b = 1 also in the empty space in front of
-    the shell on a masked ray (its density stays empty), so that the whole ray, not a few samples, holds the object's
-    blend weight."""
+    the plain mean leaves b there well short of 1). ``blend_span``: where b = 1 on a masked ray (``BLEND_SPANS``):
+    the shell; also the empty space in front of it (its density stays empty), so that most of the ray, not a few
+    samples, holds the object's blend weight; or the whole ray."""
+    if blend_span not in BLEND_SPANS:
+        raise ValueError(f"blend_span must be one of {BLEND_SPANS}, got {blend_span!r}")
     if steps <= 0:
         return []
     device = guess.masks.device
@@ -168,9 +171,9 @@ def bootstrap_ood(
         sigma = out.sigma.reshape(rays_per_step, samples_per_ray)
         rgb = out.rgb[:, :3].reshape(rays_per_step, samples_per_ray, 3)
         shell_points = on_object & near
-        blend_target = on_object & (t < surface + shell) if blend_in_front else shell_points
+        shaped = on_object & (t < surface + shell)  # the shell and the empty space in front of it
+        blend_target = {"shell": shell_points, "front": shaped, "ray": on_object.expand_as(t)}[blend_span]
         loss_b = blend_cross_entropy(b, blend_target, balanced)
-        shaped = on_object & (t < surface + shell)
         sigma_target = torch.where(near, SHELL_DENSITY, EMPTY_DENSITY)
         loss_sigma = ((sigma - sigma_target).square() * shaped).sum() / shaped.sum().clamp_min(1) / 100
         colour = colours[frame, ray].unsqueeze(1).expand_as(rgb)

@@ -101,7 +101,7 @@ def joint_fit(
         spacing = (G.rendering.ray_end - G.rendering.ray_start) / coarse
         bootstrap_ood(ood, guess, data.cameras, G.rendering, steps=cfg.bootstrap_steps, lr=cfg.lr, seed=seed,
                       shell=max(0.03, spacing), balanced=cfg.bootstrap_balanced,
-                      blend_in_front=cfg.bootstrap_blend_in_front, progress=progress)  # fmt: skip
+                      blend_span=cfg.bootstrap_blend, progress=progress)  # fmt: skip
 
     if cfg.latent_lr > 0 and cfg.cano_reinit > 0:
         reinit_canonical(codes, cfg.cano_reinit, seed)
