@@ -113,6 +113,7 @@ def joint_iteration_time(preset: str, generator: str = "ffhq", iterations: int =
     from ..fit.inversion import InversionResult
     from ..fit.joint import joint_fit
     from ..fit.run import random_generator
+    from .stage_times import StepClock
 
     cfg = get_preset(preset).joint
     cfg.iterations = iterations
@@ -124,19 +125,8 @@ def joint_iteration_time(preset: str, generator: str = "ffhq", iterations: int =
     with torch.no_grad():
         w = G.mapping(torch.randn(1, G.z_dim, device=device), cameras[:1])
     start = InversionResult(w, torch.zeros(2, G.num_ws, G.w_dim, device=device), 0.7, [])
-    times: list[float] = []
-    last = [time.perf_counter()]
-
-    def progress(stage, done, total, losses):
-        if device != "cpu":
-            torch.cuda.synchronize()
-        now = time.perf_counter()
-        if stage == "joint":
-            times.append(now - last[0])
-        last[0] = now
-
-    joint_fit(G, data, start, cfg, progress=progress)
-    steady = sorted(times[1:]) or times
+    clock = StepClock(device, echo=False)
+    joint_fit(G, data, start, cfg, progress=clock)
     return {
         "preset": preset,
         "generator": generator,
@@ -145,7 +135,7 @@ def joint_iteration_time(preset: str, generator: str = "ffhq", iterations: int =
         "samples": cfg.samples_per_ray or (G.rendering.depth_resolution, G.rendering.depth_resolution_importance),
         "latents_trained": cfg.latent_lr > 0,
         "sr_in_loss": cfg.lambda_l2_sr > 0,
-        "s_per_iteration": steady[len(steady) // 2],
+        "s_per_iteration": clock.steady("joint"),
     }
 
 
