@@ -120,3 +120,68 @@ def test_no_steps_no_change():
     guess = FirstGuess(torch.ones(1, 1, 4, 4, dtype=torch.bool), torch.full((1, 1, 4, 4), 2.7), torch.zeros(1, 3, 4, 4))
     assert bootstrap_ood(ood, guess, orbit_label(1.57, 1.57), GeneratorConfig.tiny().rendering, steps=0, lr=1e-2) == []
     assert all(torch.equal(before[k], v) for k, v in ood.state_dict().items())
+
+
+def test_the_first_guess_guide_weighs_the_ood_only_l2_falling_linearly_to_zero(tiny_generator):
+    """Unsupervised joint stage with ``lambda_guide`` 2 and ``lambda_guide_blend`` 0.5 fading over half of 4 steps:
+    the guide term (the OOD-only render's L2 inside the first guess's masks) weighs 2, then 1, then is gone, the
+    blend guide (cross-entropy of each ray's largest b against those masks) 0.5, then 0.25; the loss is exactly
+    the weighted sum of the terms the history records."""
+    from innout.eg3d.cameras import orbit_label
+    from innout.fit.config import get_preset
+    from innout.fit.data import FitData
+    from innout.fit.inversion import InversionResult
+    from innout.fit.joint import joint_fit
+
+    G = tiny_generator
+    cameras = torch.cat([orbit_label(1.5, 1.57), orbit_label(1.64, 1.57)])
+    targets = torch.zeros(2, 3, 32, 32)
+    targets[:, 0, 10:20, 8:24] = 1.0  # a red band the random generator's render does not have
+    data = FitData(targets, cameras, key="guide-test")
+    w = G.backbone.mapping(torch.randn(1, 512), cameras[:1]).detach()[:, :1]
+    start = InversionResult(w_cano=w, residuals=torch.zeros(2, 1, w.shape[-1]), residual_scale=0.7, history=[])
+    cfg = get_preset("preview").joint
+    for key, value in {"iterations": 4, "resolution": 32, "samples_per_ray": (6, 6), "ood_resolution": 16,
+                       "lambda_lpips": 0.0, "lambda_l2_sr": 0.0, "blend_warmup": 0.0, "bootstrap_steps": 0,
+                       "lambda_guide": 2.0, "lambda_guide_blend": 0.5, "guide_fade": 0.5}.items():  # fmt: skip
+        setattr(cfg, key, value)
+    history = joint_fit(G, data, start, cfg).history
+    weights = {"l2": 1.0, "entropy": 1.0, "area": 1.0, "delta": cfg.lambda_delta, "w": cfg.lambda_w}
+    for step, guide_weight in enumerate([2.0, 1.0, None, None]):
+        row = history[step]
+        assert ("guide" in row) == ("guide_blend" in row) == (guide_weight is not None), row
+        total = sum(weight * row[name] for name, weight in weights.items())
+        if guide_weight is not None:
+            total += guide_weight * row["guide"] + guide_weight / 4 * row["guide_blend"]
+        assert row["loss"] == pytest.approx(total, rel=1e-5), row
+    assert history[0]["guide"] > 0  # the band is in the first guess and the untrained OOD field is not red there
+
+
+def test_a_semi_supervised_fit_adds_the_mask_blend_term_and_no_guide(tiny_generator):
+    """With the user's masks the guides are off (the masks' own terms stand in) and ``lambda_mask_blend`` weighs the
+    cross-entropy of each ray's largest b against them at every step."""
+    from innout.eg3d.cameras import orbit_label
+    from innout.fit.config import get_preset
+    from innout.fit.data import FitData
+    from innout.fit.inversion import InversionResult
+    from innout.fit.joint import joint_fit
+
+    G = tiny_generator
+    cameras = torch.cat([orbit_label(1.5, 1.57), orbit_label(1.64, 1.57)])
+    targets = torch.zeros(2, 3, 32, 32)
+    targets[:, 0, 10:20, 8:24] = 1.0
+    masks = torch.zeros(2, 1, 32, 32)
+    masks[:, :, 10:20, 8:24] = 1.0
+    data = FitData(targets, cameras, key="mask-blend-test", ood_masks=masks)
+    w = G.backbone.mapping(torch.randn(1, 512), cameras[:1]).detach()[:, :1]
+    start = InversionResult(w_cano=w, residuals=torch.zeros(2, 1, w.shape[-1]), residual_scale=0.7, history=[])
+    cfg = get_preset("preview").joint
+    for key, value in {"iterations": 3, "resolution": 32, "samples_per_ray": (6, 6), "ood_resolution": 16,
+                       "lambda_lpips": 0.0, "lambda_l2_sr": 0.0, "blend_warmup": 0.0, "bootstrap_steps": 0,
+                       "lambda_guide": 2.0, "lambda_guide_blend": 2.0, "lambda_mask_blend": 0.5}.items():  # fmt: skip
+        setattr(cfg, key, value)
+    weights = {"l2": 1.0, "entropy": 1.0, "area": 1.0, "delta": cfg.lambda_delta, "w": cfg.lambda_w,
+               "l2_ood": cfg.lambda_l2_ood, "sparsity": cfg.lambda_sparsity, "mask_blend": 0.5}  # fmt: skip
+    for row in joint_fit(G, data, start, cfg).history:
+        assert "guide" not in row and "guide_blend" not in row and row["mask_blend"] > 0, row
+        assert row["loss"] == pytest.approx(sum(w * row[name] for name, w in weights.items()), rel=1e-5), row

@@ -349,6 +349,16 @@ def test_blend_terms_are_the_official_formulas_on_hand_computed_numbers():
     assert float(blend_sparsity(blend, torch.tensor([[1.0, 1.0, 0.0, 0.0]]))) == pytest.approx(0.2125)
 
 
+def test_the_largest_blend_cross_entropy_on_hand_computed_numbers():
+    from innout.fit.losses import largest_blend_cross_entropy
+
+    # 2 rays of 3 samples: the masked ray's largest b is 0.5, the other's 0.9
+    blend = torch.tensor([[[0.2, 0.5, 0.1], [0.9, 0.1, 0.0]]])
+    mask = torch.tensor([[[[1.0, 0.0]]]])
+    expected = (-np.log(0.5) - np.log(1 - 0.9)) / 2
+    assert float(largest_blend_cross_entropy(blend, mask)) == pytest.approx(expected, rel=1e-5)
+
+
 def test_the_joint_stage_starts_from_the_official_reinitialised_canonical_code():
     from innout.fit.joint import reinit_canonical
     from innout.fit.latents import LatentCodes

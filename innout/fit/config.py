@@ -299,11 +299,23 @@ class JointConfig(Settings):
     # front of it) or 'ray' (the whole ray, behind the shell too). 'front' measured better than 'shell' on three
     # world objects and the colour benchmark, the same on two (docs/differences.md)
     bootstrap_blend: str = setting("front", Choice(BLEND_SPANS))
+    # beyond the paper, unsupervised only: the semi-supervised OOD-only L2 with the first guess's masks (the head
+    # start's) in place of the user's, at this weight falling linearly to 0 over the first ``guide_fade`` share of
+    # the iterations: the OOD colour stays the better explanation of the object while the face latents adapt.
+    # 1 measured better than 0 on four world objects (docs/differences.md); 0: off
+    lambda_guide: float = setting(1.0, WEIGHT)
+    guide_fade: float = setting(1.0, SHARE)
+    # the same fading guide for b: the cross-entropy of each ray's largest b against the first guess's masks.
+    # Measured mixed on the world (docs/differences.md), so off
+    lambda_guide_blend: float = setting(0.0, WEIGHT)
     lambda_delta: float = setting(2e-3, WEIGHT)
     lambda_w: float = setting(1.0, WEIGHT)
     # semi-supervised (only with OOD masks)
     lambda_l2_ood: float = setting(1.0, WEIGHT)  # OOD-only render vs target inside the mask
     lambda_sparsity: float = setting(3.0, WEIGHT)  # blend weight outside the mask
+    # beyond the paper: the cross-entropy of each ray's largest b against the mask (the user said where the object
+    # is); 0: off, the paper's semi-supervised losses
+    lambda_mask_blend: float = setting(0.0, WEIGHT)
     checkpoint_every: int = setting(500, EVERY)
 
 

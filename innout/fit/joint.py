@@ -3,7 +3,9 @@
 Per step: a batch of frames is rendered through the composite renderer and compared with the
 targets: L2 + LPIPS at the rendering resolution (+ L2 of the 512 SR image), the blend entropy and
 area terms that make b binary and small, and the latent regularisers. With OOD masks (semi-
-supervised) the OOD-only render must match the target inside the mask and b is kept at zero outside.
+supervised) the OOD-only render must match the target inside the mask and b is kept at zero outside;
+without, the OOD-only render matches the target inside the first guess's masks at a weight fading to 0 (a guide,
+beyond the paper: ``lambda_guide``).
 When the latents are frozen (``latent_lr`` 0) the face tri-planes are synthesised once per frame and
 reused: the backbone, the most expensive part, then runs F times instead of every step.
 """
@@ -18,7 +20,7 @@ import torch
 from ..eg3d.generator import TriPlaneGenerator
 from ..scene.composite import render_composite
 from ..scene.ood_field import OODField
-from .bootstrap import bootstrap_ood, first_guess
+from .bootstrap import FirstGuess, bootstrap_ood, first_guess
 from .config import JointConfig
 from .data import FitData, frame_batches
 from .inversion import InversionResult
@@ -31,6 +33,7 @@ from .losses import (
     blend_sparsity,
     delta_regulariser,
     l2,
+    largest_blend_cross_entropy,
     masked_l2,
     reconstruction_terms,
     w_regulariser,
@@ -93,10 +96,19 @@ def joint_fit(
     semi_supervised = data.ood_masks is not None
     ood = make_ood_field(len(data), cfg, seed).to(device)
 
+    guesses: list[FirstGuess] = []
+
+    def the_first_guess() -> FirstGuess:
+        """Where the inversion's own latents cannot explain the frames (innout/fit/bootstrap.py), computed once;
+        deterministic, so a resumed stage computes the same."""
+        if not guesses:
+            guesses.append(first_guess(G, data, start.codes(G.num_ws).to(device), settings, cfg.bootstrap_floor))
+        return guesses[0]
+
     def head_start() -> None:
-        """The OOD field's head start (innout/fit/bootstrap.py), from the inversion's own latents; a resumed
-        stage has its result in the checkpoint."""
-        guess = first_guess(G, data, start.codes(G.num_ws).to(device), settings, cfg.bootstrap_floor)
+        """The OOD field's head start (innout/fit/bootstrap.py); a resumed stage has its result in the
+        checkpoint."""
+        guess = the_first_guess()
         coarse = settings.coarse or G.rendering.depth_resolution
         spacing = (G.rendering.ray_end - G.rendering.ray_start) / coarse
         bootstrap_ood(ood, guess, data.cameras, G.rendering, steps=cfg.bootstrap_steps, lr=cfg.lr, seed=seed,
@@ -122,6 +134,14 @@ def joint_fit(
     optimizer = torch.optim.Adam(groups)
     schedule = joint_schedule(len(data), cfg.iterations, cfg.batch_frames, seed)
 
+    def guide(i: int) -> float:
+        """The first-guess guide's share at step ``i`` (unsupervised fits with a guide weight only): 1 falling
+        linearly to 0 at ``guide_fade`` of the stage."""
+        span = cfg.guide_fade * cfg.iterations
+        if semi_supervised or span <= 0 or not (cfg.lambda_guide or cfg.lambda_guide_blend):
+            return 0.0
+        return max(0.0, 1.0 - i / span)
+
     def step(i: int) -> dict[str, float]:
         frames = schedule[i].to(device)
         ws = codes(frames)
@@ -133,7 +153,7 @@ def joint_fit(
             frames,
             data.cameras[frames],
             resolution=resolution,
-            separate=semi_supervised,
+            separate=semi_supervised or (guide(i) > 0 and cfg.lambda_guide > 0),
             **settings.kwargs(),
         )
         target = data.target(frames, resolution)
@@ -153,6 +173,15 @@ def joint_fit(
             mask = data.mask(frames, resolution)
             terms["l2_ood"] = (cfg.lambda_l2_ood, masked_l2(out.ood_feature_image[:, :3], target, mask))
             terms["sparsity"] = (cfg.lambda_sparsity, blend_sparsity(out.blend, 1 - mask.flatten(1)))
+            if cfg.lambda_mask_blend:
+                terms["mask_blend"] = (cfg.lambda_mask_blend, largest_blend_cross_entropy(out.blend, mask))
+        if guide(i) > 0:
+            mask = the_first_guess().masks[frames].float()
+            if cfg.lambda_guide:
+                l2_inside = masked_l2(out.ood_feature_image[:, :3], target, mask)
+                terms["guide"] = (guide(i) * cfg.lambda_guide, l2_inside)
+            if cfg.lambda_guide_blend:
+                terms["guide_blend"] = (guide(i) * cfg.lambda_guide_blend, largest_blend_cross_entropy(out.blend, mask))
         result = backward_weighted(terms)
         result["ood_opacity"] = float(out.ood_opacity.detach().mean())
         return result

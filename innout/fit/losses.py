@@ -91,6 +91,14 @@ def blend_sparsity(blend: torch.Tensor, outside: torch.Tensor) -> torch.Tensor:
     return (per_ray * outside).sum() / outside.sum().clamp_min(1.0)
 
 
+def largest_blend_cross_entropy(blend: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of each ray's largest b (``blend`` [N, M, S]) against a mask [N, 1, H, W] with H W = M
+    (1 = object), the mean over rays: pulls b up to 1 somewhere along the masked rays and down everywhere on the
+    others (beyond the paper: the guides of the joint stage, docs/method.md)."""
+    largest = blend.amax(dim=-1).clamp(1e-6, 1 - 1e-6)
+    return F.binary_cross_entropy(largest, mask.flatten(1).to(largest.dtype))
+
+
 def backward_weighted(terms: dict[str, tuple[float, torch.Tensor]]) -> dict[str, float]:
     """Back-propagate sum(weight * term) over ``{name: (weight, term)}`` (zero weights left out) and return
     the total and every term as floats, for the loss history."""
