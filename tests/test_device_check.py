@@ -4,6 +4,7 @@ pieces compute what they claim."""
 from __future__ import annotations
 
 import json
+import tempfile
 
 import pytest
 import torch
@@ -14,8 +15,11 @@ from innout.fit.config import get_preset
 from innout.runtime import set_precision
 
 
-def test_dry_run_writes_every_section(tmp_path):
+def test_dry_run_writes_every_section(tmp_path, monkeypatch):
     out = tmp_path / "out"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the check makes its work folder
     sections = "env,generator,render,iterations,fit,tests"
     code = device.main(["--device", "cpu", "--dry-run", "--out", str(out), "--sections", sections, "--carry", "none"])
     report = json.loads((out / "device.json").read_text())
@@ -29,6 +33,7 @@ def test_dry_run_writes_every_section(tmp_path):
     compare = next(r for r in report["sections"]["fit"] if r["name"] == "complete fit: |PSNR tf32 - fp32|")
     assert compare["value"] == "not measured: no TF32 on a CPU"  # TF32 is CUDA's: one fit on a CPU
     assert "| fit | complete fit, fp32 |" in (out / "device.md").read_text()
+    assert not list(scratch.iterdir())  # its work folder (weights, caches) is removed at the end
 
 
 def test_stage_steps_count_the_paper_schedule():

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -244,35 +245,38 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     carry = Path(args.carry) if args.carry else Path(".device")
     workdir = Path(tempfile.mkdtemp(prefix="innout-device-"))
-    if carry.is_dir():
-        unpack(carry, workdir / "pretrained")
-        env["INNOUT_PRETRAINED_DIR"] = str(workdir / "pretrained")
-    env.setdefault("INNOUT_CACHE_DIR", str(workdir / "cache"))
-    header = {
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "device": args.device,
-        "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-        "mode": "dry run" if args.dry_run else "full",
-        "budget_s": args.budget,
-        "carry": str(carry) if carry.is_dir() else None,
-    }
-    results: dict[str, list[dict]] = {}
-    with open(out / "device.log", "w") as log:
-        for name in sections:
-            left = deadline - time.monotonic()
-            if left < 15:
-                results[name] = [{"name": f"{name} section", "value": None, "status": "skipped: budget spent"}]
-                continue
-            started = time.monotonic()
-            if name == "tests":
-                results[name] = run_tests(args.device, args.dry_run, deadline, env, log)
-            else:
-                limit = min(timeouts[name], left)
-                extra = ["--presets", args.presets] if args.presets else []
-                results[name] = run_section(name, args.device, args.dry_run, limit, env, log, extra)
-            print(f"[{time.monotonic() - begin:6.1f} s] {name}: {time.monotonic() - started:.1f} s", flush=True)
-            header["elapsed_s"] = round(time.monotonic() - begin, 1)
-            write_report(out, header, results)
+    try:  # the unpacked weights and caches (66 MB) are this run's only
+        if carry.is_dir():
+            unpack(carry, workdir / "pretrained")
+            env["INNOUT_PRETRAINED_DIR"] = str(workdir / "pretrained")
+        env.setdefault("INNOUT_CACHE_DIR", str(workdir / "cache"))
+        header = {
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "device": args.device,
+            "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+            "mode": "dry run" if args.dry_run else "full",
+            "budget_s": args.budget,
+            "carry": str(carry) if carry.is_dir() else None,
+        }
+        results: dict[str, list[dict]] = {}
+        with open(out / "device.log", "w") as log:
+            for name in sections:
+                left = deadline - time.monotonic()
+                if left < 15:
+                    results[name] = [{"name": f"{name} section", "value": None, "status": "skipped: budget spent"}]
+                    continue
+                started = time.monotonic()
+                if name == "tests":
+                    results[name] = run_tests(args.device, args.dry_run, deadline, env, log)
+                else:
+                    limit = min(timeouts[name], left)
+                    extra = ["--presets", args.presets] if args.presets else []
+                    results[name] = run_section(name, args.device, args.dry_run, limit, env, log, extra)
+                print(f"[{time.monotonic() - begin:6.1f} s] {name}: {time.monotonic() - started:.1f} s", flush=True)
+                header["elapsed_s"] = round(time.monotonic() - begin, 1)
+                write_report(out, header, results)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     print(table(results))
     failed = [r for rows in results.values() for r in rows if r.get("status", "ok") != "ok" or r.get("ok") is False]
     return 1 if any(r.get("status", "ok") != "ok" for r in failed) else 0
