@@ -17,8 +17,9 @@ no generator), onto a first guess of the object:
   down by the area term, while a whole ray at b = 1 is held there by the entropy (measured on the world
   benchmark: docs/differences.md). b = 0 everywhere else, and behind the shell.
 
-The joint stage then refines the guess with the paper's losses; a wrong guess is unlearned there (the
-pseudo-mask covers part of the face when the inversion fails there too).
+The joint stage then refines the guess with the paper's losses, guided towards it at a fading weight when there
+are no masks (``joint.lambda_guide``); a wrong guess is unlearned there (the pseudo-mask covers part of the face
+when the inversion fails there too).
 """
 
 from __future__ import annotations
