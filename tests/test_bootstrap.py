@@ -122,31 +122,37 @@ def test_no_steps_no_change():
     assert all(torch.equal(before[k], v) for k, v in ood.state_dict().items())
 
 
-def test_the_first_guess_guide_weighs_the_ood_only_l2_falling_linearly_to_zero(tiny_generator):
-    """Unsupervised joint stage with ``lambda_guide`` 2 and ``lambda_guide_blend`` 0.5 fading over half of 4 steps:
-    the guide term (the OOD-only render's L2 inside the first guess's masks) weighs 2, then 1, then is gone, the
-    blend guide (cross-entropy of each ray's largest b against those masks) 0.5, then 0.25; the loss is exactly
-    the weighted sum of the terms the history records."""
-    from innout.eg3d.cameras import orbit_label
+
+def _tiny_joint_history(G, iterations: int, settings: dict, masks: torch.Tensor | None = None) -> list[dict]:
+    """The joint stage's loss history on two 32^2 frames with a red band (``masks``: the user's, semi-supervised),
+    started from a random W code, with the preview preset cut to ``iterations`` and changed by ``settings``."""
     from innout.fit.config import get_preset
     from innout.fit.data import FitData
     from innout.fit.inversion import InversionResult
     from innout.fit.joint import joint_fit
 
-    G = tiny_generator
     cameras = torch.cat([orbit_label(1.5, 1.57), orbit_label(1.64, 1.57)])
     targets = torch.zeros(2, 3, 32, 32)
     targets[:, 0, 10:20, 8:24] = 1.0  # a red band the random generator's render does not have
-    data = FitData(targets, cameras, key="guide-test")
+    data = FitData(targets, cameras, key=f"joint-history-{masks is not None}", ood_masks=masks)
     w = G.backbone.mapping(torch.randn(1, 512), cameras[:1]).detach()[:, :1]
     start = InversionResult(w_cano=w, residuals=torch.zeros(2, 1, w.shape[-1]), residual_scale=0.7, history=[])
     cfg = get_preset("preview").joint
-    for key, value in {"iterations": 4, "resolution": 32, "samples_per_ray": (6, 6), "ood_resolution": 16,
-                       "lambda_lpips": 0.0, "lambda_l2_sr": 0.0, "blend_warmup": 0.0, "bootstrap_steps": 0,
-                       "lambda_guide": 2.0, "lambda_guide_blend": 0.5, "guide_fade": 0.5}.items():  # fmt: skip
+    short = {"iterations": iterations, "resolution": 32, "samples_per_ray": (6, 6), "ood_resolution": 16,
+             "lambda_lpips": 0.0, "lambda_l2_sr": 0.0, "blend_warmup": 0.0, "bootstrap_steps": 0}  # fmt: skip
+    for key, value in {**short, **settings}.items():
         setattr(cfg, key, value)
-    history = joint_fit(G, data, start, cfg).history
-    weights = {"l2": 1.0, "entropy": 1.0, "area": 1.0, "delta": cfg.lambda_delta, "w": cfg.lambda_w}
+    return joint_fit(G, data, start, cfg).history
+
+
+def test_the_first_guess_guide_weighs_the_ood_only_l2_falling_linearly_to_zero(tiny_generator):
+    """Unsupervised joint stage with ``lambda_guide`` 2 and ``lambda_guide_blend`` 0.5 fading over half of 4 steps:
+    the guide term (the OOD-only render's L2 inside the first guess's masks) weighs 2, then 1, then is gone, the
+    blend guide (cross-entropy of each ray's largest b against those masks) 0.5, then 0.25; the loss is exactly
+    the weighted sum of the terms the history records."""
+    history = _tiny_joint_history(tiny_generator, 4, {"lambda_guide": 2.0, "lambda_guide_blend": 0.5,
+                                                      "guide_fade": 0.5})  # fmt: skip
+    weights = {"l2": 1.0, "entropy": 1.0, "area": 1.0, "delta": 2e-3, "w": 1.0}
     for step, guide_weight in enumerate([2.0, 1.0, None, None]):
         row = history[step]
         assert ("guide" in row) == ("guide_blend" in row) == (guide_weight is not None), row
@@ -160,28 +166,12 @@ def test_the_first_guess_guide_weighs_the_ood_only_l2_falling_linearly_to_zero(t
 def test_a_semi_supervised_fit_adds_the_mask_blend_term_and_no_guide(tiny_generator):
     """With the user's masks the guides are off (the masks' own terms stand in) and ``lambda_mask_blend`` weighs the
     cross-entropy of each ray's largest b against them at every step."""
-    from innout.eg3d.cameras import orbit_label
-    from innout.fit.config import get_preset
-    from innout.fit.data import FitData
-    from innout.fit.inversion import InversionResult
-    from innout.fit.joint import joint_fit
-
-    G = tiny_generator
-    cameras = torch.cat([orbit_label(1.5, 1.57), orbit_label(1.64, 1.57)])
-    targets = torch.zeros(2, 3, 32, 32)
-    targets[:, 0, 10:20, 8:24] = 1.0
     masks = torch.zeros(2, 1, 32, 32)
     masks[:, :, 10:20, 8:24] = 1.0
-    data = FitData(targets, cameras, key="mask-blend-test", ood_masks=masks)
-    w = G.backbone.mapping(torch.randn(1, 512), cameras[:1]).detach()[:, :1]
-    start = InversionResult(w_cano=w, residuals=torch.zeros(2, 1, w.shape[-1]), residual_scale=0.7, history=[])
-    cfg = get_preset("preview").joint
-    for key, value in {"iterations": 3, "resolution": 32, "samples_per_ray": (6, 6), "ood_resolution": 16,
-                       "lambda_lpips": 0.0, "lambda_l2_sr": 0.0, "blend_warmup": 0.0, "bootstrap_steps": 0,
-                       "lambda_guide": 2.0, "lambda_guide_blend": 2.0, "lambda_mask_blend": 0.5}.items():  # fmt: skip
-        setattr(cfg, key, value)
-    weights = {"l2": 1.0, "entropy": 1.0, "area": 1.0, "delta": cfg.lambda_delta, "w": cfg.lambda_w,
-               "l2_ood": cfg.lambda_l2_ood, "sparsity": cfg.lambda_sparsity, "mask_blend": 0.5}  # fmt: skip
-    for row in joint_fit(G, data, start, cfg).history:
+    history = _tiny_joint_history(tiny_generator, 3, {"lambda_guide": 2.0, "lambda_guide_blend": 2.0,
+                                                      "lambda_mask_blend": 0.5}, masks)  # fmt: skip
+    weights = {"l2": 1.0, "entropy": 1.0, "area": 1.0, "delta": 2e-3, "w": 1.0, "l2_ood": 1.0, "sparsity": 3.0,
+               "mask_blend": 0.5}  # fmt: skip
+    for row in history:
         assert "guide" not in row and "guide_blend" not in row and row["mask_blend"] > 0, row
         assert row["loss"] == pytest.approx(sum(w * row[name] for name, w in weights.items()), rel=1e-5), row

@@ -12,6 +12,7 @@ reused: the backbone, the most expensive part, then runs F times instead of ever
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,14 +97,11 @@ def joint_fit(
     semi_supervised = data.ood_masks is not None
     ood = make_ood_field(len(data), cfg, seed).to(device)
 
-    guesses: list[FirstGuess] = []
-
+    @functools.cache
     def the_first_guess() -> FirstGuess:
         """Where the inversion's own latents cannot explain the frames (innout/fit/bootstrap.py), computed once;
         deterministic, so a resumed stage computes the same."""
-        if not guesses:
-            guesses.append(first_guess(G, data, start.codes(G.num_ws).to(device), settings, cfg.bootstrap_floor))
-        return guesses[0]
+        return first_guess(G, data, start.codes(G.num_ws).to(device), settings, cfg.bootstrap_floor)
 
     def head_start() -> None:
         """The OOD field's head start (innout/fit/bootstrap.py); a resumed stage has its result in the
@@ -144,6 +142,7 @@ def joint_fit(
 
     def step(i: int) -> dict[str, float]:
         frames = schedule[i].to(device)
+        share = guide(i)
         ws = codes(frames)
         planes = cached_planes[frames] if cached_planes is not None else G.synthesize_planes(ws, noise_mode="const")
         out = render_composite(
@@ -153,7 +152,7 @@ def joint_fit(
             frames,
             data.cameras[frames],
             resolution=resolution,
-            separate=semi_supervised or (guide(i) > 0 and cfg.lambda_guide > 0),
+            separate=semi_supervised or (share > 0 and cfg.lambda_guide > 0),
             **settings.kwargs(),
         )
         target = data.target(frames, resolution)
@@ -175,13 +174,13 @@ def joint_fit(
             terms["sparsity"] = (cfg.lambda_sparsity, blend_sparsity(out.blend, 1 - mask.flatten(1)))
             if cfg.lambda_mask_blend:
                 terms["mask_blend"] = (cfg.lambda_mask_blend, largest_blend_cross_entropy(out.blend, mask))
-        if guide(i) > 0:
+        if share > 0:
             mask = the_first_guess().masks[frames].float()
             if cfg.lambda_guide:
                 l2_inside = masked_l2(out.ood_feature_image[:, :3], target, mask)
-                terms["guide"] = (guide(i) * cfg.lambda_guide, l2_inside)
+                terms["guide"] = (share * cfg.lambda_guide, l2_inside)
             if cfg.lambda_guide_blend:
-                terms["guide_blend"] = (guide(i) * cfg.lambda_guide_blend, largest_blend_cross_entropy(out.blend, mask))
+                terms["guide_blend"] = (share * cfg.lambda_guide_blend, largest_blend_cross_entropy(out.blend, mask))
         result = backward_weighted(terms)
         result["ood_opacity"] = float(out.ood_opacity.detach().mean())
         return result
