@@ -1,5 +1,5 @@
-"""``python -m innout.world train|directions|clip|figures``: train the prior, learn its directions, write a clip,
-draw the prior against the world."""
+"""``python -m innout.world train|w-avg|directions|clip|figures``: train the prior (or set its w_avg), learn its
+directions, write a clip, draw the prior against the world."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", default=str(ASSET), help=f"the trained generator (default: {ASSET})")
     p.add_argument("--steps", type=int, default=TrainConfig.steps, help=f"training steps ({TrainConfig.steps})")
     p.add_argument("--heads", type=int, default=TrainConfig.heads, help=f"training heads ({TrainConfig.heads})")
+    p = sub.add_parser("w-avg", help="set a trained prior's w_avg (the mean of its mapped latents) in place")
+    p.add_argument("--prior", default=str(ASSET))
     p = sub.add_parser("directions", help="learn the prior's edit directions from its known attributes")
     p.add_argument("--prior", default=str(ASSET))
     p.add_argument("-o", "--output", help="folder (default: assets/world_directions)")
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg = dataclasses.replace(TrainConfig(), steps=args.steps, heads=args.heads)
         print(f"wrote {train_prior(args.workdir, cfg, output=args.output)}")
+    elif args.command == "w-avg":
+        from .prior import set_prior_w_avg
+
+        print(f"wrote {set_prior_w_avg(args.prior)}")
     elif args.command == "directions":
         from ..eg3d.checkpoint import load_generator
         from .directions import ASSET_DIR, learn_world_directions

@@ -152,6 +152,41 @@ def heldout_psnr(G: TriPlaneGenerator, z: torch.Tensor, cameras: torch.Tensor, i
     return psnr(torch.cat(renders), images)
 
 
+W_AVG_SAMPLES = 65536
+
+
+@torch.no_grad()
+def estimate_w_avg(G: TriPlaneGenerator, samples: int = W_AVG_SAMPLES, seed: int = 0) -> torch.Tensor:
+    """Set and return the mapping's ``w_avg``: the mean of w over ``samples`` random z (seeded).
+
+    EG3D tracks it as a running average while it trains; the regression trainer here never calls the mapping in
+    that mode, so without this it stays at zero, a w that draws no head. The joint stage's L_w pulls every
+    frame's w towards it, truncation pulls towards it, and the geometric mask propagation renders it as the mean face.
+    """
+    mapping = G.backbone.mapping
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn(samples, mapping.z_dim, generator=generator).to(mapping.w_avg.device)
+    c = torch.zeros(samples, mapping.c_dim, device=z.device)
+    total = torch.zeros_like(mapping.w_avg)
+    for chunk_z, chunk_c in zip(z.split(8192), c.split(8192), strict=True):
+        total += G.mapping(chunk_z, chunk_c)[:, 0].sum(0)
+    mapping.w_avg.copy_(total / samples)
+    return mapping.w_avg
+
+
+def set_prior_w_avg(path: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
+    """Rewrite the prior at ``path`` (to ``output``, default in place) with ``estimate_w_avg``'s w_avg, every other
+    tensor and its metadata kept; the metadata records how w_avg was made."""
+    from ..eg3d.checkpoint import load_generator, read_safetensors_metadata, save_generator
+
+    G = load_generator(path, "cpu")
+    estimate_w_avg(G)
+    metadata = read_safetensors_metadata(path)
+    kept = {k: v for k, v in metadata.items() if k not in ("format", "version", "config", "innout_sha256")}
+    kept["innout_w_avg"] = json.dumps({"samples": W_AVG_SAMPLES, "seed": 0, "what": "mean of mapped random z"})
+    return save_generator(G, Path(output or path), kept)
+
+
 def train_prior(
     workdir: str | os.PathLike, cfg: TrainConfig | None = None, *, output: str | os.PathLike | None = None,
     progress: bool = True, log=print,
@@ -212,6 +247,7 @@ def train_prior(
                                      "history": history}, folder)  # fmt: skip
     bar.close()
     G.eval()
+    estimate_w_avg(G)
     score = heldout_psnr(G, hz, hcams, himages)
     train_score = heldout_psnr(G, z[:8], cameras[: 8 * views], images[: 8 * views])
     log(f"prior: held-out PSNR {score:.2f} dB, training-head PSNR {train_score:.2f} dB")
@@ -220,7 +256,8 @@ def train_prior(
             "train_config": dataclasses.asdict(cfg), "heldout_psnr": score, "train_psnr": train_score,
             "final_loss": sum(history[-50:]) / max(1, len(history[-50:])),
             "seconds_this_run": time.perf_counter() - started, "attributes": ATTRIBUTES,
-        })
+        }),
+        "innout_w_avg": json.dumps({"samples": W_AVG_SAMPLES, "seed": 0, "what": "mean of mapped random z"}),
     }  # fmt: skip
     out = Path(output) if output else ASSET
     out.parent.mkdir(parents=True, exist_ok=True)
