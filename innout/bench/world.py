@@ -2,7 +2,7 @@
 
     python -m innout.bench world [--scale test|script] [--objects sunglasses,...] [--object-spec FILE]
         [--methods innout,innout-mask,w+,pti] [--preset preview|fast|paper] [--set KEY=VALUE ...] [--prior FILE]
-        [--json FILE] [--images DIR]
+        [--json FILE] [--images DIR] [--mask-propagation both|flow|geometry]
 
 Per object type, a clip of one head turning and smiling, with the object (``innout.world``), rendered by the
 world's own renderer; the prior is the trained world generator (``assets/world_prior.safetensors``), which
@@ -34,7 +34,7 @@ import torch
 
 from ..fit.config import FitConfig, apply_overrides, get_preset
 from ..fit.data import FitData
-from ..fit.masks import propagate_mask
+from ..fit.mask_warp import PROPAGATIONS, mask_propagator
 from ..fit.pipeline import FitPipeline
 from ..scene import RenderRequest, Scene, load_scene
 from ..world.clips import ClipPlan, WorldClip, render_clip
@@ -144,7 +144,7 @@ def _smile_edit(clip: WorldClip, obj, direction, resolution: int) -> WorldClip:
 def run_world_benchmark(
     scale: str = "test", objects: list[str] | None = None, methods: tuple[str, ...] = METHODS,
     preset: str = "paper", prior: str | None = None, workdir: str | None = None, log=print,
-    images: str | None = None, overrides: list[str] | None = None,
+    images: str | None = None, overrides: list[str] | None = None, mask_propagation: str = PROPAGATIONS[0],
 ) -> dict:  # fmt: skip
     """The report (module docstring); with ``images``, a PNG per object there (``write_strips``)."""
     from ..eg3d.checkpoint import load_generator
@@ -161,7 +161,7 @@ def run_world_benchmark(
 
         direction = load_direction(smile_file)
     report: dict = {"scale": scale, "preset": preset, "overrides": list(overrides or []), "resolution": res,
-                    "objects": {}}  # fmt: skip
+                    "mask_propagation": mask_propagation, "objects": {}}  # fmt: skip
     plan = ClipPlan(BASE_HEAD, frames=SCALES[scale]["frames"])
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(workdir or tmp)
@@ -175,7 +175,7 @@ def run_world_benchmark(
             results, timings, strips = {}, {}, ({} if images else None)
             for method in methods:
                 results[method] = _run_method(G, clip, cfg, method, root / obj.name, heldout, smile, timings,
-                                              strips)  # fmt: skip
+                                              strips, mask_propagation)  # fmt: skip
                 log(f"world/{name}/{method}: " + " ".join(_fmt(k, v) for k, v in results[method].items()))
             if images:
                 write_strips(Path(images) / f"world_{obj.name}.png", clip, strips)
@@ -201,14 +201,15 @@ def prior_checks(G, prior: Path, plan: ClipPlan, cfg: FitConfig, workdir: Path, 
 
 def _run_method(
     G, clip: WorldClip, cfg: FitConfig, method: str, workdir: Path, heldout, smile, timings: dict,
-    strips: dict | None = None,
+    strips: dict | None = None, mask_propagation: str = PROPAGATIONS[0],
 ) -> dict:  # fmt: skip
     """Fit ``clip`` with ``method`` and score it. ``timings``: seconds per step of every stage computed so far
     for this clip (shared by its methods, whose common stages are computed once and then read from the cache)."""
     masks = None
     if method == "innout-mask":
         crops = ((clip.composite.permute(0, 2, 3, 1).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
-        masks = torch.from_numpy(propagate_mask(crops, clip.object_mask[0, 0].numpy())).float()[:, None]
+        propagate = mask_propagator(mask_propagation, G, clip.cameras)
+        masks = torch.from_numpy(propagate(crops, clip.object_mask[0, 0].numpy())).float()[:, None]
     data = FitData(clip.composite, clip.cameras, key=f"world-{clip.object_name}-{len(clip)}", ood_masks=masks)
     stage_times: dict[str, list[float]] = {}
     last = [time.perf_counter()]
@@ -278,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="keep the stage caches here (default: a temporary folder)")
     parser.add_argument("--json", help="write the report as JSON")
     parser.add_argument("--images", help="write a PNG per object here: truth, then fit / OOD opacity / removal")
+    parser.add_argument("--mask-propagation", choices=PROPAGATIONS, default=PROPAGATIONS[0],
+                        help="innout-mask: how the first frame's true mask reaches the others (default: %(default)s)")
     args = parser.parse_args(argv)
     objects = [o for o in (args.objects or "").split(",") if o] or (None if not args.object_spec else [])
     objects = (objects or ([] if args.object_spec else builtin_objects())) + args.object_spec
@@ -286,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown methods {sorted(unknown)}; choose from {METHODS}")
     report = run_world_benchmark(args.scale, objects, methods, args.preset, args.prior, args.workdir,
-                                 images=args.images, overrides=args.set)  # fmt: skip
+                                 images=args.images, overrides=args.set,
+                                 mask_propagation=args.mask_propagation)  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0

@@ -50,7 +50,8 @@ def fit(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     G = load_generator(args, device)
     path = fit_video(
-        args.input, G, config, method=args.method, mask=args.mask, output=args.output, workdir=args.workdir,
+        args.input, G, config, method=args.method, mask=args.mask,
+        mask_propagation=args.mask_propagation, output=args.output, workdir=args.workdir,
         prepare_options=prepare_options(args), progress=tqdm_progress(), device=device,
     )  # fmt: skip
     print(f"wrote {path}")
@@ -113,9 +114,15 @@ def register(sub) -> None:
     p.add_argument("--method", default="innout", choices=["innout", "w+", "w", "pti"], help="default: innout")
     p.add_argument(
         "--mask",
-        help="semi-supervised fit: a PNG mask of the OOD object on the first aligned crop (propagated by "
-        "optical flow) or a folder with one mask per prepared frame; white = OOD",
+        help="semi-supervised fit: a PNG mask of the OOD object on the first aligned crop (propagated to the "
+        "other frames, see --mask-propagation) or a folder with one mask per prepared frame; white = OOD",
     )
+    p.add_argument(
+        "--mask-propagation", default="both", choices=["both", "flow", "geometry"],
+        help="how --mask's first-frame mask reaches the other frames: optical flow, the head's geometry (the "
+        "generator's mean face seen by each frame's camera), or both (a pixel is the object's when either says "
+        "so); default: both",
+    )  # fmt: skip
     p.add_argument("--max-frames", type=number(FRAME_COUNT), help="fit at most this many evenly spaced frames (>= 1)")
     p.add_argument("--seed", type=number(SEED), help="random seed, 0 to 2^32-1 (default: the preset's)")
     p.add_argument("-o", "--output", help="scene file to write (default: inside the work folder)")

@@ -1,13 +1,15 @@
 """OOD masks for the semi-supervised fit: read them, or propagate one first-frame mask through the video.
 
-Propagation follows dense optical flow (OpenCV's Farneback) between consecutive aligned crops:
+``propagate_mask`` follows dense optical flow (OpenCV's Farneback) between consecutive aligned crops:
 each frame's mask is the previous mask warped along the backward flow, so an object drawn once on
-frame 0 follows the face's motion. The crops are aligned, so the motion left is small.
+frame 0 follows the face's motion. The crops are aligned, so the motion left is small. The fit's default adds
+the head's geometry (``innout.fit.mask_warp``): a propagator is any ``(crops, first) -> masks`` function.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -19,6 +21,9 @@ from ..frames import list_images
 
 class MaskError(UserError, ValueError):
     """An OOD mask that cannot be used (unreadable, wrong size, empty, wrong count)."""
+
+
+Propagator = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (uint8 crops [F, H, W, 3], bool [H, W]) -> [F, H, W]
 
 
 def read_mask(path: str | os.PathLike, size: int) -> np.ndarray:
@@ -54,8 +59,9 @@ def propagate_mask(crops: np.ndarray, first: np.ndarray) -> np.ndarray:
     return np.stack(masks)
 
 
-def load_masks(path: str | os.PathLike, crops: np.ndarray) -> np.ndarray:
-    """Masks for every crop from one image (frame 0's mask, propagated) or a folder of one per frame."""
+def load_masks(path: str | os.PathLike, crops: np.ndarray, propagate: Propagator | None = None) -> np.ndarray:
+    """Masks for every crop from one image (frame 0's mask, propagated by ``propagate``, default
+    ``propagate_mask``) or a folder of one per frame."""
     path = Path(path)
     size = crops.shape[1]
     if path.is_dir():
@@ -64,7 +70,7 @@ def load_masks(path: str | os.PathLike, crops: np.ndarray) -> np.ndarray:
             raise MaskError(f"{path} holds {len(files)} mask images for {len(crops)} frames")
         masks = np.stack([read_mask(f, size) for f in files])
     elif path.is_file():
-        masks = propagate_mask(crops, read_mask(path, size))
+        masks = (propagate or propagate_mask)(crops, read_mask(path, size))
     else:
         raise MaskError(f"no mask image or folder at {path}")
     if not masks.any():
@@ -72,13 +78,18 @@ def load_masks(path: str | os.PathLike, crops: np.ndarray) -> np.ndarray:
     return masks
 
 
-def resolve_masks(masks: str | os.PathLike | np.ndarray, crops: np.ndarray) -> np.ndarray:
+def resolve_masks(
+    masks: str | os.PathLike | np.ndarray, crops: np.ndarray, propagate: Propagator | None = None
+) -> np.ndarray:
     """bool masks [F, H, W] for uint8 crops [F, H, W, 3] from: a mask image (frame 0's, propagated) or a
-    folder of one per frame, a [H, W] array (frame 0's, propagated), or a [F, H, W] array (nonzero = OOD)."""
+    folder of one per frame, a [H, W] array (frame 0's, propagated), or a [F, H, W] array (nonzero = OOD).
+    ``propagate``: how frame 0's mask reaches the others (default ``propagate_mask``, optical flow)."""
     if not isinstance(masks, np.ndarray):
-        return load_masks(masks, crops)
+        return load_masks(masks, crops, propagate)
     if masks.ndim == 2:
-        out = propagate_mask(crops, masks > 0)
+        if masks.shape != crops.shape[1:3]:
+            raise MaskError(f"masks are {masks.shape[1]}x{masks.shape[0]}; they must match the crops")
+        out = (propagate or propagate_mask)(crops, masks > 0)
     elif masks.ndim == 3 and len(masks) == len(crops):
         out = masks > 0
     else:

@@ -22,7 +22,8 @@ from ..progress import Progress
 from ..scene.file import SceneSource
 from .config import FitConfig
 from .data import FitData, evenly_spaced
-from .masks import resolve_masks
+from .mask_warp import PROPAGATIONS, mask_propagator
+from .masks import MaskError, resolve_masks
 from .pipeline import FitPipeline
 
 RANDOM_GENERATORS = ("tiny", "ffhq")
@@ -63,6 +64,7 @@ def fit_video(
     *,
     method: str = "innout",
     mask: str | os.PathLike | np.ndarray | None = None,
+    mask_propagation: str = "both",
     output: str | os.PathLike | None = None,
     workdir: str | os.PathLike | None = None,
     prepare_options: PrepareOptions | None = None,
@@ -72,13 +74,19 @@ def fit_video(
 ) -> Path:
     """Fit ``input`` (a path, prepared with ``prepare_options``, or a ``PreparedVideo`` already at hand) and
     return the scene file's path. ``mask``: the OOD object on the first frame (an image or a [H, W] array,
-    propagated), one per prepared frame (a folder or a [T, H, W] array), or None (unsupervised)."""
+    propagated), one per prepared frame (a folder or a [T, H, W] array), or None (unsupervised).
+    ``mask_propagation``: how a first-frame mask reaches the other frames (``innout.fit.mask_warp.PROPAGATIONS``)."""
     config.validate()  # every setting, before any work
+    if mask_propagation not in PROPAGATIONS:
+        raise MaskError(f"unknown mask propagation {mask_propagation!r}; choose one of {', '.join(PROPAGATIONS)}")
     if isinstance(input, PreparedVideo):
         prepared = input
     else:
         prepared = prepare(input, prepare_options, progress=progress is not None)
-    masks = resolve_masks(mask, prepared.crops) if mask is not None else None
+    masks = None
+    if mask is not None:
+        propagate = mask_propagator(mask_propagation, G, torch.as_tensor(np.asarray(prepared.cameras)))
+        masks = resolve_masks(mask, prepared.crops, propagate)
     keep = evenly_spaced(len(prepared), config.max_frames)
     # the key of a prepared video is the hash of its frames' and cameras' files (checked when they were
     # read) and the frames kept; without one (a PreparedVideo built in memory) the arrays are hashed
