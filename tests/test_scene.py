@@ -321,6 +321,39 @@ def test_drag_preview_interpolates_cached_knot_planes(tiny_generator):
     torch.testing.assert_close(beyond, scene.render(RenderRequest(0, edits={"a": 3.0})).raw, atol=1e-5, rtol=0)
 
 
+def test_a_direction_learned_again_under_its_name_is_what_renders_not_the_cached_old_one(tiny_generator, tmp_path):
+    """The plane caches are keyed by edit name and strength: replacing a direction (a relearned 'smile', a file
+    loaded again with new numbers) must empty them, and giving the same direction again must not."""
+    from innout.edit.directions import save_direction
+
+    scene = Scene(band_scene_data(tiny_generator, n_frames=2))
+    scene.add_direction(random_direction(scene.G, "a", seed=1))
+    scene.warm_edit_knots(0)
+    old_exact = scene.render(RenderRequest(0, edits={"a": 1.5})).raw
+    old_drag = scene.render(RenderRequest(0, edits={"a": 1.5}, approximate_edits=True)).raw
+    runs = scene.backbone_runs
+    scene.add_direction(random_direction(scene.G, "a", seed=1))  # the same numbers: the caches stay
+    scene.render(RenderRequest(0, edits={"a": 1.5}))
+    assert scene.backbone_runs == runs
+
+    scene.add_direction(random_direction(scene.G, "a", seed=7))  # learned again: other numbers
+    fresh = Scene(band_scene_data(tiny_generator, n_frames=2))
+    fresh.add_direction(random_direction(fresh.G, "a", seed=7))
+    expected = fresh.render(RenderRequest(0, edits={"a": 1.5})).raw
+    torch.testing.assert_close(scene.render(RenderRequest(0, edits={"a": 1.5})).raw, expected, atol=1e-6, rtol=0)
+    assert float((expected - old_exact).abs().max()) > 1e-3  # the two directions do differ here
+    scene.warm_edit_knots(0)
+    drag = scene.render(RenderRequest(0, edits={"a": 1.5}, approximate_edits=True)).raw
+    torch.testing.assert_close(drag, expected, atol=1e-5, rtol=0)
+    assert float((drag - old_drag).abs().max()) > 1e-3
+
+    save_direction(random_direction(scene.G, "a", seed=9), tmp_path / "a.safetensors")  # from a file, too
+    scene.load_directions([tmp_path])
+    fresh.add_direction(random_direction(fresh.G, "a", seed=9))
+    torch.testing.assert_close(scene.render(RenderRequest(0, edits={"a": 1.5})).raw,
+                               fresh.render(RenderRequest(0, edits={"a": 1.5})).raw, atol=1e-6, rtol=0)  # fmt: skip
+
+
 def test_mapper_edits_are_made_before_smoothing_as_the_official_code(tiny_generator):
     from innout.edit.mapper import LevelsMapper
     from innout.scene import SceneEdits

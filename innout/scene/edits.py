@@ -52,6 +52,17 @@ def check_finite(tensor: torch.Tensor | None, what: str) -> None:
         raise RenderError(f"{what} hold NaN or infinite numbers; a render of them would be black")
 
 
+def same_direction(a: Direction, b: Direction) -> bool:
+    """Whether two directions make the same edit (the same numbers, scale, layers and range)."""
+
+    def same(x: torch.Tensor | None, y: torch.Tensor | None) -> bool:
+        return (x is None and y is None) or (x is not None and y is not None and x.shape == y.shape
+                                             and torch.equal(x.cpu(), y.cpu()))  # fmt: skip
+
+    return (a is b) or (same(a.normal, b.normal) and same(a.offsets, b.offsets) and a.scale == b.scale
+                        and a.layers == b.layers and tuple(a.value_range) == tuple(b.value_range))  # fmt: skip
+
+
 class SceneEdits:
     """The per-frame latents ``ws`` [F, 14, 512] (and OOD codes), the edits loaded for them, and their
     smoothed versions (computed once per smoothing)."""
@@ -64,22 +75,32 @@ class SceneEdits:
         self.directions: dict[str, Direction] = {}
         self.mappers: dict[str, LevelsMapper] = {}
         self._smoothed: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        self.replaced: list[str] = []  # the edits the last ``load_directions`` replaced by different ones
 
     @property
     def names(self) -> list[str]:
         return sorted([*self.directions, *self.mappers])
 
-    def add_direction(self, direction: Direction) -> None:
-        """Make a direction available; it must belong to this scene's latent space."""
+    def add_direction(self, direction: Direction) -> bool:
+        """Make a direction available; it must belong to this scene's latent space. True when it replaced a
+        different edit of the same name (whatever was computed with the old one is then stale)."""
         direction.check_space(self.latent_space)
         check_direction_numbers(direction, self.ws.shape[1])
+        old = self.directions.get(direction.name)
+        replaced = (old is not None and not same_direction(old, direction)) or direction.name in self.mappers
+        self.mappers.pop(direction.name, None)
         self.directions[direction.name] = direction
+        return replaced
 
-    def add_mapper(self, mapper: LevelsMapper) -> None:
-        """Make a StyleCLIP mapper available; its weights must be finite numbers."""
+    def add_mapper(self, mapper: LevelsMapper) -> bool:
+        """Make a StyleCLIP mapper available; its weights must be finite numbers. True when it replaced an edit
+        of the same name."""
         for name, tensor in mapper.state_dict().items():
             check_finite(tensor, f"the weights of mapper {mapper.name!r} ({name})")
+        replaced = mapper.name in self.mappers or mapper.name in self.directions
+        self.directions.pop(mapper.name, None)
         self.mappers[mapper.name] = mapper.to(self.ws.device)
+        return replaced
 
     def load_directions(self, paths: list[str | os.PathLike]) -> list[str]:
         """Add the directions found in files/folders that belong to this latent space; returns a note for
@@ -87,9 +108,11 @@ class SceneEdits:
         from ..edit.directions import DirectionMismatchError, load_directions
 
         skipped = []
+        self.replaced = []
         for direction in load_directions([p for p in paths if Path(p).exists()]).values():
             try:
-                self.add_direction(direction)
+                if self.add_direction(direction):
+                    self.replaced.append(direction.name)
             except DirectionMismatchError as exc:
                 skipped.append(str(exc))
         return skipped

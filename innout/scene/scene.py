@@ -192,14 +192,21 @@ class Scene:
     def edit_names(self) -> list[str]:
         return self.edits.names
 
+    # an edit replaced under the same name (a direction learned again) makes every cached plane computed with
+    # its old numbers stale: the caches are keyed by edit name and strength, so they are emptied
     def add_direction(self, direction: Direction) -> None:
-        self.edits.add_direction(direction)
+        if self.edits.add_direction(direction):
+            self.clear_cache()
 
     def add_mapper(self, mapper: LevelsMapper) -> None:
-        self.edits.add_mapper(mapper)
+        if self.edits.add_mapper(mapper):
+            self.clear_cache()
 
     def load_directions(self, paths: list[str | os.PathLike]) -> list[str]:
-        return self.edits.load_directions(paths)
+        notes = self.edits.load_directions(paths)
+        if self.edits.replaced:
+            self.clear_cache()
+        return notes
 
     def frame_angles(self, frame: int) -> tuple[float, float]:
         """(yaw, pitch) of the frame's own camera as offsets from frontal, radians."""
