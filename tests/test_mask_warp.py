@@ -114,6 +114,21 @@ def test_the_default_propagation_is_no_worse_than_flow_on_any_builtin_object(wor
         assert both >= flow - 0.005, (name, both, flow)
 
 
+def test_geometry_only_for_the_frames_a_fit_keeps(world_prior, world_clips):
+    """The mean face is rendered per frame (about a second each with EG3D on a CPU), so a fit asks only for the
+    frames it keeps: those equal the full computation, the others are left to the flow ('both') or empty."""
+    crops, truth, cameras = world_clips["sunglasses"]
+    full = propagate_mask_by_geometry(world_prior, cameras, truth[0], crops, refine=True)
+    some = propagate_mask_by_geometry(world_prior, cameras, truth[0], crops, refine=True, frames=[5, 3, 0])
+    assert (some[[0, 3, 5]] == full[[0, 3, 5]]).all() and full[[3, 5]].any()
+    assert not some[[1, 2, 4, 6, 7]].any()
+    both = mask_propagator("both", world_prior, cameras, frames=[3])(crops, truth[0])
+    flow = propagate_mask(crops, truth[0])
+    assert (both[5] == flow[5]).all() and (both[3] == (full[3] | flow[3])).all()
+    with pytest.raises(MaskError, match="not all among"):
+        propagate_mask_by_geometry(world_prior, cameras, truth[0], frames=[8])
+
+
 def test_propagation_choices_are_checked():
     with pytest.raises(MaskError, match="unknown mask propagation"):
         mask_propagator("optical")

@@ -28,20 +28,27 @@ from .masks import MaskError, Propagator, propagate_mask
 PROPAGATIONS = ("both", "flow", "geometry")  # the first is the default
 
 OCCLUSION_TOLERANCE = 0.05  # world units (the head is about 1 across): nearer than this is "the same surface"
+GEOMETRY_RESOLUTION = 64  # rays per side of the mean face's depth: the warp is smooth, the mask keeps its detail
+GEOMETRY_SAMPLES = 24  # coarse and fine samples per ray at most (EG3D's 48 + 48 cost 4x for a depth no one sees)
 
 
 @torch.no_grad()
 def mean_face_depth(
     G: TriPlaneGenerator, cameras: torch.Tensor, resolution: int, batch: int = 4
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ray depth and opacity [F, R, R] of the prior's mean face (w_avg) seen by each camera [F, 25]."""
+    """Ray depth and opacity [F, R, R] of the prior's mean face (w_avg) seen by each camera [F, 25], with at most
+    ``GEOMETRY_SAMPLES`` coarse and fine samples per ray."""
     device = G.backbone.mapping.w_avg.device
     ws = G.backbone.mapping.w_avg.reshape(1, 1, -1).expand(1, G.backbone.mapping.num_ws, -1)
     planes = G.synthesize_planes(ws)
     depths, opacities = [], []
     for start in range(0, len(cameras), batch):
         c = cameras[start : start + batch].to(device).float()
-        render = G.render_planes(planes.expand(len(c), -1, -1, -1, -1), c, resolution=resolution, deterministic=True)
+        render = G.render_planes(
+            planes.expand(len(c), -1, -1, -1, -1), c, resolution=resolution, deterministic=True,
+            depth_resolution=min(GEOMETRY_SAMPLES, G.rendering.depth_resolution),
+            depth_resolution_importance=min(GEOMETRY_SAMPLES, G.rendering.depth_resolution_importance),
+        )  # fmt: skip
         depths.append(render.depth_image[:, 0].cpu())
         opacities.append(render.weight_image[:, 0].clamp(0, 1).cpu())
     return torch.cat(depths), torch.cat(opacities)
@@ -71,8 +78,9 @@ def frame0_coordinates(
     G: TriPlaneGenerator, cameras: torch.Tensor, resolution: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For every frame's pixel (at the render ``resolution``), where it lies in frame 0 (normalised 0..1 coordinates
-    [F, R, R, 2]) and whether frame 0 saw that point (bool [F, R, R])."""
-    res = resolution or G.neural_rendering_resolution
+    [F, R, R, 2]) and whether frame 0 saw that point (bool [F, R, R]). Default ``resolution``: the generator's
+    neural resolution, at most ``GEOMETRY_RESOLUTION``."""
+    res = resolution or min(GEOMETRY_RESOLUTION, G.neural_rendering_resolution)
     cameras = cameras.float().cpu()
     depth, opacity = mean_face_depth(G, cameras, res)
     origins, directions = camera_rays(cameras, res)
@@ -95,31 +103,37 @@ def frame0_coordinates(
 
 def propagate_mask_by_geometry(
     G: TriPlaneGenerator, cameras: torch.Tensor, first: np.ndarray, crops: np.ndarray | None = None,
-    *, refine: bool = False, resolution: int | None = None,
+    *, refine: bool = False, resolution: int | None = None, frames: list[int] | None = None,
 ) -> np.ndarray:  # fmt: skip
     """bool masks [F, H, W] from frame 0's bool mask [H, W] and the frames' cameras [F, 25] (module docstring).
     ``refine`` (needs the uint8 ``crops`` [F, H, W, 3]): correct each warp with optical flow between frame t and
-    frame 0 warped into it."""
+    frame 0 warped into it. ``frames``: compute only these (a fit's kept frames: the mean face is rendered once per
+    frame, about a second on a CPU with EG3D); the others are left empty."""
     if first.ndim != 2:
         raise MaskError(f"the first-frame mask must be [H, W], got shape {first.shape}")
     if refine and (crops is None or crops.shape[1:3] != first.shape):
         raise MaskError("refining the warped masks needs the crops, at the mask's size")
     h, w = first.shape
-    coords, seen = frame0_coordinates(G, cameras, resolution)
+    count = len(cameras)
+    wanted = sorted({int(t) for t in (range(count) if frames is None else frames)} - {0})
+    if any(t < 0 or t >= count for t in wanted):
+        raise MaskError(f"frames {wanted} are not all among the {count} frames")
+    coords, seen = frame0_coordinates(G, torch.as_tensor(cameras)[[0, *wanted]], resolution)
     # the warp at the crops' size: coordinates and visibility are smooth, the mask keeps its own detail
     coords = F.interpolate(coords.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=False)
     seen = F.interpolate(seen[:, None].float(), size=(h, w), mode="bilinear", align_corners=False)[:, 0] > 0.5
     map_x = (coords[:, 0] * w - 0.5).numpy().astype(np.float32)  # pixel centres: u = (x + 0.5) / w
     map_y = (coords[:, 1] * h - 0.5).numpy().astype(np.float32)
     first_f = first.astype(np.float32)
-    masks = [first.astype(bool)]
-    for t in range(1, len(cameras)):
-        mx, my = map_x[t], map_y[t]
+    masks = np.zeros((count, h, w), dtype=bool)
+    masks[0] = first
+    for j, t in enumerate(wanted, start=1):
+        mx, my = map_x[j], map_y[j]
         if refine:
             mx, my = _refined_maps(crops[0], crops[t], mx, my)
         warped = cv2.remap(first_f, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        masks.append((warped > 0.5) & seen[t].numpy())
-    return np.stack(masks)
+        masks[t] = (warped > 0.5) & seen[j].numpy()
+    return masks
 
 
 def _refined_maps(crop0: np.ndarray, crop_t: np.ndarray, map_x: np.ndarray, map_y: np.ndarray):
@@ -137,9 +151,14 @@ def _refined_maps(crop0: np.ndarray, crop_t: np.ndarray, map_x: np.ndarray, map_
     return mx, my
 
 
-def mask_propagator(how: str, G: TriPlaneGenerator | None = None, cameras: torch.Tensor | None = None) -> Propagator:
+def mask_propagator(
+    how: str, G: TriPlaneGenerator | None = None, cameras: torch.Tensor | None = None,
+    frames: list[int] | None = None,
+) -> Propagator:  # fmt: skip
     """The propagator named ``how``: 'flow' (``propagate_mask``), 'geometry' (the mean face's geometry, refined
     by flow from frame 0) or 'both' (a pixel is the object's when either carries frame 0's object there).
+    ``frames``: where the geometry is computed (default: every frame); elsewhere 'both' is the flow's mask and
+    'geometry' empty.
 
     'both' is the default because neither alone wins: mean IoU with the true mask over frames 1..F-1 of the world
     clips (8 frames, 50 degrees of yaw; clown nose, face paint, moving card, sunglasses, surgical mask):
@@ -153,7 +172,7 @@ def mask_propagator(how: str, G: TriPlaneGenerator | None = None, cameras: torch
         raise MaskError(f"mask propagation {how!r} needs the generator and the frames' cameras")
 
     def by_geometry(crops: np.ndarray, first: np.ndarray) -> np.ndarray:
-        masks = propagate_mask_by_geometry(G, torch.as_tensor(cameras), first, crops, refine=True)
+        masks = propagate_mask_by_geometry(G, torch.as_tensor(cameras), first, crops, refine=True, frames=frames)
         return masks | propagate_mask(crops, first) if how == "both" else masks
 
     return by_geometry

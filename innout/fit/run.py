@@ -83,11 +83,11 @@ def fit_video(
         prepared = input
     else:
         prepared = prepare(input, prepare_options, progress=progress is not None)
-    masks = None
-    if mask is not None:
-        propagate = mask_propagator(mask_propagation, G, torch.as_tensor(np.asarray(prepared.cameras)))
-        masks = resolve_masks(mask, prepared.crops, propagate)
     keep = evenly_spaced(len(prepared), config.max_frames)
+    masks = None
+    if mask is not None:  # the head's geometry only where the fit looks: the kept frames
+        cameras = torch.as_tensor(np.asarray(prepared.cameras))
+        masks = resolve_masks(mask, prepared.crops, mask_propagator(mask_propagation, G, cameras, frames=keep))
     # the key of a prepared video is the hash of its frames' and cameras' files (checked when they were
     # read) and the frames kept; without one (a PreparedVideo built in memory) the arrays are hashed
     key = f"{prepared.content_digest[:24]}-{','.join(map(str, keep))}" if prepared.content_digest else None
