@@ -155,8 +155,9 @@ def edit_slot(page, name: str, timeout_s: float = 30) -> str:
         "(n) => { const s = [...document.querySelectorAll('.edit-slot')].find(e => e.offsetParent !== null"
         " && e.innerText.split('\\n')[0].trim() === n); return s ? s.id : null; }"
     )
-    page.wait_for_function(find, arg=name, timeout=timeout_s * 1000)
-    return page.evaluate(find, name)
+    # the id the wait found, not a second look: the slots can be relabelled in between (a new scene), and a second
+    # look then found none (seen once in four clean-clone runs, 2026-12-01)
+    return page.wait_for_function(find, arg=name, timeout=timeout_s * 1000).json_value()
 
 
 def render_src(page) -> str | None:
