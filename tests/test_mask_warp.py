@@ -81,12 +81,13 @@ def world_clips(world_prior):
     """Eight frames (50 degrees of yaw) of every built-in object, with their true masks."""
     from innout.bench.world import BASE_HEAD
     from innout.world.clips import ClipPlan, render_clip
+    from innout.world.figures import to_uint8
     from innout.world.objects import builtin_objects, load_object
 
     clips = {}
     for name in builtin_objects():
         clip = render_clip(ClipPlan(BASE_HEAD, frames=8), load_object(name), 64)
-        crops = ((clip.composite.permute(0, 2, 3, 1).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+        crops = to_uint8(clip.composite)
         clips[name] = (crops, clip.object_mask[:, 0].numpy(), clip.cameras)
     return clips
 

@@ -28,6 +28,7 @@ def run_mask_benchmark(frames: int = 8, objects: list[str] | None = None, prior:
     from ..eg3d.checkpoint import load_generator
     from ..fit.mask_warp import PROPAGATIONS, mask_propagator
     from ..world.clips import ClipPlan, render_clip
+    from ..world.figures import to_uint8
     from ..world.objects import builtin_objects, load_object
     from ..world.prior import ASSET, prior_config
     from .world import BASE_HEAD
@@ -37,7 +38,7 @@ def run_mask_benchmark(frames: int = 8, objects: list[str] | None = None, prior:
     rows = []
     for name in objects or builtin_objects():
         clip = render_clip(ClipPlan(BASE_HEAD, frames=frames), load_object(name), res)
-        crops = ((clip.composite.permute(0, 2, 3, 1).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+        crops = to_uint8(clip.composite)
         truth = clip.object_mask[:, 0].numpy()
         for how in PROPAGATIONS:
             start = time.perf_counter()

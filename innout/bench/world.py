@@ -38,6 +38,7 @@ from ..fit.mask_warp import PROPAGATIONS, mask_propagator
 from ..fit.pipeline import FitPipeline
 from ..scene import RenderRequest, Scene, load_scene
 from ..world.clips import ClipPlan, WorldClip, render_clip
+from ..world.figures import to_uint8
 from ..world.heads import HeadAttributes
 from ..world.objects import builtin_objects, load_object
 
@@ -207,7 +208,7 @@ def _run_method(
     for this clip (shared by its methods, whose common stages are computed once and then read from the cache)."""
     masks = None
     if method == "innout-mask":
-        crops = ((clip.composite.permute(0, 2, 3, 1).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+        crops = to_uint8(clip.composite)
         propagate = mask_propagator(mask_propagation, G, clip.cameras)
         masks = torch.from_numpy(propagate(crops, clip.object_mask[0, 0].numpy())).float()[:, None]
     data = FitData(clip.composite, clip.cameras, key=f"world-{clip.object_name}-{len(clip)}", ood_masks=masks)

@@ -151,6 +151,12 @@ def _refined_maps(crop0: np.ndarray, crop_t: np.ndarray, map_x: np.ndarray, map_
     return mx, my
 
 
+def check_propagation(how: str) -> None:
+    """``MaskError`` unless ``how`` names one of ``PROPAGATIONS``."""
+    if how not in PROPAGATIONS:
+        raise MaskError(f"unknown mask propagation {how!r}; choose one of {', '.join(PROPAGATIONS)}")
+
+
 def mask_propagator(
     how: str, G: TriPlaneGenerator | None = None, cameras: torch.Tensor | None = None,
     frames: list[int] | None = None,
@@ -164,15 +170,14 @@ def mask_propagator(
     clips (8 frames, 50 degrees of yaw; clown nose, face paint, moving card, sunglasses, surgical mask):
     flow .115 .767 .189 .492 .887, geometry .282 .759 .094 .743 .687, both .258 .803 .207 .614 .887 (docs/method.md).
     """
-    if how not in PROPAGATIONS:
-        raise MaskError(f"unknown mask propagation {how!r}; choose one of {', '.join(PROPAGATIONS)}")
+    check_propagation(how)
     if how == "flow":
         return propagate_mask
     if G is None or cameras is None:
         raise MaskError(f"mask propagation {how!r} needs the generator and the frames' cameras")
 
     def by_geometry(crops: np.ndarray, first: np.ndarray) -> np.ndarray:
-        masks = propagate_mask_by_geometry(G, torch.as_tensor(cameras), first, crops, refine=True, frames=frames)
+        masks = propagate_mask_by_geometry(G, cameras, first, crops, refine=True, frames=frames)
         return masks | propagate_mask(crops, first) if how == "both" else masks
 
     return by_geometry

@@ -22,8 +22,8 @@ from ..progress import Progress
 from ..scene.file import SceneSource
 from .config import FitConfig
 from .data import FitData, evenly_spaced
-from .mask_warp import PROPAGATIONS, mask_propagator
-from .masks import MaskError, resolve_masks
+from .mask_warp import PROPAGATIONS, check_propagation, mask_propagator
+from .masks import resolve_masks
 from .pipeline import FitPipeline
 
 RANDOM_GENERATORS = ("tiny", "ffhq")
@@ -64,7 +64,7 @@ def fit_video(
     *,
     method: str = "innout",
     mask: str | os.PathLike | np.ndarray | None = None,
-    mask_propagation: str = "both",
+    mask_propagation: str = PROPAGATIONS[0],
     output: str | os.PathLike | None = None,
     workdir: str | os.PathLike | None = None,
     prepare_options: PrepareOptions | None = None,
@@ -77,8 +77,7 @@ def fit_video(
     propagated), one per prepared frame (a folder or a [T, H, W] array), or None (unsupervised).
     ``mask_propagation``: how a first-frame mask reaches the other frames (``innout.fit.mask_warp.PROPAGATIONS``)."""
     config.validate()  # every setting, before any work
-    if mask_propagation not in PROPAGATIONS:
-        raise MaskError(f"unknown mask propagation {mask_propagation!r}; choose one of {', '.join(PROPAGATIONS)}")
+    check_propagation(mask_propagation)
     if isinstance(input, PreparedVideo):
         prepared = input
     else:

@@ -75,7 +75,6 @@ class SceneEdits:
         self.directions: dict[str, Direction] = {}
         self.mappers: dict[str, LevelsMapper] = {}
         self._smoothed: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
-        self.replaced: list[str] = []  # the edits the last ``load_directions`` replaced by different ones
 
     @property
     def names(self) -> list[str]:
@@ -102,20 +101,20 @@ class SceneEdits:
         self.mappers[mapper.name] = mapper.to(self.ws.device)
         return replaced
 
-    def load_directions(self, paths: list[str | os.PathLike]) -> list[str]:
+    def load_directions(self, paths: list[str | os.PathLike]) -> tuple[list[str], list[str]]:
         """Add the directions found in files/folders that belong to this latent space; returns a note for
-        each one left out (learned for another generator)."""
+        each one left out (learned for another generator) and the names whose edit was replaced by a different
+        one."""
         from ..edit.directions import DirectionMismatchError, load_directions
 
-        skipped = []
-        self.replaced = []
+        skipped, replaced = [], []
         for direction in load_directions([p for p in paths if Path(p).exists()]).values():
             try:
                 if self.add_direction(direction):
-                    self.replaced.append(direction.name)
+                    replaced.append(direction.name)
             except DirectionMismatchError as exc:
                 skipped.append(str(exc))
-        return skipped
+        return skipped, replaced
 
     def check(self, edits: dict[str, float] | None) -> None:
         """Raise ``RenderError`` naming the edits that have no direction or mapper here, or whose strength

@@ -203,8 +203,8 @@ class Scene:
             self.clear_cache()
 
     def load_directions(self, paths: list[str | os.PathLike]) -> list[str]:
-        notes = self.edits.load_directions(paths)
-        if self.edits.replaced:
+        notes, replaced = self.edits.load_directions(paths)
+        if replaced:
             self.clear_cache()
         return notes
 
