@@ -7,6 +7,9 @@ import argparse
 from ..numbers import SEED, Range
 from .common import FRAME_COUNT, add_generator_arguments, load_generator, number
 
+# innout.fit.mask_warp.PROPAGATIONS, written out: the command line does not import torch to build its help
+MASK_PROPAGATIONS = ("colour", "both", "flow", "geometry")
+
 STRIDE = Range(1, 1000, integer=True)
 SIGMA = Range(0, 1000, unit="frames; 0 turns the filter off")
 MAX_GAP = Range(0, 100_000, integer=True, unit="frames")
@@ -118,10 +121,11 @@ def register(sub) -> None:
         "other frames, see --mask-propagation) or a folder with one mask per prepared frame; white = OOD",
     )
     p.add_argument(
-        "--mask-propagation", default="both", choices=["both", "flow", "geometry"],
+        "--mask-propagation", default="colour", choices=MASK_PROPAGATIONS,
         help="how --mask's first-frame mask reaches the other frames: optical flow, the head's geometry (the "
-        "generator's mean face seen by each frame's camera), or both (a pixel is the object's when either says "
-        "so); default: both",
+        "generator's mean face seen by each frame's camera), both (a pixel is the object's when either says so), "
+        "or colour (both, then each pixel decided by the first frame's object and background colours); "
+        "default: colour",
     )  # fmt: skip
     p.add_argument("--max-frames", type=number(FRAME_COUNT), help="fit at most this many evenly spaced frames (>= 1)")
     p.add_argument("--seed", type=number(SEED), help="random seed, 0 to 2^32-1 (default: the preset's)")

@@ -23,9 +23,10 @@ import torch.nn.functional as F
 
 from ..eg3d.cameras import CAMERA_PIVOT, camera_rays, split_label
 from ..eg3d.generator import TriPlaneGenerator
+from .mask_colour import refine_by_colour
 from .masks import MaskError, Propagator, propagate_mask
 
-PROPAGATIONS = ("both", "flow", "geometry")  # the first is the default
+PROPAGATIONS = ("colour", "both", "flow", "geometry")  # the first is the default
 
 OCCLUSION_TOLERANCE = 0.05  # world units (the head is about 1 across): nearer than this is "the same surface"
 GEOMETRY_RESOLUTION = 64  # rays per side of the mean face's depth: the warp is smooth, the mask keeps its detail
@@ -162,13 +163,15 @@ def mask_propagator(
     frames: list[int] | None = None,
 ) -> Propagator:  # fmt: skip
     """The propagator named ``how``: 'flow' (``propagate_mask``), 'geometry' (the mean face's geometry, refined
-    by flow from frame 0) or 'both' (a pixel is the object's when either carries frame 0's object there).
-    ``frames``: where the geometry is computed (default: every frame); elsewhere 'both' is the flow's mask and
-    'geometry' empty.
+    by flow from frame 0), 'both' (a pixel is the object's when either carries frame 0's object there) or 'colour'
+    ('both' as the prior of a per-pixel decision by frame 0's object and background colours,
+    ``innout.fit.mask_colour``). ``frames``: where the geometry is computed (default: every frame); elsewhere 'both'
+    and 'colour' start from the flow's mask and 'geometry' is empty.
 
-    'both' is the default because neither alone wins: mean IoU with the true mask over frames 1..F-1 of the world
-    clips (8 frames, 50 degrees of yaw; clown nose, face paint, moving card, sunglasses, surgical mask):
-    flow .115 .767 .189 .492 .887, geometry .282 .759 .094 .743 .687, both .258 .803 .207 .614 .887 (docs/method.md).
+    'colour' is the default: mean IoU with the true mask over frames 1..F-1 of the world clips (4 frames, 50 degrees
+    of yaw; clown nose, face paint, moving card, sunglasses, surgical mask): flow .027 .578 .065 .434 .854,
+    geometry .199 .717 .009 .716 .656, both .163 .643 .071 .544 .861, colour 1.000 .903 .988 .833 .996. The world's
+    objects are flat-coloured, which is the colour model's best case (docs/method.md).
     """
     check_propagation(how)
     if how == "flow":
@@ -178,6 +181,9 @@ def mask_propagator(
 
     def by_geometry(crops: np.ndarray, first: np.ndarray) -> np.ndarray:
         masks = propagate_mask_by_geometry(G, cameras, first, crops, refine=True, frames=frames)
-        return masks | propagate_mask(crops, first) if how == "both" else masks
+        if how == "geometry":
+            return masks
+        masks = masks | propagate_mask(crops, first)
+        return refine_by_colour(crops, first, masks) if how == "colour" else masks
 
     return by_geometry
