@@ -8,7 +8,14 @@ import torch
 
 from innout.eg3d.cameras import camera_rays, orbit_label
 from innout.eg3d.config import GeneratorConfig
-from innout.fit.bootstrap import FirstGuess, blend_cross_entropy, bootstrap_ood, otsu_threshold, residual_masks
+from innout.fit.bootstrap import (
+    FirstGuess,
+    blend_cross_entropy,
+    bootstrap_ood,
+    first_guess,
+    otsu_threshold,
+    residual_masks,
+)
 from innout.scene.ood_field import OODField
 
 
@@ -123,9 +130,23 @@ def test_no_steps_no_change():
 
 
 
+def _random_start(G, frames: int = 2):
+    from innout.fit.inversion import InversionResult
+
+    cameras = torch.cat([orbit_label(1.5, 1.57), orbit_label(1.64, 1.57)])
+    w = G.backbone.mapping(torch.randn(1, 512), cameras[:1]).detach()[:, :1]
+    return InversionResult(w_cano=w, residuals=torch.randn(frames, 1, w.shape[-1]) * 0.1, residual_scale=0.7,
+                           history=[])  # fmt: skip
+
+
 def _tiny_joint_history(G, iterations: int, settings: dict, masks: torch.Tensor | None = None) -> list[dict]:
-    """The joint stage's loss history on two 32^2 frames with a red band (``masks``: the user's, semi-supervised),
-    started from a random W code, with the preview preset cut to ``iterations`` and changed by ``settings``."""
+    return _tiny_joint(G, iterations, settings, masks)[0].history
+
+
+def _tiny_joint(G, iterations: int, settings: dict, masks: torch.Tensor | None = None, start=None, guess_from=None):
+    """The joint stage (and its start) on two 32^2 frames with a red band (``masks``: the user's, semi-supervised),
+    started from ``start`` (default: a random W code), with the preview preset cut to ``iterations`` and changed by
+    ``settings``."""
     from innout.fit.config import get_preset
     from innout.fit.data import FitData
     from innout.fit.inversion import InversionResult
@@ -135,14 +156,15 @@ def _tiny_joint_history(G, iterations: int, settings: dict, masks: torch.Tensor 
     targets = torch.zeros(2, 3, 32, 32)
     targets[:, 0, 10:20, 8:24] = 1.0  # a red band the random generator's render does not have
     data = FitData(targets, cameras, key=f"joint-history-{masks is not None}", ood_masks=masks)
-    w = G.backbone.mapping(torch.randn(1, 512), cameras[:1]).detach()[:, :1]
-    start = InversionResult(w_cano=w, residuals=torch.zeros(2, 1, w.shape[-1]), residual_scale=0.7, history=[])
+    if start is None:
+        w = G.backbone.mapping(torch.randn(1, 512), cameras[:1]).detach()[:, :1]
+        start = InversionResult(w_cano=w, residuals=torch.zeros(2, 1, w.shape[-1]), residual_scale=0.7, history=[])
     cfg = get_preset("preview").joint
     short = {"iterations": iterations, "resolution": 32, "samples_per_ray": (6, 6), "ood_resolution": 16,
              "lambda_lpips": 0.0, "lambda_l2_sr": 0.0, "blend_warmup": 0.0, "bootstrap_steps": 0}  # fmt: skip
     for key, value in {**short, **settings}.items():
         setattr(cfg, key, value)
-    return joint_fit(G, data, start, cfg).history
+    return joint_fit(G, data, start, cfg, guess_from=guess_from), start
 
 
 def test_the_first_guess_guide_weighs_the_ood_only_l2_falling_linearly_to_zero(tiny_generator):
@@ -175,3 +197,58 @@ def test_a_semi_supervised_fit_adds_the_mask_blend_term_and_no_guide(tiny_genera
     for row in history:
         assert "guide" not in row and "guide_blend" not in row and row["mask_blend"] > 0, row
         assert row["loss"] == pytest.approx(sum(w * row[name] for name, w in weights.items()), rel=1e-5), row
+
+
+def _band_masks() -> torch.Tensor:
+    masks = torch.zeros(2, 1, 32, 32)
+    masks[:, :, 10:20, 8:24] = 1.0
+    return masks
+
+
+def test_only_a_fit_without_masks_starts_from_the_reinitialised_canonical_code(tiny_generator):
+    """The official mask-free script starts the joint stage from 0.7 w_cano + 0.3 N(0, 1) (seeded); the official
+    mask-supervised one from the inversion: a fit with the user's masks keeps its masked inversion's code."""
+    start = _random_start(tiny_generator)
+    free, _ = _tiny_joint(tiny_generator, 0, {}, start=start)
+    supervised, _ = _tiny_joint(tiny_generator, 0, {}, _band_masks(), start=start)
+    noise = torch.randn(start.w_cano.shape, generator=torch.Generator().manual_seed(0 + 7919))
+    torch.testing.assert_close(free.codes.w_cano, 0.7 * start.w_cano + 0.3 * noise)
+    assert torch.equal(supervised.codes.w_cano, start.w_cano)
+    assert torch.equal(supervised.codes.residuals, start.residuals)
+
+
+def test_the_first_guess_is_made_from_the_guess_inversion_only_without_masks(tiny_generator, monkeypatch):
+    """``guess_from`` (``joint.guess_space`` 'w': a W inversion of its own) makes the unsupervised first guess; with
+    the user's masks the guess is the masks, and the depths come from the inversion the stage starts from."""
+    import innout.fit.joint as joint
+
+    given = []
+
+    def spy(G, data, codes, settings, floor):
+        given.append(codes.all_ws().detach().clone())
+        return first_guess(G, data, codes, settings, floor)
+
+    monkeypatch.setattr(joint, "first_guess", spy)
+    start, other = _random_start(tiny_generator), _random_start(tiny_generator)
+    num_ws = tiny_generator.num_ws
+    _tiny_joint(tiny_generator, 1, {"lambda_guide": 1.0}, start=start, guess_from=other)
+    assert torch.equal(given[-1], other.codes(num_ws).all_ws().detach())
+    _tiny_joint(tiny_generator, 1, {"lambda_guide": 1.0, "bootstrap_steps": 1}, _band_masks(), start=start,
+                guess_from=other)  # fmt: skip
+    assert torch.equal(given[-1], start.codes(num_ws).all_ws().detach())
+    _tiny_joint(tiny_generator, 1, {"lambda_guide": 1.0}, start=start)
+    assert torch.equal(given[-1], start.codes(num_ws).all_ws().detach())
+
+
+def test_a_first_guess_from_w_is_a_stage_of_its_own_only_where_a_guess_is_made():
+    from innout.fit import get_preset, planned_stages
+
+    cfg = get_preset("preview")
+    cfg.joint.guess_space = "w"
+    assert planned_stages(cfg) == ["init", "invert", "invert-w", "ood head start", "joint"]
+    assert planned_stages(cfg, semi_supervised=True) == ["init", "invert", "ood head start", "joint"]
+    cfg.joint.bootstrap_steps, cfg.joint.lambda_guide = 0, 0.0
+    assert planned_stages(cfg) == ["init", "invert", "joint"]
+    cfg.joint.guess_space = "w+"
+    cfg.joint.bootstrap_steps = 10
+    assert planned_stages(cfg) == ["init", "invert", "ood head start", "joint"]

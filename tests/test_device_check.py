@@ -44,6 +44,12 @@ def test_stage_steps_count_the_paper_schedule():
     assert steps["superres"] == 100 * 200 and steps["superres_cache"] == 200
     fast = stage_steps(get_preset("fast"), 200)
     assert fast["invert"] == 4 * 100 + 50 * 20  # 4 frames a step
+    assert steps["invert-w"] == (steps["invert"] if get_preset("paper").joint.guess_space == "w" else 0)
+    with_w = get_preset("paper")
+    with_w.joint.guess_space = "w"
+    assert stage_steps(with_w, 200)["invert-w"] == steps["invert"]
+    with_w.joint.bootstrap_steps, with_w.joint.lambda_guide = 0, 0.0  # no first guess is made
+    assert stage_steps(with_w, 200)["invert-w"] == 0
     total = extrapolate_fit("preview", dict.fromkeys(steps, 1.0), 200)
     assert total["frames"] == 12  # the preview preset fits at most 12 frames
     assert total["total"] == sum(v for k, v in total.items() if k not in ("total", "frames"))

@@ -445,11 +445,13 @@ def run_fit(
     workdir, edit: EditTab, session: StudioSession, preset_v, frames_v, effort_v, mask_v, progress=gr.Progress()
 ):
     overall: list[OverallProgress] = []  # made at the first report, when the fit's settings are known
+    mask = painted_mask(mask_v)
 
     def report(stage, done, total, last):
         if not overall:
             has_sr = any(True for _ in session.runtime.generator.superresolution.parameters())
-            overall.append(OverallProgress(planned_stages(session.fit_config, has_super_resolution=has_sr)))
+            stages = planned_stages(session.fit_config, has_super_resolution=has_sr, semi_supervised=mask is not None)
+            overall.append(OverallProgress(stages))
         share, line = overall[0].update(stage, done, total)
         loss = ", ".join(f"{k} {v:.3g}" for k, v in list(last.items())[:2])
         progress(share, desc=f"{line}{' · ' + loss if loss else ''}")
@@ -457,7 +459,7 @@ def run_fit(
     try:
         source = live(session).input
         session.fit(
-            preset_v, max_frames=int(frames_v) or None, effort=float(effort_v), mask=painted_mask(mask_v),
+            preset_v, max_frames=int(frames_v) or None, effort=float(effort_v), mask=mask,
             progress=report, workdir=workdir,
         )  # fmt: skip
         scene = session.require_scene()

@@ -135,12 +135,17 @@ def stage_step_times(
 
 def stage_steps(cfg: FitConfig, n_frames: int) -> dict[str, float]:
     """How many steps (init: candidate-frame pairs) each stage of ``cfg`` takes on ``n_frames`` frames."""
+    from ..fit.pipeline import guesses_from_w
+
     inv, joint, sr = cfg.inversion, cfg.joint, cfg.superres
     subset = min(inv.subset_frames, n_frames)
+    inversion = math.ceil(subset / inv.batch_frames) * inv.subset_epochs + math.ceil(n_frames / inv.batch_frames) * (
+        inv.all_epochs
+    )
     return {
         "init": cfg.init.samples * n_frames,
-        "invert": math.ceil(subset / inv.batch_frames) * inv.subset_epochs
-        + math.ceil(n_frames / inv.batch_frames) * inv.all_epochs,
+        "invert": inversion,
+        "invert-w": inversion if guesses_from_w(joint, semi_supervised=False) else 0,  # the first guess's own
         HEAD_START: joint.bootstrap_steps,
         "joint": joint.iterations,
         "superres": sr.epochs * n_frames,
@@ -153,7 +158,9 @@ def extrapolate_fit(preset: str | FitConfig, step_seconds: dict[str, float], n_f
     'frames' is how many of them the preset fits (its ``max_frames``)."""
     cfg = get_preset(preset) if isinstance(preset, str) else preset
     frames = min(n_frames, cfg.max_frames or n_frames)
-    seconds = {stage: count * step_seconds[stage] for stage, count in stage_steps(cfg, frames).items()}
+    steps = stage_steps(cfg, frames)
+    # a W inversion step costs what a W+ one does (the same render; one code instead of 14)
+    seconds = {s: n * step_seconds["invert" if s == "invert-w" else s] for s, n in steps.items()}
     seconds["total"] = sum(seconds.values())
     seconds["frames"] = frames
     return seconds

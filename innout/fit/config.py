@@ -270,7 +270,8 @@ class JointConfig(Settings):
     batch_frames: int = setting(1, BATCH)
     lr: float = setting(5e-3, LR)  # OOD tri-plane, decoder and codes
     latent_lr: float = setting(5e-4, Number(Range(0, 1)))  # w_cano and residuals; 0 freezes them (planes cached)
-    # before the stage w_cano becomes (1 - r) w_cano + r N(0, 1), as the official mask-free script (r = 0.3)
+    # before a fit without masks w_cano becomes (1 - r) w_cano + r N(0, 1), as the official mask-free script
+    # (r = 0.3); a fit with masks starts from its masked inversion, as the official mask-supervised script
     cano_reinit: float = setting(0.3, SHARE)
     ood_resolution: int = setting(256, Number(Range(4, 2048, integer=True)))
     ood_code_dim: int = setting(32, Number(Range(1, 4096, integer=True)))
@@ -292,6 +293,11 @@ class JointConfig(Settings):
     # by more than Otsu's threshold and ``bootstrap_floor``); 0: the paper's start (the field collapses)
     bootstrap_steps: int = setting(300, ITERATIONS)
     bootstrap_floor: float = setting(0.05, SHARE)  # mean absolute error in [0, 1] units below which a pixel is face
+    # unsupervised only: the inversion whose errors make the first guess: 'w+' (the one the joint stage starts
+    # from) or 'w' (one code per frame, run as a stage of its own: a regularised inversion that explains less of
+    # the object, so its errors show more of it). 'w' makes a better guess but not a better fit on the world
+    # (mixed across objects, docs/differences.md) and costs a second inversion, so 'w+'
+    guess_space: str = setting("w+", Choice(("w+", "w")))
     # the head start's cross-entropy of b: the shell samples' and the others' means averaged (true), or the mean
     # over all samples (false; the shell is a few percent of them). Measured: mixed on the world (docs/differences.md)
     bootstrap_balanced: bool = setting(False, Flag())

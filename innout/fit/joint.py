@@ -89,7 +89,10 @@ def joint_fit(
     seed: int = 0,
     checkpoint: Path | None = None,
     progress: Progress | None = None,
+    guess_from: InversionResult | None = None,
 ) -> JointResult:
+    """The joint stage from the inversion ``start``; ``guess_from``: the inversion whose render errors make the
+    unsupervised first guess (default ``start``; ``joint.guess_space``)."""
     device = data.cameras.device
     codes = start.codes(G.num_ws).to(device)
     settings = RenderSettings.of(cfg.resolution, cfg.samples_per_ray)
@@ -101,7 +104,8 @@ def joint_fit(
     def the_first_guess() -> FirstGuess:
         """Where the inversion's own latents cannot explain the frames (innout/fit/bootstrap.py), computed once;
         deterministic, so a resumed stage computes the same."""
-        return first_guess(G, data, start.codes(G.num_ws).to(device), settings, cfg.bootstrap_floor)
+        guessed = start if semi_supervised or guess_from is None else guess_from
+        return first_guess(G, data, guessed.codes(G.num_ws).to(device), settings, cfg.bootstrap_floor)
 
     def head_start() -> None:
         """The OOD field's head start (innout/fit/bootstrap.py); a resumed stage has its result in the
@@ -113,7 +117,7 @@ def joint_fit(
                       shell=max(0.03, spacing), balanced=cfg.bootstrap_balanced,
                       blend_span=cfg.bootstrap_blend, progress=progress)  # fmt: skip
 
-    if cfg.latent_lr > 0 and cfg.cano_reinit > 0:
+    if cfg.latent_lr > 0 and cfg.cano_reinit > 0 and not semi_supervised:  # the official mask-free script only
         reinit_canonical(codes, cfg.cano_reinit, seed)
     train_latents = cfg.latent_lr > 0
     cached_planes = None if train_latents else face_planes(G, codes.all_ws().detach())

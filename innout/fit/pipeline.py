@@ -27,7 +27,7 @@ from ..eg3d.generator import TriPlaneGenerator
 from ..progress import Progress
 from ..scene.file import SceneData, SceneSource, save_scene
 from .bootstrap import STAGE as HEAD_START_STAGE
-from .config import FitConfig
+from .config import FitConfig, JointConfig
 from .data import FitData
 from .init import nearest_neighbour_init
 from .inversion import InversionResult, invert, pivotal_tuning
@@ -52,9 +52,19 @@ def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def planned_stages(config: FitConfig, *, has_super_resolution: bool = True) -> list[str]:
+def guesses_from_w(joint: JointConfig, semi_supervised: bool) -> bool:
+    """Whether the joint stage's first guess needs a W inversion of its own (``joint.guess_space``)."""
+    uses_guess = joint.bootstrap_steps > 0 or joint.lambda_guide > 0 or joint.lambda_guide_blend > 0
+    return joint.guess_space == "w" and uses_guess and not semi_supervised
+
+
+def planned_stages(
+    config: FitConfig, *, has_super_resolution: bool = True, semi_supervised: bool = False
+) -> list[str]:
     """The stages an In-N-Out fit with ``config`` runs, in order (cached ones report at once)."""
     stages = ["init", "invert"]
+    if guesses_from_w(config.joint, semi_supervised):
+        stages.append("invert-w")
     if config.joint.bootstrap_steps > 0:
         stages.append(HEAD_START_STAGE)
     stages.append("joint")
@@ -189,11 +199,16 @@ class FitPipeline:
 
     def _joint(self, inversion: InversionResult, upstream: str):
         cfg = self.config.joint
+        guess_from = None
+        if guesses_from_w(cfg, self.data.ood_masks is not None):
+            guess_from, guess_key = self.invert("w")
+            upstream = f"{upstream}+{guess_key}"
 
         def compute(checkpoint: Path):
             result = joint_fit(
-                self.G, self.data, inversion, cfg, seed=self.config.seed, checkpoint=checkpoint, progress=self.progress
-            )
+                self.G, self.data, inversion, cfg, seed=self.config.seed, checkpoint=checkpoint,
+                progress=self.progress, guess_from=guess_from,
+            )  # fmt: skip
             tensors = {"w_cano": result.codes.w_cano, "residuals": result.codes.residuals}
             tensors.update({f"ood.{k}": v for k, v in result.ood.state_dict().items()})
             return tensors, result.history
