@@ -252,3 +252,15 @@ def test_a_first_guess_from_w_is_a_stage_of_its_own_only_where_a_guess_is_made()
     cfg.joint.guess_space = "w+"
     cfg.joint.bootstrap_steps = 10
     assert planned_stages(cfg) == ["init", "invert", "ood head start", "joint"]
+
+
+def test_the_blend_terms_are_off_in_the_warm_up_then_rise_linearly_over_the_ramp():
+    from innout.fit.config import JointConfig
+    from innout.fit.joint import blend_schedule
+
+    cfg = JointConfig(iterations=10, blend_warmup=0.5, blend_ramp=0.2)
+    assert [blend_schedule(i, cfg) for i in range(10)] == [0, 0, 0, 0, 0, 0.0, 0.5, 1.0, 1.0, 1.0]
+    cfg.blend_ramp = 0.0  # at full weight at once after the warm-up
+    assert [blend_schedule(i, cfg) for i in range(10)] == [0, 0, 0, 0, 0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    cfg.blend_warmup = 0.0  # the official schedule: on from the start
+    assert blend_schedule(0, cfg) == 1.0

@@ -288,6 +288,10 @@ class JointConfig(Settings):
     # weight); 0: from the start, as the official code. 0.5 measured better on every world object
     # (docs/differences.md)
     blend_warmup: float = setting(0.5, SHARE)
+    # beyond the paper: after the warm-up, the entropy and area weights rise linearly from 0 to full over this share
+    # of the iterations; 0: at full weight at once (then the OOD opacity collapsed within 10-15 steps). 0.5 measured
+    # better inside the object on every world object, with and without a mask (docs/differences.md)
+    blend_ramp: float = setting(0.5, SHARE)
     # beyond the paper (innout/fit/bootstrap.py): before the stage, the OOD field is regressed for this many
     # steps onto a first guess of the object (the masks when given, else where the inversion's render errs
     # by more than Otsu's threshold and ``bootstrap_floor``); 0: the paper's start (the field collapses)

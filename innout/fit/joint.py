@@ -66,6 +66,16 @@ def make_ood_field(n_frames: int, cfg: JointConfig, seed: int) -> OODField:
         torch.random.set_rng_state(state)
 
 
+def blend_schedule(i: int, cfg: JointConfig) -> float:
+    """The share of the entropy and area weights at step ``i``: 0 during the warm-up (``blend_warmup`` of the
+    iterations), then rising linearly to 1 over ``blend_ramp`` of them (at once when 0)."""
+    start = cfg.blend_warmup * cfg.iterations
+    if i < start:
+        return 0.0
+    span = cfg.blend_ramp * cfg.iterations
+    return 1.0 if span <= 0 else min(1.0, (i - start) / span)
+
+
 @torch.no_grad()
 def reinit_canonical(codes: LatentCodes, share: float, seed: int) -> None:
     """w_cano <- (1 - share) w_cano + share N(0, 1), seeded: the official mask-free script's start of the joint
@@ -160,7 +170,7 @@ def joint_fit(
             **settings.kwargs(),
         )
         target = data.target(frames, resolution)
-        ramp = 0.0 if i < cfg.blend_warmup * cfg.iterations else 1.0
+        ramp = blend_schedule(i, cfg)
         terms = {
             **reconstruction_terms(out.image_raw, target, cfg),
             "entropy": (ramp * cfg.lambda_entropy, blend_entropy(out.blend, cfg.entropy_skew)),
