@@ -161,7 +161,8 @@ def _tiny_joint(G, iterations: int, settings: dict, masks: torch.Tensor | None =
         start = InversionResult(w_cano=w, residuals=torch.zeros(2, 1, w.shape[-1]), residual_scale=0.7, history=[])
     cfg = get_preset("preview").joint
     short = {"iterations": iterations, "resolution": 32, "samples_per_ray": (6, 6), "ood_resolution": 16,
-             "lambda_lpips": 0.0, "lambda_l2_sr": 0.0, "blend_warmup": 0.0, "bootstrap_steps": 0}  # fmt: skip
+             "lambda_lpips": 0.0, "lambda_l2_sr": 0.0, "blend_warmup": 0.0, "blend_ramp": 0.0,
+             "bootstrap_steps": 0}  # fmt: skip
     for key, value in {**short, **settings}.items():
         setattr(cfg, key, value)
     return joint_fit(G, data, start, cfg, guess_from=guess_from), start
@@ -264,3 +265,11 @@ def test_the_blend_terms_are_off_in_the_warm_up_then_rise_linearly_over_the_ramp
     assert [blend_schedule(i, cfg) for i in range(10)] == [0, 0, 0, 0, 0, 1.0, 1.0, 1.0, 1.0, 1.0]
     cfg.blend_warmup = 0.0  # the official schedule: on from the start
     assert blend_schedule(0, cfg) == 1.0
+
+
+def test_the_joint_loss_weighs_the_blend_terms_by_that_schedule(tiny_generator):
+    """4 steps, warm-up 0.25 and ramp 0.5: the entropy and area terms weigh 0, 0, 0.5, 1 in the recorded loss."""
+    history = _tiny_joint_history(tiny_generator, 4, {"blend_warmup": 0.25, "blend_ramp": 0.5, "lambda_guide": 0.0})
+    for row, share in zip(history, [0.0, 0.0, 0.5, 1.0], strict=True):
+        total = row["l2"] + share * (row["entropy"] + row["area"]) + 2e-3 * row["delta"] + row["w"]
+        assert row["loss"] == pytest.approx(total, rel=1e-5), (share, row)
