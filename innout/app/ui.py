@@ -178,6 +178,10 @@ def fit_tab() -> FitTab:
                     elem_id="effort",
                 )  # fmt: skip
             with gr.Accordion("Optional: paint the OOD object on the first frame", open=False):
+                gr.Markdown(
+                    "Paint it on this frame only: the head's pose and the motion carry it to the other frames, and "
+                    "the colours you painted over decide its edges there, so cover the object, not its surroundings."
+                )
                 mask = gr.ImageEditor(
                     label="Paint over the object (any colour); leave empty for a fully automatic fit",
                     type="numpy", sources=[], layers=False, height=360, elem_id="mask",
