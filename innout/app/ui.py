@@ -179,11 +179,12 @@ def fit_tab() -> FitTab:
                 )  # fmt: skip
             with gr.Accordion("Optional: paint the OOD object on the first frame", open=False):
                 gr.Markdown(
-                    "Paint it on this frame only: the head's pose and the motion carry it to the other frames, and "
-                    "the colours you painted over decide its edges there, so cover the object, not its surroundings."
+                    "Paint it on this frame only, in any colour: the head's pose and the motion carry it to the other "
+                    "frames, and the colours you painted over decide its edges there, so cover the object, not its "
+                    "surroundings. Leave it empty for a fully automatic fit."
                 )
                 mask = gr.ImageEditor(
-                    label="Paint over the object (any colour); leave empty for a fully automatic fit",
+                    label="Paint over the object",
                     type="numpy", sources=[], layers=False, height=360, elem_id="mask",
                 )  # fmt: skip
             with gr.Row():
