@@ -139,9 +139,8 @@ def stage_steps(cfg: FitConfig, n_frames: int) -> dict[str, float]:
 
     inv, joint, sr = cfg.inversion, cfg.joint, cfg.superres
     subset = min(inv.subset_frames, n_frames)
-    inversion = math.ceil(subset / inv.batch_frames) * inv.subset_epochs + math.ceil(n_frames / inv.batch_frames) * (
-        inv.all_epochs
-    )
+    inversion = math.ceil(subset / inv.batch_frames) * inv.subset_epochs
+    inversion += math.ceil(n_frames / inv.batch_frames) * inv.all_epochs
     return {
         "init": cfg.init.samples * n_frames,
         "invert": inversion,

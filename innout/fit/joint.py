@@ -66,6 +66,17 @@ def make_ood_field(n_frames: int, cfg: JointConfig, seed: int) -> OODField:
         torch.random.set_rng_state(state)
 
 
+def guided(cfg: JointConfig, semi_supervised: bool) -> bool:
+    """Whether the stage has the first-guess guide: unsupervised, a guide weight, and some steps to fade over."""
+    weighted = bool(cfg.lambda_guide or cfg.lambda_guide_blend)
+    return not semi_supervised and weighted and cfg.guide_fade * cfg.iterations > 0
+
+
+def makes_first_guess(cfg: JointConfig, semi_supervised: bool) -> bool:
+    """Whether the stage computes a first guess: for its head start or for its guide."""
+    return cfg.bootstrap_steps > 0 or guided(cfg, semi_supervised)
+
+
 def blend_schedule(i: int, cfg: JointConfig) -> float:
     """The share of the entropy and area weights at step ``i``: 0 during the warm-up (``blend_warmup`` of the
     iterations), then rising linearly to 1 over ``blend_ramp`` of them (at once when 0)."""
@@ -149,10 +160,9 @@ def joint_fit(
     def guide(i: int) -> float:
         """The first-guess guide's share at step ``i`` (unsupervised fits with a guide weight only): 1 falling
         linearly to 0 at ``guide_fade`` of the stage."""
-        span = cfg.guide_fade * cfg.iterations
-        if semi_supervised or span <= 0 or not (cfg.lambda_guide or cfg.lambda_guide_blend):
+        if not guided(cfg, semi_supervised):
             return 0.0
-        return max(0.0, 1.0 - i / span)
+        return max(0.0, 1.0 - i / (cfg.guide_fade * cfg.iterations))
 
     def step(i: int) -> dict[str, float]:
         frames = schedule[i].to(device)

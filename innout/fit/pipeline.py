@@ -31,7 +31,7 @@ from .config import FitConfig, JointConfig
 from .data import FitData
 from .init import nearest_neighbour_init
 from .inversion import InversionResult, invert, pivotal_tuning
-from .joint import joint_fit, make_ood_field
+from .joint import joint_fit, make_ood_field, makes_first_guess
 from .latents import RenderSettings
 from .loop import latest_checkpoint
 from .superres import finetune_superresolution
@@ -54,8 +54,7 @@ def _key(*parts: Any) -> str:
 
 def guesses_from_w(joint: JointConfig, semi_supervised: bool) -> bool:
     """Whether the joint stage's first guess needs a W inversion of its own (``joint.guess_space``)."""
-    uses_guess = joint.bootstrap_steps > 0 or joint.lambda_guide > 0 or joint.lambda_guide_blend > 0
-    return joint.guess_space == "w" and uses_guess and not semi_supervised
+    return joint.guess_space == "w" and not semi_supervised and makes_first_guess(joint, semi_supervised)
 
 
 def planned_stages(
