@@ -115,6 +115,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def launch_options(args: argparse.Namespace) -> dict:
+    """What the options decide of Gradio's server: where it listens and the largest upload it accepts."""
+    return {
+        "server_name": args.host,
+        "server_port": args.port,
+        "share": args.share,
+        "max_file_size": f"{args.max_upload_mb}mb",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from innout.app.tempdirs import app_temp_root
@@ -136,10 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = build_ui(runtime, config)
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
     try:
-        demo.launch(
-            server_name=args.host, server_port=args.port, share=args.share, css=CSS, theme=THEME, show_error=True,
-            max_file_size=f"{args.max_upload_mb}mb",
-        )  # fmt: skip
+        demo.launch(**launch_options(args), css=CSS, theme=THEME, show_error=True)
     finally:
         demo.studio_sessions.close_all()
     return 0

@@ -98,9 +98,9 @@ class Client:
 
 
 @contextlib.contextmanager
-def serve(home: Path, *, allow_setup: bool):
-    """The app with EG3D weights missing (so on the tiny demo), served in this process; yields
-    (Blocks, runtime, url)."""
+def serve(home: Path, *, allow_setup: bool, launch: dict | None = None):
+    """The app with EG3D weights missing (so on the tiny demo), served in this process with ``launch``'s server
+    options (app.py's ``launch_options``); yields (Blocks, runtime, url)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GRADIO_TEMP_DIR", str(home / "gradio"))
         mp.setenv("INNOUT_PRETRAINED_DIR", str(home / "pretrained"))
@@ -111,7 +111,8 @@ def serve(home: Path, *, allow_setup: bool):
         demo = build_ui(runtime, AppConfig(tmp_root=str(home / "sessions"), allow_setup=allow_setup))
         demo.queue()
         port = free_port()
-        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        options = {**(launch or {}), "server_name": "127.0.0.1", "server_port": port, "share": False}
+        demo.launch(**options, prevent_thread_lock=True, quiet=True)
         try:
             yield demo, runtime, f"http://127.0.0.1:{port}"
         finally:
@@ -197,3 +198,19 @@ def test_setup_events_are_refused_away_from_this_machine():
     for argv in (["--allow-setup", "--host", "0.0.0.0"], ["--allow-setup", "--share"]):
         with pytest.raises(SystemExit):
             app_module.parse_args(argv)
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_kept(tmp_path):
+    """``--max-upload-mb``: Gradio's upload route refuses a larger file (413) and keeps nothing of it."""
+    import app as app_module
+
+    options = app_module.launch_options(app_module.parse_args(["--max-upload-mb", "1"]))
+    with serve(tmp_path / "app", allow_setup=False, launch=options) as (_, _, url):
+        answers = {}
+        for name, size in (("small.mp4", 500_000), ("large.mp4", 1_500_000)):
+            files = {"files": (name, b"\0" * size, "video/mp4")}
+            answers[name] = httpx.post(f"{url}/gradio_api/upload", files=files, timeout=60)
+        assert answers["small.mp4"].status_code == 200, answers["small.mp4"].text
+        assert answers["large.mp4"].status_code == 413, answers["large.mp4"].text
+        (small,) = answers["small.mp4"].json()  # where Gradio kept it: <upload folder>/<hash>/small.mp4
+        assert Path(small).is_file() and not list(Path(small).parents[1].rglob("large.mp4"))
