@@ -193,20 +193,25 @@ def test_a_failed_export_clears_the_download_boxes(session):
     assert status.startswith("**Problem:**") and (video, file, model) == (None, None, None)
 
 
-def test_a_page_closed_removes_its_folder_and_setup_never_changes_other_pages(tiny_generator, tmp_path):
+def test_a_page_closed_removes_its_folder_and_setup_never_changes_other_pages(tiny_generator, tmp_path, monkeypatch):
+    """The bug: a setup action from one page replaced the generator every page used. Now it changes its own page
+    and the pages opened after it; a closed page's folder goes at once, every page's when the server stops."""
+    import copy
     from types import SimpleNamespace
 
+    from innout.app import ui
     from innout.app.runtime import Runtime
-    from innout.app.ui import Sessions
 
     first = Runtime(device="cpu", generator=tiny_generator, label="first")
-    sessions = Sessions(first, str(tmp_path))
+    sessions = ui.Sessions(first, str(tmp_path))
     a, b = sessions.open(SimpleNamespace(session_hash="a")), sessions.open(SimpleNamespace(session_hash="b"))
     assert a.folder.is_dir() and b.folder.is_dir() and len(sessions) == 2
-    second = Runtime(device="cpu", generator=tiny_generator, label="second")
-    a.use_runtime(second)
-    sessions.runtime = second
-    assert b.runtime is first and sessions.open(SimpleNamespace(session_hash="c")).runtime is second
+    loaded = copy.deepcopy(tiny_generator)
+    monkeypatch.setattr(ui, "load_runtime", lambda **_: Runtime(device="cpu", generator=loaded, label="second"))
+    ui.reload_runtime(sessions, a, "weights.pkl", False)  # page a's "use this file"
+    assert a.runtime.generator is loaded and a.runtime.label == "second"
+    assert b.runtime is first and b.runtime.generator is tiny_generator and first.label == "first"
+    assert sessions.open(SimpleNamespace(session_hash="c")).runtime.generator is loaded
     sessions.close(SimpleNamespace(session_hash="a"))
     assert not a.folder.exists() and b.folder.is_dir()
     sessions.close_all()

@@ -412,7 +412,8 @@ def test_the_app_removes_its_folder_when_it_stops(browser, tmp_path, page):
         pg = open_page(browser, url)
         wait_until(lambda: len(session_folders(tmp_path)) == 1, "the page's session folder")
         (root,) = tmp_path.glob("tmp/innout-app-*")
-        assert (root / "gradio").is_dir()
+        upload(pg, CLIP)  # the bug: uploads went to the /tmp/gradio every app shares, and stayed there
+        wait_until(lambda: any((root / "gradio").rglob(CLIP.name)), "the upload in the app's own folder")
         pg.close()
     assert not root.exists(), sorted(root.rglob("*"))[:10]
 
