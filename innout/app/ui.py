@@ -38,6 +38,7 @@ PRESET_HINTS = {
     "fast": "every frame and every loss term of the paper, batched: GPU only (hours on a CPU)",
     "paper": "the paper's settings: about 3 h for 200 frames on an RTX A4000 (paper); days on a CPU",
 }
+PAPER_URL = "https://arxiv.org/abs/2302.04871"
 PRESET_VIEWS = {"Input view": (0, 0), "Left": (-25, 0), "Right": (25, 0), "Above": (0, 15)}  # degrees
 CSS = """
 #render img, #blend img {image-rendering: auto;}
@@ -469,6 +470,7 @@ def run_fit(
         )  # fmt: skip
         scene = session.require_scene()
         message = f"Fitted {scene.n_frames} frames of {source.name} ({preset_v}). Go to step 3 to edit."
+        gr.Info(message, title="Fit done")  # a fit takes minutes: said wherever the user has gone meanwhile
         return scene_updates(session, edit, message)
     except Exception as exc:  # noqa: BLE001 - shown in the page
         return unchanged_scene(edit, texts.fail(exc))
@@ -613,7 +615,8 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
         state = gr.State(None, delete_callback=lambda s: s.close() if s is not None else None)
         gr.Markdown(
             "# In-N-Out studio\nReconstruct a face video in 3D with EG3D plus a second radiance field for what "
-            "EG3D has never seen (make-up, masks, glasses), then edit it: sliders, camera orbit, object removal."
+            "EG3D has never seen (make-up, masks, glasses), then edit it: sliders, camera orbit, object removal. "
+            f"The method: [In-N-Out, CVPR 2024]({PAPER_URL}); what this tool implements and measures: its `docs/`."
         )
         banner = gr.Markdown(texts.banner(runtime), elem_id="banner")
         header = gr.Markdown(texts.header(runtime), elem_id="header")
