@@ -168,6 +168,20 @@ def _tiny_joint(G, iterations: int, settings: dict, masks: torch.Tensor | None =
     return joint_fit(G, data, start, cfg, guess_from=guess_from), start
 
 
+def test_the_area_allowance_is_the_first_guess_coverage(tiny_generator):
+    """``area_allowance``: the area term counts only coverage beyond the user's masks ('masks', 'guess'): masks over
+    every pixel allow everything, so the term is exactly 0 at every step; 'none' counts it, and so does 'masks'
+    without masks (the unsupervised first guess is no allowance there)."""
+    everywhere = torch.ones(2, 1, 32, 32)
+    for allowance in ("masks", "guess"):
+        allowed = _tiny_joint_history(tiny_generator, 3, {"area_allowance": allowance}, masks=everywhere)
+        assert [row["area"] for row in allowed] == [0.0, 0.0, 0.0], allowance
+    counted = _tiny_joint_history(tiny_generator, 3, {"area_allowance": "none"}, masks=everywhere)
+    assert all(row["area"] > 0 for row in counted)
+    unsupervised = _tiny_joint_history(tiny_generator, 3, {"area_allowance": "masks", "lambda_guide": 0.0})
+    assert all(row["area"] > 0 for row in unsupervised)
+
+
 def test_the_first_guess_guide_weighs_the_ood_only_l2_falling_linearly_to_zero(tiny_generator):
     """Unsupervised joint stage with ``lambda_guide`` 2 and ``lambda_guide_blend`` 0.5 fading over half of 4 steps:
     the guide term (the OOD-only render's L2 inside the first guess's masks) weighs 2, then 1, then is gone, the

@@ -349,6 +349,17 @@ def test_blend_terms_are_the_official_formulas_on_hand_computed_numbers():
     assert float(blend_sparsity(blend, torch.tensor([[1.0, 1.0, 0.0, 0.0]]))) == pytest.approx(0.2125)
 
 
+def test_the_area_allowance_penalises_only_each_images_coverage_beyond_it():
+    from innout.fit.losses import blend_area
+
+    # 2 images of 2 rays, 1 coarse + 1 fine sample: image 0 covers (1 + 0.25) / 2 = 0.625 (coarse) and 0.5 (fine),
+    # 0.5625 averaged; image 1 covers 0.08 (coarse: 0.16 / 2) and 0 (fine), 0.04 averaged
+    blend = torch.tensor([[[1.0, 1.0], [0.5, 0.0]], [[0.4, 0.0], [0.0, 0.0]]])
+    assert float(blend_area(blend, coarse=1)) == pytest.approx((0.5625 + 0.04) / 2)
+    # allowed 0.5 and 0.1: only image 0's excess, 0.0625, counts, averaged over the 2 images
+    assert float(blend_area(blend, coarse=1, allowance=torch.tensor([0.5, 0.1]))) == pytest.approx(0.0625 / 2)
+
+
 def test_the_largest_blend_cross_entropy_on_hand_computed_numbers():
     from innout.fit.losses import largest_blend_cross_entropy
 

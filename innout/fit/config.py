@@ -258,6 +258,7 @@ class InversionConfig(Settings):
     checkpoint_every: int = setting(200, EVERY)
 
 
+AREA_ALLOWANCES = ("none", "masks", "guess")  # what the joint stage's area term lets the object cover for free
 BLEND_SPANS = ("shell", "front", "ray")  # where the OOD head start puts b = 1 on a masked ray (fit/bootstrap.py)
 
 
@@ -302,6 +303,12 @@ class JointConfig(Settings):
     # the object, so its errors show more of it). 'w' makes a better guess but not a better fit on the world
     # (mixed across objects, docs/differences.md) and costs a second inversion, so 'w+'
     guess_space: str = setting("w+", Choice(("w+", "w")))
+    # beyond the paper: the area term's free share per frame: 'none' (the official term: every covered ray costs),
+    # 'masks' (with the user's masks only: the coverage beyond theirs is penalised, so the object the user marked
+    # is not worn down while the face latents learn to imitate it) or 'guess' (also without masks: beyond the first
+    # guess's coverage). Measured on the world (docs/differences.md): 'masks' better on every object with a mask;
+    # 'guess' without masks better inside the object on all five but a worse mask on three, so not the default
+    area_allowance: str = setting("masks", Choice(AREA_ALLOWANCES))
     # the head start's cross-entropy of b: the shell samples' and the others' means averaged (true), or the mean
     # over all samples (false; the shell is a few percent of them). Measured: mixed on the world (docs/differences.md)
     bootstrap_balanced: bool = setting(False, Flag())

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..eg3d.generator import TriPlaneGenerator
 from ..scene.composite import render_composite
@@ -164,6 +165,14 @@ def joint_fit(
             return 0.0
         return max(0.0, 1.0 - i / (cfg.guide_fade * cfg.iterations))
 
+    def allowance(frames: torch.Tensor) -> torch.Tensor | None:
+        """The area term's free share for these frames (``area_allowance``): the coverage of the user's masks
+        ('masks', 'guess') or of the unsupervised first guess ('guess'); None: every covered ray costs."""
+        if cfg.area_allowance == "none" or (cfg.area_allowance == "masks" and not semi_supervised):
+            return None
+        masks = the_first_guess().masks[frames].float()
+        return F.interpolate(masks, size=(resolution, resolution), mode="area").mean(dim=(1, 2, 3))
+
     def step(i: int) -> dict[str, float]:
         frames = schedule[i].to(device)
         share = guide(i)
@@ -184,7 +193,7 @@ def joint_fit(
         terms = {
             **reconstruction_terms(out.image_raw, target, cfg),
             "entropy": (ramp * cfg.lambda_entropy, blend_entropy(out.blend, cfg.entropy_skew)),
-            "area": (ramp * cfg.lambda_area, blend_area(out.blend, out.coarse_samples)),
+            "area": (ramp * cfg.lambda_area, blend_area(out.blend, out.coarse_samples, allowance(frames))),
         }
         if cfg.lambda_l2_sr:
             image = G.super_resolve(out, ws, noise_mode="const")

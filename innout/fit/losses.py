@@ -75,13 +75,17 @@ def blend_entropy(blend: torch.Tensor, skew: float = 2.0) -> torch.Tensor:
     return -(p * torch.log(p) + (1 - p) * torch.log1p(-p)).mean()
 
 
-def blend_area(blend: torch.Tensor, coarse: int) -> torch.Tensor:
+def blend_area(blend: torch.Tensor, coarse: int, allowance: torch.Tensor | None = None) -> torch.Tensor:
     """The official area term: for the coarse samples and for the fine ones apart, the mean over rays of the
     squared largest b along the ray; the two averaged. Keeps the OOD object small. ``blend`` [N, M, S] holds
-    the ``coarse`` coarse samples first (``Render.blend``)."""
+    the ``coarse`` coarse samples first (``Render.blend``). ``allowance`` [N] (beyond the paper): per image, the
+    share of rays the object may cover for free; only the excess is penalised, then averaged over images."""
     parts = [blend[..., :coarse], blend[..., coarse:]]
-    terms = [p.amax(dim=-1).square().mean() for p in parts if p.shape[-1] > 0]
-    return sum(terms) / len(terms)
+    per_image = [p.amax(dim=-1).square().mean(dim=-1) for p in parts if p.shape[-1] > 0]
+    area = sum(per_image) / len(per_image)
+    if allowance is not None:
+        area = (area - allowance.to(area)).clamp_min(0)
+    return area.mean()
 
 
 def blend_sparsity(blend: torch.Tensor, outside: torch.Tensor) -> torch.Tensor:
