@@ -252,8 +252,9 @@ def test_upload_fit_edit_orbit_remove_export(page, artifacts):
     page.wait_for_selector("#crops img")
     page.screenshot(path=str(artifacts / "app_1_input.png"), full_page=True)
 
-    # 2. a short preview fit: 4 frames, 5 % of the preset's steps
+    # 2. a short preview fit: 4 frames, 5 % of the preset's steps; its end is also said in a toast (any tab)
     short_fit(page, frames=4, effort=0.05)
+    page.locator(".toast-body", has_text="Fitted 4 frames").first.wait_for(timeout=10_000)
     page.screenshot(path=str(artifacts / "app_2_fit.png"), full_page=True)
 
     # 3. edit: drag (fast preview), then release (full quality); the image changes each time
