@@ -5,8 +5,8 @@ same tests (the default run), so each bug is shown as a failing step before its 
 A patch starts with its header (``Bug:`` the issue's words, ``Run:`` the tests to run in order, ``Fails:`` the one
 that must fail, ``At:`` text of the failing step that the report must show), then a ``git diff`` of today's code.
 The default run checks that every patch still applies and names real tests; putting the bugs back and running
-the tests is slow (a browser fit for each page bug, ~40 min in all): ``python -m pytest -m slow
-tests/test_regressions.py``.
+the tests is slow (a browser fit for each page bug: 13 min for the 21 patches on a 2-core CPU):
+``python -m pytest -m slow tests/test_regressions.py``.
 """
 
 from __future__ import annotations
