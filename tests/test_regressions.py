@@ -3,7 +3,7 @@ the test that claims to catch the bug must fail on that copy, at the step that n
 same tests (the default run), so each bug is shown as a failing step before its fix and a passing one after.
 
 A patch starts with its header (``Bug:`` the issue's words, ``Run:`` the tests to run in order, ``Fails:`` the one
-that must fail, ``At:`` text of the failing step that the report must show), then a ``git diff`` of today's code.
+that must fail, ``At:`` text of the failing step that the report must show), then a unified diff of today's code.
 The default run checks that every patch still applies and names real tests; putting the bugs back and running
 the tests is slow (a browser fit for each page bug: 13 min for the 21 patches on a 2-core CPU):
 ``python -m pytest -m slow tests/test_regressions.py``.
