@@ -115,8 +115,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def launch_options(args: argparse.Namespace) -> dict:
-    """What the options decide of Gradio's server: where it listens and the largest upload it accepts."""
+def launch_options(args: argparse.Namespace) -> dict[str, object]:
+    """Gradio's server settings taken from the options: where it listens and the largest upload it accepts."""
     return {
         "server_name": args.host,
         "server_port": args.port,

@@ -168,18 +168,22 @@ def _tiny_joint(G, iterations: int, settings: dict, masks: torch.Tensor | None =
     return joint_fit(G, data, start, cfg, guess_from=guess_from), start
 
 
-def test_the_area_allowance_is_the_first_guess_coverage(tiny_generator):
-    """``area_allowance``: the area term counts only coverage beyond the user's masks ('masks', 'guess'): masks over
-    every pixel allow everything, so the term is exactly 0 at every step; 'none' counts it, and so does 'masks'
-    without masks (the unsupervised first guess is no allowance there)."""
+def test_the_area_allowance_is_the_masks_coverage_or_the_first_guess_coverage(tiny_generator):
+    """``area_allowance``: with masks, 'masks' and 'guess' count only the coverage beyond the masks': masks over every
+    pixel allow everything, so the term is exactly 0 at every step, while 'none' counts it. Without masks, 'masks' is
+    the official term (the same steps as 'none'), and 'guess' counts only the coverage beyond the first guess's."""
     everywhere = torch.ones(2, 1, 32, 32)
     for allowance in ("masks", "guess"):
         allowed = _tiny_joint_history(tiny_generator, 3, {"area_allowance": allowance}, masks=everywhere)
         assert [row["area"] for row in allowed] == [0.0, 0.0, 0.0], allowance
     counted = _tiny_joint_history(tiny_generator, 3, {"area_allowance": "none"}, masks=everywhere)
     assert all(row["area"] > 0 for row in counted)
-    unsupervised = _tiny_joint_history(tiny_generator, 3, {"area_allowance": "masks", "lambda_guide": 0.0})
-    assert all(row["area"] > 0 for row in unsupervised)
+    plain = {"lambda_guide": 0.0, "bootstrap_steps": 20}  # a head start: the field covers the band from step 0
+    (none, start) = _tiny_joint(tiny_generator, 3, {**plain, "area_allowance": "none"})
+    (masks, _) = _tiny_joint(tiny_generator, 3, {**plain, "area_allowance": "masks"}, start=start)
+    (guess, _) = _tiny_joint(tiny_generator, 3, {**plain, "area_allowance": "guess"}, start=start)
+    assert [row["area"] for row in masks.history] == [row["area"] for row in none.history]
+    assert none.history[0]["area"] > 0 and guess.history[0]["area"] < none.history[0]["area"]
 
 
 def test_the_first_guess_guide_weighs_the_ood_only_l2_falling_linearly_to_zero(tiny_generator):

@@ -616,7 +616,7 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
         gr.Markdown(
             "# In-N-Out studio\nReconstruct a face video in 3D with EG3D plus a second radiance field for what "
             "EG3D has never seen (make-up, masks, glasses), then edit it: sliders, camera orbit, object removal. "
-            f"The method: [In-N-Out, CVPR 2024]({PAPER_URL}); what this tool implements and measures: its `docs/`."
+            f"The method: [In-N-Out, CVPR 2024]({PAPER_URL})."
         )
         banner = gr.Markdown(texts.banner(runtime), elem_id="banner")
         header = gr.Markdown(texts.header(runtime), elem_id="header")

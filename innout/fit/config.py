@@ -304,10 +304,11 @@ class JointConfig(Settings):
     # (mixed across objects, docs/differences.md) and costs a second inversion, so 'w+'
     guess_space: str = setting("w+", Choice(("w+", "w")))
     # beyond the paper: the area term's free share per frame: 'none' (the official term: every covered ray costs),
-    # 'masks' (with the user's masks only: the coverage beyond theirs is penalised, so the object the user marked
-    # is not worn down while the face latents learn to imitate it) or 'guess' (also without masks: beyond the first
-    # guess's coverage). Measured on the world (docs/differences.md): 'masks' better on every object with a mask;
-    # 'guess' without masks better inside the object on all five but a worse mask on three, so not the default
+    # 'masks' (with the user's masks only: only the part of each frame's total coverage above the masks' share is
+    # penalised, so the object the user marked is not worn down while the face latents learn to imitate it) or
+    # 'guess' (also without masks: above the first guess's share). Measured on the world (docs/differences.md):
+    # 'masks' better on every object with a mask; 'guess' without masks better inside the object on all five but a
+    # worse mask on three, so not the default
     area_allowance: str = setting("masks", Choice(AREA_ALLOWANCES))
     # the head start's cross-entropy of b: the shell samples' and the others' means averaged (true), or the mean
     # over all samples (false; the shell is a few percent of them). Measured: mixed on the world (docs/differences.md)

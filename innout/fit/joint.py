@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..eg3d.generator import TriPlaneGenerator
 from ..scene.composite import render_composite
@@ -166,12 +165,12 @@ def joint_fit(
         return max(0.0, 1.0 - i / (cfg.guide_fade * cfg.iterations))
 
     def allowance(frames: torch.Tensor) -> torch.Tensor | None:
-        """The area term's free share for these frames (``area_allowance``): the coverage of the user's masks
-        ('masks', 'guess') or of the unsupervised first guess ('guess'); None: every covered ray costs."""
+        """The area term's free share for these frames (``area_allowance``): the share of pixels the user's masks
+        cover ('masks', 'guess') or the unsupervised first guess's masks ('guess'); None: every covered ray costs."""
         if cfg.area_allowance == "none" or (cfg.area_allowance == "masks" and not semi_supervised):
             return None
-        masks = the_first_guess().masks[frames].float()
-        return F.interpolate(masks, size=(resolution, resolution), mode="area").mean(dim=(1, 2, 3))
+        masks = data.mask(frames, resolution) > 0.5 if semi_supervised else the_first_guess().masks[frames]
+        return masks.float().mean(dim=(1, 2, 3))
 
     def step(i: int) -> dict[str, float]:
         frames = schedule[i].to(device)
