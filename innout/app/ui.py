@@ -35,8 +35,10 @@ MAX_EDITS = 6  # slider slots; directions beyond this are listed but not shown
 PRESET_HINTS = {
     "preview": "12 frames at most, 64² rays: 5 min 13 s for the 8-frame synthetic example with the faces demo "
     "generator on a 2-core CPU (measured 2026-11-30); longer with EG3D",
-    "fast": "every frame and every loss term of the paper, batched: GPU only (hours on a CPU)",
-    "paper": "the paper's settings: about 3 h for 200 frames on an RTX A4000 (paper); days on a CPU",
+    "fast": "every frame and every loss term of the paper, batched: about 33 min for 200 frames on an H200 "
+    "(extrapolated from its measured steps, 2026-11-30); GPU only (hours on a CPU)",
+    "paper": "the paper's settings: about 46-48 min for 200 frames on an H200 (extrapolated from its measured steps, "
+    "2026-11-30; the paper: about 3 h on an RTX A4000); days on a CPU",
 }
 PAPER_URL = "https://arxiv.org/abs/2302.04871"
 PRESET_VIEWS = {"Input view": (0, 0), "Left": (-25, 0), "Right": (25, 0), "Above": (0, 15)}  # degrees
