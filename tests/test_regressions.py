@@ -6,7 +6,8 @@ A patch starts with its header (``Bug:`` the issue's words, ``Run:`` the tests t
 that must fail, ``At:`` text of the failing step that the report must show), then a unified diff of today's code.
 The default run checks that every patch still applies and names real tests; putting the bugs back and running
 the tests is slow (a browser fit for each page bug: 13 min for the 21 patches on a 2-core CPU):
-``python -m pytest -m slow tests/test_regressions.py``.
+``python -m pytest -m slow tests/test_regressions.py``. To write one again (or a new one): put the bug back in a
+working tree, ``git diff > tests/regressions/NN_name.patch``, restore the code, and add the header above the diff.
 """
 
 from __future__ import annotations

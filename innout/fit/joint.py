@@ -164,12 +164,13 @@ def joint_fit(
             return 0.0
         return max(0.0, 1.0 - i / (cfg.guide_fade * cfg.iterations))
 
-    def allowance(frames: torch.Tensor) -> torch.Tensor | None:
+    def allowance(frames: torch.Tensor, user_masks: torch.Tensor | None) -> torch.Tensor | None:
         """The area term's free share for these frames (``area_allowance``): the share of pixels the user's masks
-        cover ('masks', 'guess') or the unsupervised first guess's masks ('guess'); None: every covered ray costs."""
-        if cfg.area_allowance == "none" or (cfg.area_allowance == "masks" and not semi_supervised):
+        (``user_masks``, these frames' at the rendering resolution) cover ('masks', 'guess') or the unsupervised
+        first guess's masks ('guess'); None: every covered ray costs."""
+        if cfg.area_allowance == "none" or (cfg.area_allowance == "masks" and user_masks is None):
             return None
-        masks = data.mask(frames, resolution) > 0.5 if semi_supervised else the_first_guess().masks[frames]
+        masks = user_masks > 0.5 if user_masks is not None else the_first_guess().masks[frames]
         return masks.float().mean(dim=(1, 2, 3))
 
     def step(i: int) -> dict[str, float]:
@@ -188,11 +189,12 @@ def joint_fit(
             **settings.kwargs(),
         )
         target = data.target(frames, resolution)
+        user_masks = data.mask(frames, resolution)  # None without masks
         ramp = blend_schedule(i, cfg)
         terms = {
             **reconstruction_terms(out.image_raw, target, cfg),
             "entropy": (ramp * cfg.lambda_entropy, blend_entropy(out.blend, cfg.entropy_skew)),
-            "area": (ramp * cfg.lambda_area, blend_area(out.blend, out.coarse_samples, allowance(frames))),
+            "area": (ramp * cfg.lambda_area, blend_area(out.blend, out.coarse_samples, allowance(frames, user_masks))),
         }
         if cfg.lambda_l2_sr:
             image = G.super_resolve(out, ws, noise_mode="const")
@@ -200,12 +202,11 @@ def joint_fit(
         if train_latents:
             terms["delta"] = (cfg.lambda_delta, delta_regulariser(ws))
             terms["w"] = (cfg.lambda_w, w_regulariser(ws, w_avg))
-        if semi_supervised:
-            mask = data.mask(frames, resolution)
-            terms["l2_ood"] = (cfg.lambda_l2_ood, masked_l2(out.ood_feature_image[:, :3], target, mask))
-            terms["sparsity"] = (cfg.lambda_sparsity, blend_sparsity(out.blend, 1 - mask.flatten(1)))
+        if user_masks is not None:
+            terms["l2_ood"] = (cfg.lambda_l2_ood, masked_l2(out.ood_feature_image[:, :3], target, user_masks))
+            terms["sparsity"] = (cfg.lambda_sparsity, blend_sparsity(out.blend, 1 - user_masks.flatten(1)))
             if cfg.lambda_mask_blend:
-                terms["mask_blend"] = (cfg.lambda_mask_blend, largest_blend_cross_entropy(out.blend, mask))
+                terms["mask_blend"] = (cfg.lambda_mask_blend, largest_blend_cross_entropy(out.blend, user_masks))
         if share > 0:
             mask = the_first_guess().masks[frames].float()
             if cfg.lambda_guide:
