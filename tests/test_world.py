@@ -191,3 +191,18 @@ def test_world_config_takes_overrides_after_the_scale_and_refuses_unknown_ones()
     assert world_config("paper", "test").joint.iterations == 60
     with pytest.raises(SettingError, match="joint.no_such_setting"):
         world_config("paper", "test", ["joint.no_such_setting=1"])
+
+
+@pytest.mark.parametrize("preset", ["paper", "fast", "preview"])
+def test_the_preset_scale_keeps_each_presets_own_lengths_and_losses(preset):
+    """The presets' comparison runs each preset as it is; only the prior's own resolution and samples replace
+    the preset's (``for_world_prior``), so the scale adds no override of its own."""
+    from innout.bench.world import SCALES, world_config
+    from innout.fit.config import get_preset
+
+    own, cfg = get_preset(preset), world_config(preset, "preset")
+    assert SCALES["preset"] == {"frames": 4, "overrides": ()}
+    assert cfg.joint.iterations == own.joint.iterations and cfg.joint.batch_frames == own.joint.batch_frames
+    assert cfg.inversion.subset_epochs == own.inversion.subset_epochs
+    assert (cfg.joint.lpips_net, cfg.joint.lambda_l2_sr) == (own.joint.lpips_net, own.joint.lambda_l2_sr)
+    assert cfg.joint.resolution is None and cfg.joint.samples_per_ray is None  # the prior's own
