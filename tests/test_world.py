@@ -195,8 +195,9 @@ def test_world_config_takes_overrides_after_the_scale_and_refuses_unknown_ones()
 
 @pytest.mark.parametrize("preset", ["paper", "fast", "preview"])
 def test_the_preset_scale_keeps_each_presets_own_lengths_and_losses(preset):
-    """The presets' comparison runs each preset as it is; only the prior's own resolution and samples replace
-    the preset's (``for_world_prior``), so the scale adds no override of its own."""
+    """The presets' comparison runs each preset as it is, changed only as at every scale for the prior
+    (``for_world_prior``: its resolution and samples, raw comparisons, OOD planes of at most 128^2): the scale adds
+    no override of its own."""
     from innout.bench.world import SCALES, world_config
     from innout.fit.config import get_preset
 
