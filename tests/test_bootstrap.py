@@ -168,6 +168,20 @@ def _tiny_joint(G, iterations: int, settings: dict, masks: torch.Tensor | None =
     return joint_fit(G, data, start, cfg, guess_from=guess_from), start
 
 
+def test_the_w_allowance_start_makes_l_w_count_only_the_distance_beyond_where_each_frame_began(tiny_generator):
+    """``w_allowance`` 'start': L_w is 0 at the first step (every frame is where it began) and costs only what the
+    stage adds; 'none' (the official term) is each frame's whole distance from w_avg from the first step."""
+    plain = {"cano_reinit": 0.0, "lambda_guide": 0.0}
+    (official, start) = _tiny_joint(tiny_generator, 3, {**plain, "w_allowance": "none"})
+    (allowed, _) = _tiny_joint(tiny_generator, 3, {**plain, "w_allowance": "start"}, start=start)
+    w_avg = tiny_generator.backbone.mapping.w_avg.reshape(1, 1, -1)
+    began = (start.codes(tiny_generator.num_ws).all_ws().detach() - w_avg).flatten(1).norm(dim=1)
+    # one frame a step, not yet moved at step 0
+    assert any(official.history[0]["w"] == pytest.approx(float(d), rel=1e-5) for d in began)
+    assert allowed.history[0]["w"] == 0
+    assert all(row["w"] >= 0 for row in allowed.history)
+
+
 def test_the_area_allowance_is_the_masks_coverage_or_the_first_guess_coverage(tiny_generator):
     """``area_allowance``: with masks, 'masks' and 'guess' count only the coverage beyond the masks': masks over every
     pixel allow everything, so the term is exactly 0 at every step, while 'none' counts it. Without masks, 'masks' is

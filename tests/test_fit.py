@@ -15,7 +15,7 @@ from innout.fit.config import FitConfig, InitConfig, SettingError, apply_overrid
 from innout.fit.data import FitData
 from innout.fit.init import nearest_neighbour_init
 from innout.fit.loop import latest_checkpoint, run_loop
-from innout.fit.losses import blend_entropy, delta_regulariser, masked_l2
+from innout.fit.losses import blend_entropy, delta_regulariser, masked_l2, w_regulariser
 from innout.fit.masks import propagate_mask
 from innout.fit.pipeline import FitPipeline
 from innout.fit.synthetic import make_synthetic_video, render_scene_raw, synthetic_generator
@@ -59,6 +59,7 @@ def test_presets_and_overrides():
         ("init.samples_per_ray=0,4", "init.samples_per_ray"), ("pti.checkpoint_every=0", "pti.checkpoint_every"),
         ("seed=-1", "seed"), ("joint.iterations=2.5", "joint.iterations"), ("init.lpips_net=squeeze", "lpips_net"),
         ("superres.cache_renders=maybe", "cache_renders"), ("joint=3", "joint"),
+        ("joint.w_allowance=mean", "joint.w_allowance"),
     ],
 )  # fmt: skip
 def test_every_setting_is_checked_against_its_documented_range(override, named):
@@ -112,6 +113,14 @@ def test_cli_fit_refuses_a_bad_setting_before_any_work(tmp_path, capsys):
     with pytest.raises(SystemExit) as usage:
         main(["fit", str(tmp_path / "x.mp4"), "--max-frames", "0"])
     assert usage.value.code == 2 and "--max-frames: must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_l_w_is_the_mean_distance_from_w_avg_or_only_its_part_beyond_each_frames_allowance():
+    w_avg = torch.zeros(1, 1, 2)
+    ws = torch.tensor([[[1.0, 1.0], [1.0, 1.0]], [[3.0, 0.0], [0.0, 4.0]]])  # distances 2 and 5
+    assert float(w_regulariser(ws, w_avg)) == 3.5
+    assert float(w_regulariser(ws, w_avg, torch.tensor([1.0, 6.0]))) == 0.5  # (2 - 1) and nothing beyond 6
+    assert float(w_regulariser(ws, w_avg + 1, torch.tensor([0.0, 0.0]))) == pytest.approx(15**0.5 / 2)  # 0, (2,-1,-1,3)
 
 
 def test_loss_terms():

@@ -258,6 +258,7 @@ class InversionConfig(Settings):
     checkpoint_every: int = setting(200, EVERY)
 
 
+W_ALLOWANCES = ("none", "start")  # what the joint stage's L_w lets each frame's latent keep for free
 AREA_ALLOWANCES = ("none", "masks", "guess")  # what the joint stage's area term lets the object cover for free
 BLEND_SPANS = ("shell", "front", "ray")  # where the OOD head start puts b = 1 on a masked ray (fit/bootstrap.py)
 
@@ -328,6 +329,13 @@ class JointConfig(Settings):
     lambda_guide_blend: float = setting(0.0, WEIGHT)
     lambda_delta: float = setting(2e-3, WEIGHT)
     lambda_w: float = setting(1.0, WEIGHT)
+    # beyond the paper: L_w's free distance per frame: 'start' (only the distance beyond where the frame's latent
+    # began the stage costs: the latents may not wander further from the prior, nor are they pulled onto its mean)
+    # or 'none' (the official term: every distance from w_avg costs). The official term is a norm, so its gradient
+    # never fades: with Adam at 5e-4 it pulled every frame onto w_avg within ~1,500 steps on the world, and at the
+    # fast and paper presets' lengths the fit became the mean face with the OOD field painting the rest (removal
+    # worse than the input); 'start' kept the split there. At 150 steps mixed (docs/differences.md)
+    w_allowance: str = setting("start", Choice(W_ALLOWANCES))
     # semi-supervised (only with OOD masks)
     lambda_l2_ood: float = setting(1.0, WEIGHT)  # OOD-only render vs target inside the mask
     lambda_sparsity: float = setting(3.0, WEIGHT)  # blend weight outside the mask

@@ -96,6 +96,12 @@ def reinit_canonical(codes: LatentCodes, share: float, seed: int) -> None:
 
 
 @torch.no_grad()
+def start_distances(codes: LatentCodes, w_avg: torch.Tensor) -> torch.Tensor:
+    """Each frame's ||w_t - w_avg|| [F] before the stage: L_w's free distance with ``w_allowance`` 'start'."""
+    return (codes.all_ws() - w_avg).flatten(1).norm(dim=1)
+
+
+@torch.no_grad()
 def face_planes(G: TriPlaneGenerator, ws: torch.Tensor) -> torch.Tensor:
     """Tri-planes of every frame [F, 3, 32, H, W], synthesised one frame at a time."""
     return torch.cat([G.synthesize_planes(w[None], noise_mode="const") for w in ws])
@@ -143,6 +149,8 @@ def joint_fit(
     train_latents = cfg.latent_lr > 0
     cached_planes = None if train_latents else face_planes(G, codes.all_ws().detach())
     w_avg = G.backbone.mapping.w_avg.reshape(1, 1, -1)
+    # before any step (a resumed stage loads its latents later, in run_loop): the same start distances
+    free_w = start_distances(codes, w_avg) if train_latents and cfg.w_allowance == "start" else None
 
     groups = [
         {"params": [ood.triplanes, *ood.decoder.parameters()], "lr": cfg.lr},
@@ -201,7 +209,7 @@ def joint_fit(
             terms["l2_sr"] = (cfg.lambda_l2_sr, l2(image, data.target(frames, G.img_resolution)))
         if train_latents:
             terms["delta"] = (cfg.lambda_delta, delta_regulariser(ws))
-            terms["w"] = (cfg.lambda_w, w_regulariser(ws, w_avg))
+            terms["w"] = (cfg.lambda_w, w_regulariser(ws, w_avg, None if free_w is None else free_w[frames]))
         if user_masks is not None:
             terms["l2_ood"] = (cfg.lambda_l2_ood, masked_l2(out.ood_feature_image[:, :3], target, user_masks))
             terms["sparsity"] = (cfg.lambda_sparsity, blend_sparsity(out.blend, 1 - user_masks.flatten(1)))

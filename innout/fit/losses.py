@@ -61,9 +61,13 @@ def delta_regulariser(ws: torch.Tensor) -> torch.Tensor:
     return (ws[:, 1:] - ws[:, :1]).norm(dim=-1).sum(dim=1).mean()
 
 
-def w_regulariser(ws: torch.Tensor, w_avg: torch.Tensor) -> torch.Tensor:
-    """L_w = ||w_t - w_avg|| (Frobenius over the 14 x 512 codes), mean over frames."""
-    return (ws - w_avg).flatten(1).norm(dim=1).mean()
+def w_regulariser(ws: torch.Tensor, w_avg: torch.Tensor, allowance: torch.Tensor | None = None) -> torch.Tensor:
+    """L_w = ||w_t - w_avg|| (Frobenius over the 14 x 512 codes), mean over frames. With ``allowance`` [F] (one
+    free distance per frame), only the distance beyond it costs: max(0, ||w_t - w_avg|| - allowance_t)."""
+    distance = (ws - w_avg).flatten(1).norm(dim=1)
+    if allowance is not None:
+        distance = (distance - allowance).clamp(min=0)
+    return distance.mean()
 
 
 def blend_entropy(blend: torch.Tensor, skew: float = 2.0) -> torch.Tensor:
