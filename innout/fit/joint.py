@@ -37,6 +37,7 @@ from .losses import (
     largest_blend_cross_entropy,
     masked_l2,
     reconstruction_terms,
+    w_distance,
     w_regulariser,
 )
 
@@ -98,7 +99,7 @@ def reinit_canonical(codes: LatentCodes, share: float, seed: int) -> None:
 @torch.no_grad()
 def start_distances(codes: LatentCodes, w_avg: torch.Tensor) -> torch.Tensor:
     """Each frame's ||w_t - w_avg|| [F] before the stage: L_w's free distance with ``w_allowance`` 'start'."""
-    return (codes.all_ws() - w_avg).flatten(1).norm(dim=1)
+    return w_distance(codes.all_ws(), w_avg)
 
 
 @torch.no_grad()

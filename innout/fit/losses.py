@@ -61,10 +61,15 @@ def delta_regulariser(ws: torch.Tensor) -> torch.Tensor:
     return (ws[:, 1:] - ws[:, :1]).norm(dim=-1).sum(dim=1).mean()
 
 
+def w_distance(ws: torch.Tensor, w_avg: torch.Tensor) -> torch.Tensor:
+    """Each frame's ||w_t - w_avg|| [F] (Frobenius over the 14 x 512 codes): what L_w and its allowance measure."""
+    return (ws - w_avg).flatten(1).norm(dim=1)
+
+
 def w_regulariser(ws: torch.Tensor, w_avg: torch.Tensor, allowance: torch.Tensor | None = None) -> torch.Tensor:
-    """L_w = ||w_t - w_avg|| (Frobenius over the 14 x 512 codes), mean over frames. With ``allowance`` [F] (one
-    free distance per frame), only the distance beyond it costs: max(0, ||w_t - w_avg|| - allowance_t)."""
-    distance = (ws - w_avg).flatten(1).norm(dim=1)
+    """L_w = ||w_t - w_avg|| (``w_distance``), mean over frames. With ``allowance`` [F] (one free distance per
+    frame), only the distance beyond it costs: max(0, ||w_t - w_avg|| - allowance_t)."""
+    distance = w_distance(ws, w_avg)
     if allowance is not None:
         distance = (distance - allowance).clamp(min=0)
     return distance.mean()
