@@ -12,6 +12,7 @@ from innout.fit.bootstrap import (
     FirstGuess,
     blend_cross_entropy,
     bootstrap_ood,
+    centroid_offsets,
     first_guess,
     otsu_threshold,
     residual_masks,
@@ -305,3 +306,75 @@ def test_the_joint_loss_weighs_the_blend_terms_by_that_schedule(tiny_generator):
     for row, share in zip(history, [0.0, 0.0, 0.5, 1.0], strict=True):
         total = row["l2"] + share * (row["entropy"] + row["area"]) + 2e-3 * row["delta"] + row["w"]
         assert row["loss"] == pytest.approx(total, rel=1e-5), (share, row)
+
+
+def test_a_moving_field_is_the_shared_field_translated_by_each_frames_offset():
+    """``OODField(motion=True)``: frame t's field at x is the field at x - d_t; without motion there is no offset
+    tensor (scenes written before motion existed load as they are)."""
+    torch.manual_seed(0)
+    moving = OODField(2, resolution=8, code_dim=4, motion=True)
+    still = OODField(2, resolution=8, code_dim=4)
+    still.load_state_dict({k: v for k, v in moving.state_dict().items() if k != "offsets"})
+    assert "offsets" not in still.state_dict() and not still.motion and moving.motion
+    with torch.no_grad():
+        moving.offsets.copy_(torch.tensor([[0.0, 0.0, 0.0], [0.1, -0.05, 0.02]]))
+    points = torch.rand(2, 5, 3) - 0.5
+    frames = torch.tensor([0, 1])
+    shifted = points - moving.offsets[:, None]
+    got, want = moving(points, frames), still(shifted, frames)
+    for name in ("rgb", "sigma", "blend"):
+        torch.testing.assert_close(getattr(got, name), getattr(want, name), rtol=0, atol=0)
+
+
+def test_centroid_offsets_are_each_frames_masked_surface_centroid_less_the_median_one():
+    """Rays from two fixed origins; masked pixels at known depths: the offsets are exact. A frame without a
+    masked pixel gets zero."""
+    n, res = 3, 2
+    origins = torch.zeros(n, res * res, 3)
+    directions = torch.zeros(n, res * res, 3)
+    directions[..., 2] = 1.0  # every ray looks along +z from the origin: the point is (0, 0, depth)
+    masks = torch.zeros(n, 1, res, res, dtype=torch.bool)
+    depths = torch.zeros(n, 1, res, res)
+    masks[0, 0, 0, 0], depths[0, 0, 0, 0] = True, 1.0  # centroid z = 1
+    masks[1, 0, 0, :], depths[1, 0, 0, :] = True, torch.tensor([2.0, 4.0])  # centroid z = 3
+    guess = FirstGuess(masks, depths, torch.zeros(n, 3, res, res))
+    offsets = centroid_offsets(guess, origins, directions)
+    # the median of the seen centroids (z = 1 and 3) is torch's lower median, 1
+    torch.testing.assert_close(offsets, torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 2.0], [0.0, 0.0, 0.0]]))
+
+
+def test_with_motion_the_head_start_begins_at_the_centroid_offsets_and_the_joint_stage_trains_them(tiny_generator):
+    result, _ = _tiny_joint(tiny_generator, 3, {"ood_motion": "translation", "bootstrap_steps": 2})
+    assert result.ood.motion and result.ood.offsets.shape == (2, 3)
+    assert float(result.ood.offsets.abs().max()) > 0
+    plain, _ = _tiny_joint(tiny_generator, 3, {"bootstrap_steps": 2})
+    assert not plain.ood.motion
+
+
+def test_the_empty_span_everywhere_teaches_an_empty_density_off_the_shell_and_keeps_the_shell():
+    """``empty_span="everywhere"``: besides the shell (dense) and the space in front of it (empty), the density is
+    taught to be empty on the rays off the masks too, where 'front' leaves it as the noise made it."""
+    torch.manual_seed(0)
+    rendering = GeneratorConfig.tiny().rendering
+    cameras = orbit_label(1.57, 1.57)
+    res, depth = 16, 2.6
+    masks = torch.zeros(1, 1, res, res, dtype=torch.bool)
+    masks[:, :, 6:9, 4:12] = True
+    guess = FirstGuess(masks, torch.full((1, 1, res, res), depth), torch.zeros(1, 3, res, res))
+    origins, directions = camera_rays(cameras, res)
+    off = 2 * res + 2  # a ray far from the mask
+    depths = torch.linspace(rendering.ray_start, rendering.ray_end, 12)[None, :, None]
+    sigmas = {}
+    for span in ("front", "everywhere"):
+        torch.manual_seed(0)
+        ood = OODField(1, resolution=32)
+        bootstrap_ood(ood, guess, cameras, rendering, steps=150, lr=1e-2, rays_per_step=512, seed=1,
+                      empty_span=span)  # fmt: skip
+        with torch.no_grad():
+            sigmas[span] = ood(origins[:, off : off + 1] + depths * directions[:, off : off + 1], torch.arange(1)).sigma
+            shell = ood(origins[:, 7 * res + 8 : 7 * res + 9] + depth * directions[:, 7 * res + 8 : 7 * res + 9],
+                        torch.arange(1)).sigma  # fmt: skip
+        assert float(shell) > 8, span  # the object stays dense in both
+    assert float(sigmas["everywhere"].max()) < 0 < float(sigmas["front"].max())
+    with pytest.raises(ValueError, match="empty_span"):
+        bootstrap_ood(OODField(1, resolution=8), guess, cameras, rendering, steps=1, lr=1e-2, empty_span="nowhere")

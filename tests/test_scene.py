@@ -478,3 +478,19 @@ except SceneFormatError as exc:
 """
     peak, last = peak_rss_mb(code)
     assert last.startswith("refused") and "code size 1048576" in last and peak < MEMORY_BOUND_MB
+
+
+def test_a_moving_ood_field_round_trips_and_a_scene_without_motion_still_reads(tmp_path):
+    import dataclasses
+
+    from innout.bench.robust_files import micro_scene
+    from innout.scene import load_scene
+    from innout.scene.ood_field import OODField
+
+    data = load_scene(micro_scene(tmp_path, n_frames=3))  # written without the motion flag
+    assert not data.ood.motion
+    moving = OODField(3, resolution=data.ood.resolution, code_dim=data.ood.code_dim, motion=True)
+    with torch.no_grad():
+        moving.offsets.copy_(torch.arange(9.0).reshape(3, 3) / 100)
+    again = load_scene(save_scene(dataclasses.replace(data, ood=moving), tmp_path / "moving.safetensors"))
+    assert again.ood.motion and torch.equal(again.ood.offsets, moving.offsets)

@@ -62,6 +62,9 @@ def every_source_frame(scene: Scene, prepared: PreparedVideo) -> Scene:
         codes = data.ood.codes.detach()
         ood = copy.deepcopy(data.ood)
         ood.codes = torch.nn.Parameter(torch.lerp(codes[before], codes[after], w.to(codes.dtype)[:, None]))
+        if data.ood.offsets is not None:  # a moving object moves on between the fitted frames
+            offsets = data.ood.offsets.detach()
+            ood.offsets = torch.nn.Parameter(torch.lerp(offsets[before], offsets[after], w.to(offsets.dtype)[:, None]))
     cameras = torch.as_tensor(np.asarray(prepared.cameras)[keep], dtype=data.cameras.dtype, device=data.cameras.device)
     source = scene_source(prepared, keep)  # what the fit records for its own frames, for every frame
     dense = Scene(SceneData(data.generator, ws, cameras, ood, source, data.method, data.fit_config, data.history))

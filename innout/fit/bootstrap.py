@@ -33,7 +33,7 @@ from ..eg3d.cameras import camera_rays
 from ..eg3d.generator import TriPlaneGenerator
 from ..progress import Progress
 from ..scene.ood_field import OODField
-from .config import BLEND_SPANS
+from .config import BLEND_SPANS, EMPTY_SPANS
 from .data import FitData
 from .latents import LatentCodes, RenderSettings
 
@@ -103,6 +103,24 @@ def first_guess(
     return FirstGuess(masks=masks, depths=torch.cat(depths), targets=targets)
 
 
+@torch.no_grad()
+def centroid_offsets(guess: FirstGuess, origins: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """Each frame's translation of the object [F, 3] from the first guess: the centroid of its masked pixels'
+    surface points (origins + depth * directions, rays [F, R*R, 3]) less the median centroid over the frames, so
+    that an object fixed to the head starts with offsets near zero. A frame without a masked pixel takes the
+    median (offset zero)."""
+    n = guess.masks.shape[0]
+    masks = guess.masks.reshape(n, -1, 1).to(origins.dtype)
+    points = origins + guess.depths.reshape(n, -1, 1).to(origins.dtype) * directions
+    count = masks.sum(dim=1)
+    centroids = (points * masks).sum(dim=1) / count.clamp_min(1)
+    seen = count[:, 0] > 0
+    if not seen.any():
+        return torch.zeros(n, 3, dtype=origins.dtype, device=origins.device)
+    middle = centroids[seen].median(dim=0).values
+    return torch.where(seen[:, None], centroids - middle, torch.zeros_like(centroids))
+
+
 def blend_cross_entropy(b: torch.Tensor, positive: torch.Tensor, balanced: bool) -> torch.Tensor:
     """Binary cross-entropy of the blend weights ``b`` against ``positive`` (True: b should be 1): the mean over
     all samples, or with ``balanced`` the average of the two classes' means (a class without samples counts 0)."""
@@ -127,6 +145,7 @@ def bootstrap_ood(
     seed: int = 0,
     balanced: bool = False,
     blend_span: str = "front",
+    empty_span: str = "front",
     progress: Progress | None = None,
 ) -> list[dict[str, float]]:
     """Regress ``ood`` onto the first guess for ``steps`` Adam steps at ``lr`` (the joint stage's lr):
@@ -135,9 +154,12 @@ def bootstrap_ood(
     is the mean of the shell samples' and the other samples' (the shell holds a few percent of the samples, so
     the plain mean leaves b there well short of 1). ``blend_span``: where b = 1 on a masked ray (``BLEND_SPANS``):
     the shell; also the empty space in front of it (its density stays empty), so that most of the ray, not a few
-    samples, holds the object's blend weight; or the whole ray."""
+    samples, holds the object's blend weight; or the whole ray. ``empty_span`` (``EMPTY_SPANS``): where the density is
+    taught to be empty: in front of the shell on the masked rays only, or at every sample but the shell's."""
     if blend_span not in BLEND_SPANS:
         raise ValueError(f"blend_span must be one of {BLEND_SPANS}, got {blend_span!r}")
+    if empty_span not in EMPTY_SPANS:
+        raise ValueError(f"empty_span must be one of {EMPTY_SPANS}, got {empty_span!r}")
     if steps <= 0:
         return []
     device = guess.masks.device
@@ -148,7 +170,11 @@ def bootstrap_ood(
     depths = guess.depths.reshape(n, -1)
     colours = guess.targets.reshape(n, 3, -1).permute(0, 2, 1) * 0.5 + 0.5  # the decoder's colours are in [0, 1]
     inside = masks.nonzero()
-    optimizer = torch.optim.Adam([ood.triplanes, *ood.decoder.parameters(), ood.codes], lr=lr)
+    if ood.motion:
+        with torch.no_grad():
+            ood.offsets.copy_(centroid_offsets(guess, origins, directions))
+    moving = [ood.offsets] if ood.motion else []
+    optimizer = torch.optim.Adam([ood.triplanes, *ood.decoder.parameters(), ood.codes, *moving], lr=lr)
     history = []
     for _ in range(steps):
         picks = torch.randint(0, n * res * res, (rays_per_step,), generator=generator)
@@ -167,7 +193,7 @@ def bootstrap_ood(
         # one-hot product: indexing with repeated frames back-propagates through scattered adds, whose order (and
         # so the last bits) varies between runs on a CPU; a resumed fit must equal a straight one
         codes = F.one_hot(frame, n).to(ood.codes.dtype) @ ood.codes
-        out = ood(points, frame, codes)
+        out = ood(points, frame, codes)  # the offsets (with motion) are picked the same way inside
         b = out.blend.reshape(rays_per_step, samples_per_ray)
         sigma = out.sigma.reshape(rays_per_step, samples_per_ray)
         rgb = out.rgb[:, :3].reshape(rays_per_step, samples_per_ray, 3)
@@ -175,8 +201,13 @@ def bootstrap_ood(
         shaped = on_object & (t < surface + shell)  # the shell and the empty space in front of it
         blend_target = {"shell": shell_points, "front": shaped, "ray": on_object.expand_as(t)}[blend_span]
         loss_b = blend_cross_entropy(b, blend_target, balanced)
-        sigma_target = torch.where(near, SHELL_DENSITY, EMPTY_DENSITY)
-        loss_sigma = ((sigma - sigma_target).square() * shaped).sum() / shaped.sum().clamp_min(1) / 100
+        sigma_error = (sigma - torch.where(shell_points, SHELL_DENSITY, EMPTY_DENSITY)).square()
+        if empty_span == "front":
+            loss_sigma = (sigma_error * shaped).sum() / shaped.sum().clamp_min(1) / 100
+        else:  # the shell's and the rest's means, averaged: the shell is a few percent of the samples
+            rest = ~shell_points
+            loss_sigma = 0.5 * ((sigma_error * shell_points).sum() / shell_points.sum().clamp_min(1)
+                                + (sigma_error * rest).sum() / rest.sum().clamp_min(1)) / 100  # fmt: skip
         colour = colours[frame, ray].unsqueeze(1).expand_as(rgb)
         loss_rgb = ((rgb - colour).square().sum(-1) * shell_points).sum() / shell_points.sum().clamp_min(1)
         loss = loss_b + loss_sigma + loss_rgb

@@ -261,6 +261,8 @@ class InversionConfig(Settings):
 W_ALLOWANCES = ("none", "start")  # what the joint stage's L_w lets each frame's latent keep for free
 AREA_ALLOWANCES = ("none", "masks", "guess")  # what the joint stage's area term lets the object cover for free
 BLEND_SPANS = ("shell", "front", "ray")  # where the OOD head start puts b = 1 on a masked ray (fit/bootstrap.py)
+OOD_MOTIONS = ("none", "translation")  # how the OOD field may move from frame to frame (scene/ood_field.py)
+EMPTY_SPANS = ("front", "everywhere")  # where the OOD head start teaches the field to be empty (fit/bootstrap.py)
 
 
 @dataclass
@@ -271,12 +273,20 @@ class JointConfig(Settings):
     iterations: int = setting(10_000, ITERATIONS)
     batch_frames: int = setting(1, BATCH)
     lr: float = setting(5e-3, LR)  # OOD tri-plane, decoder and codes
+    # beyond the paper: the OOD decoder's own learning rate in the joint stage (None: ``lr``, as the official code).
+    # The decoder is shared by every sample of every ray, so Adam's steps on it move the field's density and blend
+    # everywhere at once (the head start keeps ``lr`` for it)
+    ood_decoder_lr: float | None = setting(None, Number(Range(0, 1, lo_open=True, optional=True)))
     latent_lr: float = setting(5e-4, Number(Range(0, 1)))  # w_cano and residuals; 0 freezes them (planes cached)
     # before a fit without masks w_cano becomes (1 - r) w_cano + r N(0, 1), as the official mask-free script
     # (r = 0.3); a fit with masks starts from its masked inversion, as the official mask-supervised script
     cano_reinit: float = setting(0.3, SHARE)
     ood_resolution: int = setting(256, Number(Range(4, 2048, integer=True)))
     ood_code_dim: int = setting(32, Number(Range(1, 4096, integer=True)))
+    # beyond the paper: 'translation' gives the OOD field a per-frame translation, started at the first guess's
+    # per-frame centroid and trained with the field, so that an object moving against the head stays one object;
+    # 'none': the paper's field (only the per-frame code varies)
+    ood_motion: str = setting("none", Choice(OOD_MOTIONS))
     resolution: int | None = setting(None, RAYS)  # neural rendering resolution (None: the generator's, 128)
     samples_per_ray: tuple[int, int] | None = setting(None, SamplesPerRay())
     lambda_l2: float = setting(1.0, WEIGHT)
@@ -318,6 +328,11 @@ class JointConfig(Settings):
     # front of it) or 'ray' (the whole ray, behind the shell too). 'front' measured better than 'shell' on three
     # world objects and the colour benchmark, the same on two (docs/differences.md)
     bootstrap_blend: str = setting("front", Choice(BLEND_SPANS))
+    # where the head start teaches the OOD density to be empty: 'front' (only in front of the shell on the guessed
+    # rays, as the first head start) or 'everywhere' (every sample but the shell: elsewhere the untrained density
+    # stays high and only b, a sigmoid never quite 0, hides it, a leak the joint stage then removes through the
+    # shared decoder, taking the object with it)
+    bootstrap_empty: str = setting("front", Choice(EMPTY_SPANS))
     # beyond the paper, unsupervised only: the semi-supervised OOD-only L2 with the first guess's masks (the head
     # start's) in place of the user's, at this weight falling linearly to 0 over the first ``guide_fade`` share of
     # the iterations: the OOD colour stays the better explanation of the object while the face latents adapt.

@@ -13,6 +13,7 @@ reused: the backbone, the most expensive part, then runs F times instead of ever
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,8 @@ def make_ood_field(n_frames: int, cfg: JointConfig, seed: int) -> OODField:
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        return OODField(n_frames, resolution=cfg.ood_resolution, code_dim=cfg.ood_code_dim)
+        return OODField(n_frames, resolution=cfg.ood_resolution, code_dim=cfg.ood_code_dim,
+                        motion=cfg.ood_motion == "translation")  # fmt: skip
     finally:
         torch.random.set_rng_state(state)
 
@@ -118,9 +120,11 @@ def joint_fit(
     checkpoint: Path | None = None,
     progress: Progress | None = None,
     guess_from: InversionResult | None = None,
+    after_step: Callable[[int, LatentCodes, OODField], None] | None = None,
 ) -> JointResult:
     """The joint stage from the inversion ``start``; ``guess_from``: the inversion whose render errors make the
-    unsupervised first guess (default ``start``; ``joint.guess_space``)."""
+    unsupervised first guess (default ``start``; ``joint.guess_space``); ``after_step(n, codes, ood)`` sees the
+    parameters after each step ``n`` (the world benchmark's curve keeps some of them)."""
     device = data.cameras.device
     codes = start.codes(G.num_ws).to(device)
     settings = RenderSettings.of(cfg.resolution, cfg.samples_per_ray)
@@ -143,7 +147,8 @@ def joint_fit(
         spacing = (G.rendering.ray_end - G.rendering.ray_start) / coarse
         bootstrap_ood(ood, guess, data.cameras, G.rendering, steps=cfg.bootstrap_steps, lr=cfg.lr, seed=seed,
                       shell=max(0.03, spacing), balanced=cfg.bootstrap_balanced,
-                      blend_span=cfg.bootstrap_blend, progress=progress)  # fmt: skip
+                      blend_span=cfg.bootstrap_blend, empty_span=cfg.bootstrap_empty,
+                      progress=progress)  # fmt: skip
 
     if cfg.latent_lr > 0 and cfg.cano_reinit > 0 and not semi_supervised:  # the official mask-free script only
         reinit_canonical(codes, cfg.cano_reinit, seed)
@@ -154,8 +159,9 @@ def joint_fit(
     free_w = start_distances(codes, w_avg) if train_latents and cfg.w_allowance == "start" else None
 
     groups = [
-        {"params": [ood.triplanes, *ood.decoder.parameters()], "lr": cfg.lr},
-        {"params": [ood.codes], "lr": cfg.lr},
+        {"params": [ood.triplanes], "lr": cfg.lr},
+        {"params": list(ood.decoder.parameters()), "lr": cfg.lr if cfg.ood_decoder_lr is None else cfg.ood_decoder_lr},
+        {"params": [ood.codes] + ([ood.offsets] if ood.motion else []), "lr": cfg.lr},
     ]
     params = {"ood." + k: v for k, v in ood.named_parameters()}
     if train_latents:
@@ -238,5 +244,6 @@ def joint_fit(
         every=cfg.checkpoint_every,
         progress=progress,
         fresh_start=head_start if cfg.bootstrap_steps > 0 else None,
+        after_step=None if after_step is None else (lambda n: after_step(n, codes, ood)),
     )
     return JointResult(codes=codes.requires_grad_(False), ood=ood.requires_grad_(False), history=history)

@@ -78,11 +78,13 @@ def run_loop(
     progress: Progress | None = None,
     lr_fn: Callable[[int], list[float]] | None = None,
     fresh_start: Callable[[], None] | None = None,
+    after_step: Callable[[int], None] | None = None,
 ) -> list[dict[str, float]]:
     """Run steps ``[start, total)``; ``step_fn(i)`` computes the loss, calls backward and returns the
     loss terms. The optimiser steps here. ``params`` are what a checkpoint saves and a resume restores;
     ``checkpoint`` names them (``<stem>-<hash>.pt`` files are written beside it). ``fresh_start`` runs before
-    step 0 when no checkpoint was restored (work whose result a checkpoint already holds)."""
+    step 0 when no checkpoint was restored (work whose result a checkpoint already holds); ``after_step(n)`` runs
+    once the parameters hold ``n`` steps (e.g. to keep a snapshot of them)."""
     found = latest_checkpoint(checkpoint) if checkpoint is not None else None
     restored = _restore(found, params, optimizer) if found is not None else None
     state = restored or LoopState()
@@ -100,6 +102,8 @@ def run_loop(
         state.step = i + 1
         if progress is not None:
             progress(stage, i + 1, total, losses)
+        if after_step is not None:
+            after_step(state.step)
         if checkpoint is not None and (state.step % every == 0) and state.step < total:
             storage.save_checkpoint(
                 {

@@ -126,7 +126,7 @@ def save_scene(scene: SceneData, path: str | os.PathLike) -> Path:
     ood_meta = {}
     if scene.ood is not None:
         tensors.update({f"ood.{k}": v for k, v in scene.ood.state_dict().items()})
-        ood_meta = {"resolution": scene.ood.resolution, "code_dim": scene.ood.code_dim}
+        ood_meta = {"resolution": scene.ood.resolution, "code_dim": scene.ood.code_dim, "motion": scene.ood.motion}
     tensors.update({f"generator.{k}": v for k, v in scene.generator.state_dict().items()})
     source_meta = {"input": src.input, "fps": src.fps, "frame_size": list(src.frame_size) if src.frame_size else None}
     metadata = {
@@ -212,17 +212,20 @@ def _whole(value: Any, lo: int, hi: int) -> bool:
     return type(value) is int and lo <= value <= hi
 
 
-def _checked_ood(ood: dict, path: Path) -> tuple[int, int] | None:
-    """(resolution, code size) of the OOD field, or None when the scene has none."""
+def _checked_ood(ood: dict, path: Path) -> tuple[int, int, bool] | None:
+    """(resolution, code size, motion) of the OOD field, or None when the scene has none. Scenes written before
+    the OOD field could move say nothing of motion: they have none."""
     if not ood:
         return None
-    resolution, code_dim = ood.get("resolution"), ood.get("code_dim")
+    resolution, code_dim, motion = ood.get("resolution"), ood.get("code_dim"), ood.get("motion", False)
+    if not isinstance(motion, bool):
+        raise SceneFormatError(f"{path}: the OOD field's motion {describe(motion)} must be true or false")
     if not _whole(resolution, 1, MAX_OOD_RESOLUTION) or not _whole(code_dim, 1, MAX_OOD_CODE_DIM):
         raise SceneFormatError(
             f"{path}: the OOD field's resolution {describe(resolution)} / code size {describe(code_dim)} must be whole "
             f"numbers from 1 to {MAX_OOD_RESOLUTION} / {MAX_OOD_CODE_DIM}"
         )
-    return resolution, code_dim
+    return resolution, code_dim, motion
 
 
 def _checked_source(source: dict, path: Path) -> dict[str, Any]:
@@ -246,7 +249,7 @@ def _expect_shape(layout, key: str, shape: tuple[int, ...], path: Path, floating
         raise SceneFormatError(f"{path}: the tensor {key} is {dtype}, expected {'floats' if floating else 'integers'}")
 
 
-def _check_layout(layout, G: TriPlaneGenerator, ood: tuple[int, int] | None, path: Path) -> OODField | None:
+def _check_layout(layout, G: TriPlaneGenerator, ood: tuple[int, int, bool] | None, path: Path) -> OODField | None:
     """Every tensor's shape against the configuration; returns the OOD field on the meta device."""
     missing = [k for k in ("ws", "cameras", "source.frames") if k not in layout]
     if missing:
@@ -278,7 +281,7 @@ def _check_layout(layout, G: TriPlaneGenerator, ood: tuple[int, int] | None, pat
             raise SceneFormatError(f"{path}: the scene has OOD tensors but no OOD field in its metadata")
         return None
     with torch.device("meta"):
-        field_ = OODField(n, resolution=ood[0], code_dim=ood[1])
+        field_ = OODField(n, resolution=ood[0], code_dim=ood[1], motion=ood[2])
     expected = {k: tuple(v.shape) for k, v in field_.state_dict().items()}
     if stored != expected:
         wrong = sorted(k for k in set(stored) | set(expected) if stored.get(k) != expected.get(k))
