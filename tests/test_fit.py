@@ -248,6 +248,68 @@ def test_pipeline_caches_stages_resumes_and_writes_a_scene(tmp_path, grey_genera
     assert any(m.startswith("invert: cached") for m in log) and not any(m.startswith("joint: cached") for m in log)
 
 
+def test_joint_snapshots_keep_the_parameters_of_their_step_and_change_nothing_else(tmp_path, grey_generator):
+    """``joint_snapshots`` (the world benchmark's ``--curve``): each snapshot holds the parameters after its step
+    (equal to the checkpoint the stage writes at that step), the scene at the stage's end equals a fit without
+    snapshots, a cached result without them is computed again, and a checkpoint past a missing snapshot is not
+    resumed from (the snapshot could never be written)."""
+    from innout.fit.pipeline import snapshot_name
+    from innout.storage import load_checkpoint, load_tensors
+
+    G = grey_generator
+    data = make_synthetic_video(G, 2).fit_data()
+    cfg = _tiny_config(iterations=12, sr_epochs=0)
+    cfg.joint.checkpoint_every = 4
+    plain = load_scene(FitPipeline(G, data, cfg, tmp_path).run("innout"))
+
+    seen: dict[int, dict] = {}
+
+    def killer(stage, done, total, losses):  # the checkpoint of step 8 is on disk when step 9 ends
+        if stage == "joint" and done == 9:
+            folder = next(p for p in tmp_path.glob("joint-*") if (p / snapshot_name(4)).is_file())
+            seen.update(load_checkpoint(latest_checkpoint(folder / "checkpoint.pt")))
+            raise KeyboardInterrupt
+
+    # the plain fit's cached result has no snapshots: asking for them computes the stage again
+    with pytest.raises(KeyboardInterrupt):
+        FitPipeline(G, data, cfg, tmp_path, progress=killer, joint_snapshots=(4, 8)).run("innout")
+    pipeline = FitPipeline(G, data, cfg, tmp_path, joint_snapshots=(4, 8))
+    curved = load_scene(pipeline.run("innout"))
+    at_8, _ = load_tensors(pipeline.stage_folders["joint"] / snapshot_name(8))
+    assert seen["step"] == 8
+    for name, value in seen["params"].items():
+        torch.testing.assert_close(at_8[name], value, rtol=0, atol=0)
+    for name, value in plain.ood.state_dict().items():
+        torch.testing.assert_close(curved.ood.state_dict()[name], value, rtol=0, atol=0)
+    at_4 = load_scene(pipeline.snapshot_scene(4, tmp_path / "at4.safetensors"))
+    at_12 = load_scene(pipeline.snapshot_scene(12, tmp_path / "at12.safetensors"))
+    assert not torch.equal(at_4.ood.triplanes, at_12.ood.triplanes)
+    torch.testing.assert_close(at_12.ood.triplanes, plain.ood.triplanes, rtol=0, atol=0)
+    assert not torch.equal(at_4.ws, at_12.ws)  # the latents are trained in the stage too
+    with pytest.raises(ValueError, match="snapshot"):
+        pipeline.snapshot_scene(6, tmp_path / "at6.safetensors")
+
+    # another joint stage, run without snapshots and killed at step 10 (checkpoint 8): asked for step 4, it starts over
+    other = FitConfig.from_dict(cfg.to_dict())
+    other.joint.lambda_entropy = 0.5
+    steps: list[int] = []
+
+    def kill_at_10(stage, done, total, losses):
+        if stage == "joint":
+            steps.append(done)
+            if done == 10:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        FitPipeline(G, data, other, tmp_path, progress=kill_at_10).run("innout")
+    steps.clear()
+    late = FitPipeline(G, data, other, tmp_path, joint_snapshots=(4,), progress=kill_at_10)
+    with pytest.raises(KeyboardInterrupt):
+        late.run("innout")
+    assert steps[0] == 1  # from the start, not from the checkpoint of step 8
+    assert (late.stage_folders["joint"] / snapshot_name(4)).is_file()
+
+
 def test_baselines_share_the_code_path(tmp_path, grey_generator):
     G = grey_generator
     data = make_synthetic_video(G, 2).fit_data()

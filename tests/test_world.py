@@ -207,3 +207,45 @@ def test_the_preset_scale_keeps_each_presets_own_lengths_and_losses(preset):
     assert cfg.inversion.subset_epochs == own.inversion.subset_epochs
     assert (cfg.joint.lpips_net, cfg.joint.lambda_l2_sr) == (own.joint.lpips_net, own.joint.lambda_l2_sr)
     assert cfg.joint.resolution is None and cfg.joint.samples_per_ray is None  # the prior's own
+
+
+def test_the_curve_scores_the_joint_stage_at_its_points_within_one_fit_and_keys_spec_objects_by_name(tmp_path):
+    """``--curve``: one fit as long as its largest point, scored at each point; the last point is the fit's own
+    scene (the same figures exactly); every row scores the removal inside the object beside the input there.
+    An ``--object-spec`` object is keyed by its spec's name, not its file's path (a tiny fit: about a minute)."""
+    from innout.bench.world import main
+
+    spec = {
+        "name": "red_ball", "kind": "solid", "colour": [0.9, 0.1, 0.1],
+        "parts": [{"shape": "sphere", "centre": [0.0, -0.045, 0.245], "radius": 0.05}],
+    }  # fmt: skip
+    path = tmp_path / "some_file_name.json"
+    path.write_text(json.dumps(spec))
+    report_path = tmp_path / "report.json"
+    cheap = ["init.samples=1", "inversion.subset_epochs=1", "inversion.all_epochs=1", "joint.bootstrap_steps=3",
+             "joint.checkpoint_every=2"]  # fmt: skip
+    args = ["--scale", "test", "--object-spec", str(path), "--methods", "innout,w+", "--curve", "3,1",
+            "--prior", str(_shipped_prior()), "--workdir", str(tmp_path / "w"), "--json", str(report_path)]  # fmt: skip
+    assert main(args + [arg for item in cheap for arg in ("--set", item)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["curve"] == [1, 3] and list(report["objects"]) == ["red_ball"]
+    rows = report["objects"]["red_ball"]
+    curve = rows["innout"]["curve"]
+    assert [point["iterations"] for point in curve] == [1, 3]
+    for key in ("iou", "psnr_ood", "removal_psnr_ood", "novel_view_psnr", "edit_leak"):
+        assert curve[-1][key] == rows["innout"][key], key  # the curve's end is the fit's scene
+        assert all(math.isfinite(point[key]) for point in curve), key
+    assert curve[0]["psnr_ood"] != curve[1]["psnr_ood"]  # two states of the stage, not one scored twice
+    for row in rows.values():
+        assert math.isfinite(row["removal_psnr_ood"]) and math.isfinite(row["input_vs_clean_psnr_ood"])
+    assert "curve" not in rows["w+"]  # no joint stage, no curve
+
+
+def test_the_curve_option_is_checked_before_any_work(capsys):
+    from innout.bench.world import main
+
+    for bad, said in ((["--curve", "0,10"], ">= 1"), (["--curve", "ten"], "commas"),
+                      (["--curve", "10", "--set", "joint.iterations=5"], "joint.iterations")):  # fmt: skip
+        with pytest.raises(SystemExit):
+            main(bad)
+        assert said in capsys.readouterr().err

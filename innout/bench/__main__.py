@@ -10,6 +10,7 @@ BENCHMARKS = {
     "render": "innout.bench.render",
     "device": "innout.bench.device",
     "world": "innout.bench.world",
+    "curves": "innout.bench.curves",
     "masks": "innout.bench.masks",
     "robustness": "innout.bench.robustness",
     "memory": "innout.bench.memory",

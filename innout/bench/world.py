@@ -2,7 +2,7 @@
 
     python -m innout.bench world [--scale test|script|preset] [--objects sunglasses,...] [--object-spec FILE]
         [--methods innout,innout-mask,w+,pti] [--preset preview|fast|paper] [--set KEY=VALUE ...] [--prior FILE]
-        [--json FILE] [--images DIR] [--mask-propagation both|flow|geometry]
+        [--json FILE] [--images DIR] [--mask-propagation both|flow|geometry] [--curve N,N,...]
 
 Per object type, a clip of one head turning and smiling, with the object (``innout.world``), rendered by the
 world's own renderer; the prior is the trained world generator (``assets/world_prior.safetensors``), which
@@ -11,7 +11,8 @@ against the world: PSNR and LPIPS of the whole frame and inside the true object 
 opacity (> 0.5) with that mask; the OOD-removed render against the clean clip; PSNR at held-out camera
 poses; edit fidelity (smile +1 with the shipped direction against the world with the smile raised by the
 direction's measured amount, outside the object) and edit leakage (the change inside the object); seconds
-per iteration of the method's main stage.
+per iteration of the method's main stage. With ``--curve``, the In-N-Out methods are scored again at those joint
+iterations of the same fit (snapshots kept by the joint stage): how early the split forms and whether it lasts.
 
 The prior's super-resolution is a bilinear upsampling, so the scores, the initialisation and the inversion are at
 its neural resolution (``compare=raw``). The joint stage keeps the paper's L2 of the SR image all the same: it
@@ -83,6 +84,15 @@ def for_world_prior(cfg: FitConfig) -> FitConfig:
     return cfg
 
 
+def curve_overrides(curve: tuple[int, ...]) -> list[str]:
+    """The fit a curve needs: a joint stage as long as its largest point."""
+    if not curve:
+        return []
+    if min(curve) < 1:
+        raise ValueError(f"curve points are joint iterations >= 1, got {list(curve)}")
+    return [f"joint.iterations={max(curve)}"]
+
+
 def heldout_cameras(clip: WorldClip) -> torch.Tensor:
     return clip.plan.cameras(yaw_offset_deg=HELDOUT_YAW_DEG)
 
@@ -124,6 +134,9 @@ def score(scene: Scene, clip: WorldClip, heldout: WorldClip | None, smile=None) 
     else:
         row["iou"], removed = None, image
     row["removal_psnr"] = _psnr(removed, clip.clean)
+    # inside the object too: a small object's removal is lost in the whole frame's reconstruction error
+    row["removal_psnr_ood"] = _psnr(removed, clip.clean, mask)
+    row["input_vs_clean_psnr_ood"] = _psnr(clip.composite, clip.clean, mask)
     if heldout is not None:
         novel = torch.cat([_raw(scene, RenderRequest(t, heldout.cameras[t], **quality)) for t in frames])
         row["novel_view_psnr"] = _psnr(novel, heldout.composite)
@@ -149,15 +162,19 @@ def run_world_benchmark(
     scale: str = "test", objects: list[str] | None = None, methods: tuple[str, ...] = METHODS,
     preset: str = "paper", prior: str | None = None, workdir: str | None = None, log=print,
     images: str | None = None, overrides: list[str] | None = None, mask_propagation: str = PROPAGATIONS[0],
+    curve: tuple[int, ...] = (),
 ) -> dict:  # fmt: skip
-    """The report (module docstring); with ``images``, a PNG per object there (``write_strips``)."""
+    """The report (module docstring); with ``images``, a PNG per object there (``write_strips``). ``curve``: joint
+    iterations at which the In-N-Out methods' scenes are also scored, within one fit of the largest of them
+    (``objects[name][method]["curve"]``)."""
     from ..eg3d.checkpoint import load_generator
     from ..world.directions import ASSET_DIR
     from ..world.prior import ASSET, prior_config
 
     G = load_generator(prior or ASSET)
     res = prior_config().neural_rendering_resolution
-    cfg = world_config(preset, scale, overrides)
+    curve = tuple(sorted(set(curve)))
+    cfg = world_config(preset, scale, [*(overrides or []), *curve_overrides(curve)])
     smile_file = ASSET_DIR / "smile.safetensors"
     direction = None
     if smile_file.is_file():
@@ -165,7 +182,7 @@ def run_world_benchmark(
 
         direction = load_direction(smile_file)
     report: dict = {"scale": scale, "preset": preset, "overrides": list(overrides or []), "resolution": res,
-                    "mask_propagation": mask_propagation, "objects": {}}  # fmt: skip
+                    "mask_propagation": mask_propagation, "curve": list(curve), "objects": {}}  # fmt: skip
     plan = ClipPlan(BASE_HEAD, frames=SCALES[scale]["frames"])
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(workdir or tmp)
@@ -173,14 +190,19 @@ def run_world_benchmark(
         log("world/prior: " + " ".join(_fmt(k, v) for k, v in report["prior"].items()))
         for name in objects or builtin_objects():
             obj = load_object(name)
+            if obj.name in report["objects"]:
+                raise ValueError(f"two objects are named {obj.name!r}: the report keys objects by their spec's name")
             clip = render_clip(plan, obj, res)
             heldout = render_clip(plan, obj, res, cameras=heldout_cameras(clip))
             smile = None if direction is None else (direction, _smile_edit(clip, obj, direction, res))
             results, timings, strips = {}, {}, ({} if images else None)
             for method in methods:
                 results[method] = _run_method(G, clip, cfg, method, root / obj.name, heldout, smile, timings,
-                                              strips, mask_propagation)  # fmt: skip
-                log(f"world/{name}/{method}: " + " ".join(_fmt(k, v) for k, v in results[method].items()))
+                                              strips, mask_propagation, curve)  # fmt: skip
+                shown = {k: v for k, v in results[method].items() if k != "curve"}
+                log(f"world/{obj.name}/{method}: " + " ".join(_fmt(k, v) for k, v in shown.items()))
+                for point in results[method].get("curve", []):
+                    log(f"world/{obj.name}/{method}/curve: " + " ".join(_fmt(k, v) for k, v in point.items()))
             if images:
                 write_strips(Path(images) / f"world_{obj.name}.png", clip, strips)
             report["objects"][obj.name] = results
@@ -205,10 +227,11 @@ def prior_checks(G, prior: Path, plan: ClipPlan, cfg: FitConfig, workdir: Path, 
 
 def _run_method(
     G, clip: WorldClip, cfg: FitConfig, method: str, workdir: Path, heldout, smile, timings: dict,
-    strips: dict | None = None, mask_propagation: str = PROPAGATIONS[0],
+    strips: dict | None = None, mask_propagation: str = PROPAGATIONS[0], curve: tuple[int, ...] = (),
 ) -> dict:  # fmt: skip
     """Fit ``clip`` with ``method`` and score it. ``timings``: seconds per step of every stage computed so far
-    for this clip (shared by its methods, whose common stages are computed once and then read from the cache)."""
+    for this clip (shared by its methods, whose common stages are computed once and then read from the cache).
+    ``curve``: joint iterations at which an In-N-Out fit is scored too (``row["curve"]``)."""
     masks = None
     if method == "innout-mask":
         crops = to_uint8(clip.composite)
@@ -227,10 +250,18 @@ def _run_method(
     pipeline_method = "innout" if method.startswith("innout") else method
     start = time.perf_counter()
     # one cache folder per clip: the stages are keyed by content, so the methods share their common stages
-    path = FitPipeline(G, data, cfg, workdir, progress=progress).run(pipeline_method)
+    keep = curve if pipeline_method == "innout" else ()
+    pipeline = FitPipeline(G, data, cfg, workdir, progress=progress, joint_snapshots=keep)
+    path = pipeline.run(pipeline_method)
     seconds = time.perf_counter() - start
     scene = Scene(load_scene(path))
     row = score(scene, clip, heldout, smile)
+    if keep:
+        row["curve"] = [
+            {"iterations": n, **score(Scene(load_scene(pipeline.snapshot_scene(n, workdir / f"curve-{n}.safetensors"))),
+                                      clip, heldout, smile)}
+            for n in keep
+        ]  # fmt: skip
     if strips is not None:
         strips[method] = method_strip(scene, clip)
     for stage, times in stage_times.items():
@@ -266,6 +297,20 @@ def write_strips(path: Path, clip: WorldClip, strips: dict) -> None:
     Image.fromarray(grid([truth, *strips.values()])).save(path)
 
 
+def _parse_curve(parser: argparse.ArgumentParser, text: str | None, settings: list[str]) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        curve = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        parser.error(f"--curve takes joint iterations separated by commas (e.g. 50,150,400), got {text!r}")
+    if not curve or curve[0] < 1:
+        parser.error(f"--curve takes joint iterations >= 1, got {text!r}")
+    if any(item.split("=", 1)[0].strip() == "joint.iterations" for item in settings):
+        parser.error("--curve sets joint.iterations (its largest point): leave out --set joint.iterations")
+    return curve
+
+
 def _fmt(key: str, value) -> str:
     return f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
 
@@ -283,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="keep the stage caches here (default: a temporary folder)")
     parser.add_argument("--json", help="write the report as JSON")
     parser.add_argument("--images", help="write a PNG per object here: truth, then fit / OOD opacity / removal")
+    parser.add_argument("--curve", metavar="N,N,...",
+                        help="score the In-N-Out methods also at these joint iterations, within one fit of the "
+                             "largest (which sets joint.iterations), e.g. 50,150,400")
     parser.add_argument("--mask-propagation", choices=PROPAGATIONS, default=PROPAGATIONS[0],
                         help="innout-mask: how the first frame's true mask reaches the others (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -292,9 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(methods) - set(METHODS)
     if unknown:
         parser.error(f"unknown methods {sorted(unknown)}; choose from {METHODS}")
+    curve = _parse_curve(parser, args.curve, args.set)
     report = run_world_benchmark(args.scale, objects, methods, args.preset, args.prior, args.workdir,
                                  images=args.images, overrides=args.set,
-                                 mask_propagation=args.mask_propagation)  # fmt: skip
+                                 mask_propagation=args.mask_propagation, curve=curve)  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -85,9 +86,11 @@ class FitPipeline:
         progress: Progress | None = None,
         source: SceneSource | None = None,
         log: Callable[[str], None] | None = None,
+        joint_snapshots: tuple[int, ...] = (),
     ) -> None:
         """``source`` maps the fitted frames to a video and holds what paste-back needs (default: frames
-        0..F-1 of no video)."""
+        0..F-1 of no video). ``joint_snapshots``: joint steps whose parameters are kept beside the stage's result
+        (``snapshot_scene``), for scoring a fit along its joint stage."""
         self.G, self.data, self.config = G, data, config
         self.workdir = Path(workdir)
         self.progress = progress
@@ -97,26 +100,34 @@ class FitPipeline:
         self.log = log or (lambda message: None)
         self.base_key = _key(PIPELINE_VERSION, data.content_key(), generator_digest(G), config.seed)
         self.history: dict[str, list[dict[str, float]]] = {}
+        self.joint_snapshots = tuple(sorted(set(joint_snapshots)))
+        self.stage_folders: dict[str, Path] = {}
 
     # -- stage machinery ------------------------------------------------------------------------
     def _stage(
-        self, name: str, settings: Any, upstream: str, compute: Callable[[Path], tuple[dict, list]]
+        self, name: str, settings: Any, upstream: str, compute: Callable[[Path], tuple[dict, list]],
+        extras: tuple[str, ...] = (),
     ) -> tuple[dict[str, torch.Tensor], str]:
+        """The stage's cached result, or ``compute(checkpoint)``'s. ``extras``: files the stage must also have
+        written in its folder (its snapshots); a result without them is computed again."""
         settings_json = json.dumps(dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else settings)
         key = _key(name, settings_json, upstream, self.base_key)
         folder = self.workdir / f"{name}-{key}"
+        self.stage_folders[name] = folder
         result = folder / "result.safetensors"
-        cached = self._cached(name, result, repair=False)
+        complete = all((folder / extra).is_file() for extra in extras)
+        cached = self._cached(name, result, repair=False) if complete else None
         if cached is not None:
             return cached, key
         with storage.writing(f"the {name} stage's cache", folder):
             folder.mkdir(parents=True, exist_ok=True)
         # one process computes a stage; another asking for it waits, then finds the result
         with storage.exclusive(folder / ".lock", f"the {name} stage", self.log):
-            cached = self._cached(name, result, repair=True)
+            complete = all((folder / extra).is_file() for extra in extras)
+            cached = self._cached(name, result, repair=True) if complete else None
             if cached is not None:
                 return cached, key
-            storage.remove_orphans(folder, r"result\.safetensors|checkpoint\.pt")
+            storage.remove_orphans(folder, r"result\.safetensors|checkpoint\.pt|snapshot-\d+\.safetensors")
             checkpoint = folder / "checkpoint.pt"
             if latest_checkpoint(checkpoint) is not None:
                 self.log(f"{name}: resuming from the checkpoint in {folder}")
@@ -202,22 +213,52 @@ class FitPipeline:
         if guesses_from_w(cfg, self.data.ood_masks is not None):
             guess_from, guess_key = self.invert("w")
             upstream = f"{upstream}+{guess_key}"
+        snapshots = [n for n in self.joint_snapshots if 0 < n < cfg.iterations]
 
         def compute(checkpoint: Path):
+            _restart_without(checkpoint, snapshots)
+
+            def keep(step: int, codes, ood) -> None:
+                if step in snapshots:
+                    path = checkpoint.parent / snapshot_name(step)
+                    storage.save_tensors(joint_tensors(codes, ood), path, {"step": str(step)})
+
             result = joint_fit(
                 self.G, self.data, inversion, cfg, seed=self.config.seed, checkpoint=checkpoint,
-                progress=self.progress, guess_from=guess_from,
+                progress=self.progress, guess_from=guess_from, after_step=keep if snapshots else None,
             )  # fmt: skip
-            tensors = {"w_cano": result.codes.w_cano, "residuals": result.codes.residuals}
-            tensors.update({f"ood.{k}": v for k, v in result.ood.state_dict().items()})
-            return tensors, result.history
+            return joint_tensors(result.codes, result.ood), result.history
 
-        tensors, key = self._stage("joint", cfg, upstream, compute)
-        fitted = InversionResult(tensors["w_cano"], tensors["residuals"], inversion.residual_scale, [])
+        extras = tuple(snapshot_name(n) for n in snapshots)
+        tensors, key = self._stage("joint", cfg, upstream, compute, extras)
+        codes, ood = self._joint_from(tensors, inversion.residual_scale)
+        return codes, ood, key
+
+    def _joint_from(self, tensors: dict[str, torch.Tensor], residual_scale: float):
+        """The latent codes and the OOD field held by a joint result or snapshot."""
+        fitted = InversionResult(tensors["w_cano"], tensors["residuals"], residual_scale, [])
         codes = fitted.codes(self.G.num_ws).to(self.data.cameras.device).requires_grad_(False)
-        ood = make_ood_field(len(self.data), cfg, 0)
+        ood = make_ood_field(len(self.data), self.config.joint, 0)
         ood.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ood.")})
-        return codes, ood.to(self.data.cameras.device).requires_grad_(False), key
+        return codes, ood.to(self.data.cameras.device).requires_grad_(False)
+
+    def snapshot_scene(self, step: int, output: str | os.PathLike) -> Path:
+        """The In-N-Out scene after ``step`` joint steps (one of ``joint_snapshots``, or the stage's length: its
+        result), without the SR fine-tuning that follows the stage. Runs (or reads) the fit up to its joint stage."""
+        cfg = self.config.joint
+        if step != cfg.iterations and step not in self.joint_snapshots:
+            raise ValueError(f"step {step} is neither a kept snapshot {self.joint_snapshots} nor the stage's end")
+        inversion, key = self.invert("w+")
+        codes, ood, key = self._joint(inversion, key)
+        if step != cfg.iterations:
+            path = self.stage_folders["joint"] / snapshot_name(step)
+            tensors, _ = storage.load_tensors(path, self.data.cameras.device)
+            codes, ood = self._joint_from(tensors, inversion.residual_scale)
+        scene = SceneData(
+            generator=self.G, ws=codes.all_ws().detach(), cameras=self.data.cameras, ood=ood, source=self.source,
+            method="innout", fit_config=self.config.to_dict(), history=self.history,
+        )  # fmt: skip
+        return save_scene(scene, Path(output))
 
     def _superres(self, codes, ood, upstream: str) -> tuple[TriPlaneGenerator, str]:
         cfg = self.config.superres
@@ -249,6 +290,34 @@ class FitPipeline:
 
         tensors, key = self._stage("pti", {"pti": dataclasses.asdict(cfg), "compare": inv.compare}, upstream, compute)
         return _with_weights(self.G, tensors), key
+
+
+def snapshot_name(step: int) -> str:
+    return f"snapshot-{step}.safetensors"
+
+
+def joint_tensors(codes, ood) -> dict[str, torch.Tensor]:
+    """What the joint stage stores (its result and its snapshots): the latents and the OOD field."""
+    tensors = {"w_cano": codes.w_cano.detach(), "residuals": codes.residuals.detach()}
+    tensors.update({f"ood.{k}": v.detach() for k, v in ood.state_dict().items()})
+    return tensors
+
+
+def _restart_without(checkpoint: Path, snapshots: list[int]) -> None:
+    """Remove the stage's checkpoint when it is past a snapshot that is missing (a run without snapshots left
+    it): resuming from it could never write that snapshot, so the stage starts over."""
+    found = latest_checkpoint(checkpoint)
+    missing = [n for n in snapshots if not (checkpoint.parent / snapshot_name(n)).is_file()]
+    if found is None or not missing:
+        return
+    try:
+        step = int(storage.load_checkpoint(found)["step"])
+    except (storage.CorruptEntryError, KeyError, TypeError, ValueError):
+        return  # the loop discards a damaged checkpoint itself
+    if step >= min(missing):
+        logging.getLogger(__name__).info("%s is past the missing snapshot of step %d: the stage starts over", found,
+                                         min(missing))
+        found.unlink(missing_ok=True)
 
 
 def _with_weights(G: TriPlaneGenerator, weights: dict[str, torch.Tensor]) -> TriPlaneGenerator:
