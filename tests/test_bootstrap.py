@@ -77,14 +77,19 @@ def test_bootstrap_puts_an_opaque_shell_of_the_frame_colour_at_the_guessed_depth
                 assert (b < 0.2).all()
 
 
-def test_blend_in_front_fills_the_empty_space_before_the_shell_with_b_1_and_leaves_it_empty():
-    torch.manual_seed(0)
-    rendering = GeneratorConfig.tiny().rendering
-    cameras = orbit_label(1.57, 1.57)
+def _a_band_at_one_depth():
+    """One frontal frame (16^2) whose first guess is a band of rays at depth 2.6: (rendering, cameras, res, depth,
+    guess)."""
     res, depth = 16, 2.6
     masks = torch.zeros(1, 1, res, res, dtype=torch.bool)
     masks[:, :, 6:9, 4:12] = True
     guess = FirstGuess(masks, torch.full((1, 1, res, res), depth), torch.zeros(1, 3, res, res))
+    return GeneratorConfig.tiny().rendering, orbit_label(1.57, 1.57), res, depth, guess
+
+
+def test_blend_in_front_fills_the_empty_space_before_the_shell_with_b_1_and_leaves_it_empty():
+    torch.manual_seed(0)
+    rendering, cameras, res, depth, guess = _a_band_at_one_depth()
     ood = OODField(1, resolution=32)
     bootstrap_ood(ood, guess, cameras, rendering, steps=300, lr=5e-3, rays_per_step=1024, seed=1,
                   balanced=True, blend_span="front")  # fmt: skip
@@ -355,12 +360,7 @@ def test_the_empty_span_everywhere_teaches_an_empty_density_off_the_shell_and_ke
     """``empty_span="everywhere"``: besides the shell (dense) and the space in front of it (empty), the density is
     taught to be empty on the rays off the masks too, where 'front' leaves it as the noise made it."""
     torch.manual_seed(0)
-    rendering = GeneratorConfig.tiny().rendering
-    cameras = orbit_label(1.57, 1.57)
-    res, depth = 16, 2.6
-    masks = torch.zeros(1, 1, res, res, dtype=torch.bool)
-    masks[:, :, 6:9, 4:12] = True
-    guess = FirstGuess(masks, torch.full((1, 1, res, res), depth), torch.zeros(1, 3, res, res))
+    rendering, cameras, res, depth, guess = _a_band_at_one_depth()
     origins, directions = camera_rays(cameras, res)
     off = 2 * res + 2  # a ray far from the mask
     depths = torch.linspace(rendering.ray_start, rendering.ray_end, 12)[None, :, None]
@@ -378,3 +378,35 @@ def test_the_empty_span_everywhere_teaches_an_empty_density_off_the_shell_and_ke
     assert float(sigmas["everywhere"].max()) < 0 < float(sigmas["front"].max())
     with pytest.raises(ValueError, match="empty_span"):
         bootstrap_ood(OODField(1, resolution=8), guess, cameras, rendering, steps=1, lr=1e-2, empty_span="nowhere")
+
+
+def test_auto_motion_moves_the_field_only_when_the_guessed_object_moves_by_more_than_its_size():
+    """``object_moves``: a 6 x 6 blob of points (RMS radius 2.42 pixels) whose centroid shifts by 4 pixels a frame
+    moves; one that shifts by 1 (what a change of view does to an object fixed to the head) does not."""
+    from innout.fit.bootstrap import MOTION_RATIO, object_moves
+
+    n, res = 3, 16
+    origins = torch.zeros(n, res * res, 3)
+    ys, xs = torch.meshgrid(torch.arange(res, dtype=torch.float32), torch.arange(res, dtype=torch.float32),
+                            indexing="ij")  # fmt: skip
+    # depth 1 along each ray is the point (x, y, 1)
+    directions = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(1, -1, 3).expand(n, -1, -1)
+
+    def guess(shift: int) -> FirstGuess:
+        masks = torch.zeros(n, 1, res, res, dtype=torch.bool)
+        for t in range(n):
+            masks[t, 0, 2:8, t * shift : t * shift + 6] = True
+        return FirstGuess(masks, torch.ones(n, 1, res, res), torch.zeros(n, 3, res, res))
+
+    assert MOTION_RATIO == 1.0
+    assert object_moves(guess(4), origins, directions)  # offsets -4, 0, 4 against a radius of 2.42
+    assert not object_moves(guess(1), origins, directions)  # offsets -1, 0, 1
+    nothing = torch.zeros(n, 1, res, res, dtype=torch.bool)
+    empty = FirstGuess(nothing, torch.ones(n, 1, res, res), torch.zeros(n, 3, res, res))
+    assert not object_moves(empty, origins, directions)
+
+
+def test_auto_motion_keeps_the_translations_at_zero_for_an_object_that_does_not_move(tiny_generator):
+    """The tiny clip's red band is fixed to the frame: with 'auto' the field has translations, they stay 0."""
+    result, _ = _tiny_joint(tiny_generator, 3, {"ood_motion": "auto", "bootstrap_steps": 2})
+    assert result.ood.motion and float(result.ood.offsets.abs().max()) == 0.0

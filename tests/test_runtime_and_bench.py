@@ -45,6 +45,9 @@ def test_the_curves_summary_reads_each_point_and_the_margins_over_w_plus_and_the
     assert "20:0.50/12.0 60:0.61/14.5" in lines[0] and "60:0.07/14.5" in lines[1]
     assert "in-object - W+ 5.5 dB" in lines[0] and "removal - input (in object) 12.0 dB" in lines[0]
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert curves.main([str(paths[0]), "--labels", "default", "--markdown"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[2] == "| nose | innout | default | 0.50 / 0.61 | 12.0 / 14.5 | 5.5 | 12.0 |"
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
     with pytest.raises(SystemExit):

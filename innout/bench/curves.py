@@ -1,7 +1,7 @@
 """Curves of world benchmark reports: how the split forms along the joint stage, one run beside another.
 
     python -m innout.bench curves REPORT.json [REPORT.json ...] [--labels a,b,...] [--figure FILE.png]
-        [--methods innout,innout-mask]
+        [--methods innout,innout-mask] [--markdown]
 
 Each report is a ``python -m innout.bench world --curve ... --json`` output. Prints one line per object, method and
 report with the IoU and the in-object PSNR at every curve point, then the acceptance figures at the last point
@@ -34,10 +34,9 @@ def _num(value, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def summary_lines(reports: dict[str, dict], methods: tuple[str, ...] = CURVE_METHODS) -> list[str]:
-    """One line per object, method and report: IoU and in-object PSNR at each curve point, then the last point's
-    margins over W+ (in-object PSNR) and over the input (removal inside the object)."""
-    lines = []
+def _rows(reports: dict[str, dict], methods: tuple[str, ...]):
+    """(object, method, label, curve points, in-object PSNR over W+'s, removal over the input inside the object)
+    for every object, method and report that has that row."""
     objects = sorted({name for report in reports.values() for name in report["objects"]})
     for name in objects:
         for method in methods:
@@ -46,17 +45,34 @@ def summary_lines(reports: dict[str, dict], methods: tuple[str, ...] = CURVE_MET
                 row = rows.get(method)
                 if row is None:
                     continue
-                points = " ".join(
-                    f"{p['iterations']}:{_num(p.get('iou'))}/{_num(p.get('psnr_ood'), 1)}" for p in curve_of(row)
-                )
                 w_plus = (rows.get("w+") or {}).get("psnr_ood")
                 over_w = None if w_plus is None or row.get("psnr_ood") is None else row["psnr_ood"] - w_plus
                 removal, given = row.get("removal_psnr_ood"), row.get("input_vs_clean_psnr_ood")
                 over_input = None if removal is None or given is None else removal - given
-                lines.append(
-                    f"{name:14s} {method:12s} {label:14s} iou/psnr_ood at {points}  "
-                    f"in-object - W+ {_num(over_w, 1)} dB  removal - input (in object) {_num(over_input, 1)} dB"
-                )
+                yield name, method, label, curve_of(row), over_w, over_input
+
+
+def summary_lines(reports: dict[str, dict], methods: tuple[str, ...] = CURVE_METHODS) -> list[str]:
+    """One line per object, method and report: IoU and in-object PSNR at each curve point, then the last point's
+    margins over W+ (in-object PSNR) and over the input (removal inside the object)."""
+    lines = []
+    for name, method, label, points, over_w, over_input in _rows(reports, methods):
+        shown = " ".join(f"{p['iterations']}:{_num(p.get('iou'))}/{_num(p.get('psnr_ood'), 1)}" for p in points)
+        lines.append(
+            f"{name:14s} {method:12s} {label:14s} iou/psnr_ood at {shown}  "
+            f"in-object - W+ {_num(over_w, 1)} dB  removal - input (in object) {_num(over_input, 1)} dB"
+        )
+    return lines
+
+
+def markdown_table(reports: dict[str, dict], methods: tuple[str, ...] = CURVE_METHODS) -> list[str]:
+    """The summary as a Markdown table (for docs/results.md)."""
+    lines = ["| object | method | run | IoU along the stage | in-object PSNR (dB) | in-object - W+ (dB) | "
+             "removal - input, in the object (dB) |", "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for name, method, label, points, over_w, over_input in _rows(reports, methods):
+        ious = " / ".join(_num(p.get("iou")) for p in points)
+        psnrs = " / ".join(_num(p.get("psnr_ood"), 1) for p in points)
+        lines.append(f"| {name} | {method} | {label} | {ious} | {psnrs} | {_num(over_w, 1)} | {_num(over_input, 1)} |")
     return lines
 
 
@@ -103,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", help="comma-separated names of the reports (default: their file names)")
     parser.add_argument("--figure", help="write the curves as a PNG here")
     parser.add_argument("--methods", default=",".join(CURVE_METHODS), help="comma-separated (default: %(default)s)")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table instead of lines")
     args = parser.parse_args(argv)
     labels = args.labels.split(",") if args.labels else [Path(p).stem for p in args.reports]
     if len(labels) != len(args.reports):
@@ -112,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         parser.error(str(exc))
     methods = tuple(m for m in args.methods.split(",") if m)
-    print("\n".join(summary_lines(reports, methods)))
+    print("\n".join(markdown_table(reports, methods) if args.markdown else summary_lines(reports, methods)))
     if args.figure:
         draw(reports, args.figure, methods)
     return 0

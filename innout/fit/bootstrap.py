@@ -103,22 +103,44 @@ def first_guess(
     return FirstGuess(masks=masks, depths=torch.cat(depths), targets=targets)
 
 
-@torch.no_grad()
-def centroid_offsets(guess: FirstGuess, origins: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-    """Each frame's translation of the object [F, 3] from the first guess: the centroid of its masked pixels'
-    surface points (origins + depth * directions, rays [F, R*R, 3]) less the median centroid over the frames, so
-    that an object fixed to the head starts with offsets near zero. A frame without a masked pixel takes the
-    median (offset zero)."""
+MOTION_RATIO = 1.0  # 'auto' motion: the object moves when a frame's centroid is this many object radii off the median
+
+
+def _centroids(guess: FirstGuess, origins: torch.Tensor, directions: torch.Tensor):
+    """Per frame: the centroid [F, 3] of the masked pixels' surface points (origins + depth * directions, rays
+    [F, R*R, 3]), their RMS distance from it [F], and whether the frame has a masked pixel [F]."""
     n = guess.masks.shape[0]
     masks = guess.masks.reshape(n, -1, 1).to(origins.dtype)
     points = origins + guess.depths.reshape(n, -1, 1).to(origins.dtype) * directions
     count = masks.sum(dim=1)
     centroids = (points * masks).sum(dim=1) / count.clamp_min(1)
-    seen = count[:, 0] > 0
+    spread = (((points - centroids[:, None]).square().sum(-1, keepdim=True) * masks).sum(dim=1) / count.clamp_min(1))
+    return centroids, spread[:, 0].sqrt(), count[:, 0] > 0
+
+
+@torch.no_grad()
+def centroid_offsets(guess: FirstGuess, origins: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """Each frame's translation of the object [F, 3] from the first guess: the centroid of its masked pixels'
+    surface points less the median centroid over the frames, so that an object fixed to the head starts with
+    offsets near zero. A frame without a masked pixel takes the median (offset zero)."""
+    centroids, _, seen = _centroids(guess, origins, directions)
     if not seen.any():
-        return torch.zeros(n, 3, dtype=origins.dtype, device=origins.device)
+        return torch.zeros_like(centroids)
     middle = centroids[seen].median(dim=0).values
     return torch.where(seen[:, None], centroids - middle, torch.zeros_like(centroids))
+
+
+@torch.no_grad()
+def object_moves(guess: FirstGuess, origins: torch.Tensor, directions: torch.Tensor) -> bool:
+    """Whether the first guess's object moves against the head: some frame's centroid offset is more than
+    ``MOTION_RATIO`` times the object's size (the median over frames of its points' RMS distance from their
+    centroid). An object fixed to the head shifts a little as the visible part changes with the view; a hand
+    or a card crossing the face shifts by several times its size."""
+    _, radius, seen = _centroids(guess, origins, directions)
+    if int(seen.sum()) < 2:
+        return False
+    offsets = centroid_offsets(guess, origins, directions)[seen]
+    return bool(offsets.norm(dim=-1).max() > MOTION_RATIO * radius[seen].median())
 
 
 def blend_cross_entropy(b: torch.Tensor, positive: torch.Tensor, balanced: bool) -> torch.Tensor:
@@ -146,6 +168,7 @@ def bootstrap_ood(
     balanced: bool = False,
     blend_span: str = "front",
     empty_span: str = "front",
+    start_offsets: torch.Tensor | None = None,
     progress: Progress | None = None,
 ) -> list[dict[str, float]]:
     """Regress ``ood`` onto the first guess for ``steps`` Adam steps at ``lr`` (the joint stage's lr):
@@ -155,7 +178,9 @@ def bootstrap_ood(
     the plain mean leaves b there well short of 1). ``blend_span``: where b = 1 on a masked ray (``BLEND_SPANS``):
     the shell; also the empty space in front of it (its density stays empty), so that most of the ray, not a few
     samples, holds the object's blend weight; or the whole ray. ``empty_span`` (``EMPTY_SPANS``): where the density is
-    taught to be empty: in front of the shell on the masked rays only, or at every sample but the shell's."""
+    taught to be empty: in front of the shell on the masked rays only, or at every sample but the shell's.
+    ``start_offsets`` [F, 3] (a field with motion): its translations start there and are trained with it; None: they
+    stay as they are."""
     if blend_span not in BLEND_SPANS:
         raise ValueError(f"blend_span must be one of {BLEND_SPANS}, got {blend_span!r}")
     if empty_span not in EMPTY_SPANS:
@@ -170,10 +195,10 @@ def bootstrap_ood(
     depths = guess.depths.reshape(n, -1)
     colours = guess.targets.reshape(n, 3, -1).permute(0, 2, 1) * 0.5 + 0.5  # the decoder's colours are in [0, 1]
     inside = masks.nonzero()
-    if ood.motion:
+    if start_offsets is not None:
         with torch.no_grad():
-            ood.offsets.copy_(centroid_offsets(guess, origins, directions))
-    moving = [ood.offsets] if ood.motion else []
+            ood.offsets.copy_(start_offsets)
+    moving = [ood.offsets] if start_offsets is not None else []
     optimizer = torch.optim.Adam([ood.triplanes, *ood.decoder.parameters(), ood.codes, *moving], lr=lr)
     history = []
     for _ in range(steps):

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
+from ..eg3d.cameras import camera_rays
 from ..eg3d.generator import TriPlaneGenerator
 from ..scene.composite import render_composite
 from ..scene.ood_field import OODField
-from .bootstrap import FirstGuess, bootstrap_ood, first_guess
+from .bootstrap import FirstGuess, bootstrap_ood, centroid_offsets, first_guess, object_moves
 from .config import JointConfig
 from .data import FitData, frame_batches
 from .inversion import InversionResult
@@ -64,7 +65,7 @@ def make_ood_field(n_frames: int, cfg: JointConfig, seed: int) -> OODField:
     torch.manual_seed(seed)
     try:
         return OODField(n_frames, resolution=cfg.ood_resolution, code_dim=cfg.ood_code_dim,
-                        motion=cfg.ood_motion == "translation")  # fmt: skip
+                        motion=cfg.ood_motion != "none")  # fmt: skip
     finally:
         torch.random.set_rng_state(state)
 
@@ -139,6 +140,20 @@ def joint_fit(
         guessed = start if semi_supervised or guess_from is None else guess_from
         return first_guess(G, data, guessed.codes(G.num_ws).to(device), settings, cfg.bootstrap_floor)
 
+    def start_offsets() -> torch.Tensor | None:
+        """The OOD field's starting translations (``ood_motion``): the first guess's centroid offsets when the field
+        moves ('translation', or 'auto' and the guess's object moves), else None (the translations stay 0 and are
+        not trained). Deterministic, so a resumed stage decides the same."""
+        if cfg.ood_motion == "none":
+            return None
+        guess = the_first_guess()
+        origins, directions = camera_rays(data.cameras, guess.masks.shape[-1])
+        if cfg.ood_motion == "auto" and not object_moves(guess, origins, directions):
+            return None
+        return centroid_offsets(guess, origins, directions)
+
+    moving_offsets = start_offsets()
+
     def head_start() -> None:
         """The OOD field's head start (innout/fit/bootstrap.py); a resumed stage has its result in the
         checkpoint."""
@@ -148,7 +163,15 @@ def joint_fit(
         bootstrap_ood(ood, guess, data.cameras, G.rendering, steps=cfg.bootstrap_steps, lr=cfg.lr, seed=seed,
                       shell=max(0.03, spacing), balanced=cfg.bootstrap_balanced,
                       blend_span=cfg.bootstrap_blend, empty_span=cfg.bootstrap_empty,
-                      progress=progress)  # fmt: skip
+                      start_offsets=moving_offsets, progress=progress)  # fmt: skip
+
+    def fresh_start() -> None:
+        """Before the first step of a stage that is not resumed: the translations' start, then the head start."""
+        if moving_offsets is not None:
+            with torch.no_grad():
+                ood.offsets.copy_(moving_offsets)
+        if cfg.bootstrap_steps > 0:
+            head_start()
 
     if cfg.latent_lr > 0 and cfg.cano_reinit > 0 and not semi_supervised:  # the official mask-free script only
         reinit_canonical(codes, cfg.cano_reinit, seed)
@@ -161,8 +184,10 @@ def joint_fit(
     groups = [
         {"params": [ood.triplanes], "lr": cfg.lr},
         {"params": list(ood.decoder.parameters()), "lr": cfg.lr if cfg.ood_decoder_lr is None else cfg.ood_decoder_lr},
-        {"params": [ood.codes] + ([ood.offsets] if ood.motion else []), "lr": cfg.lr},
+        {"params": [ood.codes] + ([ood.offsets] if moving_offsets is not None else []), "lr": cfg.lr},
     ]
+    if ood.motion and moving_offsets is None:
+        ood.offsets.requires_grad_(False)  # 'auto' found no motion: the translations stay 0
     params = {"ood." + k: v for k, v in ood.named_parameters()}
     if train_latents:
         groups.append({"params": [codes.w_cano, codes.residuals], "lr": cfg.latent_lr})
@@ -243,7 +268,7 @@ def joint_fit(
         checkpoint=checkpoint,
         every=cfg.checkpoint_every,
         progress=progress,
-        fresh_start=head_start if cfg.bootstrap_steps > 0 else None,
+        fresh_start=fresh_start if cfg.bootstrap_steps > 0 or moving_offsets is not None else None,
         after_step=None if after_step is None else (lambda n: after_step(n, codes, ood)),
     )
     return JointResult(codes=codes.requires_grad_(False), ood=ood.requires_grad_(False), history=history)
