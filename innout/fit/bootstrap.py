@@ -124,6 +124,11 @@ def centroid_offsets(guess: FirstGuess, origins: torch.Tensor, directions: torch
     surface points less the median centroid over the frames, so that an object fixed to the head starts with
     offsets near zero. A frame without a masked pixel takes the median (offset zero)."""
     centroids, _, seen = _centroids(guess, origins, directions)
+    return _less_median(centroids, seen)
+
+
+def _less_median(centroids: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """Centroids [F, 3] less the median of the seen ones; zero for the unseen (and for all when none is seen)."""
     if not seen.any():
         return torch.zeros_like(centroids)
     middle = centroids[seen].median(dim=0).values
@@ -136,10 +141,10 @@ def object_moves(guess: FirstGuess, origins: torch.Tensor, directions: torch.Ten
     ``MOTION_RATIO`` times the object's size (the median over frames of its points' RMS distance from their
     centroid). An object fixed to the head shifts a little as the visible part changes with the view; a hand
     or a card crossing the face shifts by several times its size."""
-    _, radius, seen = _centroids(guess, origins, directions)
+    centroids, radius, seen = _centroids(guess, origins, directions)
     if int(seen.sum()) < 2:
         return False
-    offsets = centroid_offsets(guess, origins, directions)[seen]
+    offsets = _less_median(centroids, seen)[seen]
     return bool(offsets.norm(dim=-1).max() > MOTION_RATIO * radius[seen].median())
 
 
@@ -185,6 +190,9 @@ def bootstrap_ood(
         raise ValueError(f"blend_span must be one of {BLEND_SPANS}, got {blend_span!r}")
     if empty_span not in EMPTY_SPANS:
         raise ValueError(f"empty_span must be one of {EMPTY_SPANS}, got {empty_span!r}")
+    if start_offsets is not None:  # also without steps: the translations start there all the same
+        with torch.no_grad():
+            ood.offsets.copy_(start_offsets)
     if steps <= 0:
         return []
     device = guess.masks.device
@@ -195,9 +203,6 @@ def bootstrap_ood(
     depths = guess.depths.reshape(n, -1)
     colours = guess.targets.reshape(n, 3, -1).permute(0, 2, 1) * 0.5 + 0.5  # the decoder's colours are in [0, 1]
     inside = masks.nonzero()
-    if start_offsets is not None:
-        with torch.no_grad():
-            ood.offsets.copy_(start_offsets)
     moving = [ood.offsets] if start_offsets is not None else []
     optimizer = torch.optim.Adam([ood.triplanes, *ood.decoder.parameters(), ood.codes, *moving], lr=lr)
     history = []

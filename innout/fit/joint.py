@@ -155,8 +155,8 @@ def joint_fit(
     moving_offsets = start_offsets()
 
     def head_start() -> None:
-        """The OOD field's head start (innout/fit/bootstrap.py); a resumed stage has its result in the
-        checkpoint."""
+        """The OOD field's head start (innout/fit/bootstrap.py), which also sets the translations' start (even
+        without steps); a resumed stage has its result in the checkpoint."""
         guess = the_first_guess()
         coarse = settings.coarse or G.rendering.depth_resolution
         spacing = (G.rendering.ray_end - G.rendering.ray_start) / coarse
@@ -164,14 +164,6 @@ def joint_fit(
                       shell=max(0.03, spacing), balanced=cfg.bootstrap_balanced,
                       blend_span=cfg.bootstrap_blend, empty_span=cfg.bootstrap_empty,
                       start_offsets=moving_offsets, progress=progress)  # fmt: skip
-
-    def fresh_start() -> None:
-        """Before the first step of a stage that is not resumed: the translations' start, then the head start."""
-        if moving_offsets is not None:
-            with torch.no_grad():
-                ood.offsets.copy_(moving_offsets)
-        if cfg.bootstrap_steps > 0:
-            head_start()
 
     if cfg.latent_lr > 0 and cfg.cano_reinit > 0 and not semi_supervised:  # the official mask-free script only
         reinit_canonical(codes, cfg.cano_reinit, seed)
@@ -268,7 +260,7 @@ def joint_fit(
         checkpoint=checkpoint,
         every=cfg.checkpoint_every,
         progress=progress,
-        fresh_start=fresh_start if cfg.bootstrap_steps > 0 or moving_offsets is not None else None,
+        fresh_start=head_start if cfg.bootstrap_steps > 0 or moving_offsets is not None else None,
         after_step=None if after_step is None else (lambda n: after_step(n, codes, ood)),
     )
     return JointResult(codes=codes.requires_grad_(False), ood=ood.requires_grad_(False), history=history)
