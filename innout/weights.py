@@ -1,5 +1,8 @@
-"""Model files that users download: where they come from, where they are cached, how they are checked.
+"""Downloading one model file: resumable, with a progress bar, checked before it is moved into place.
 
+The generic part only: what a file is (``RemoteFile``) and how it is fetched. Each model says where it comes
+from and passes its own content check (``download_file(..., validate=...)``): the EG3D weights in
+``innout.eg3d.download``, CLIP in ``innout.edit.clip_weights``, published directions in ``innout.edit.published``.
 Downloads are explicit (``python -m innout download eg3d``) or happen on first need, always with a
 progress bar, into ``pretrained/`` (override with ``INNOUT_PRETRAINED_DIR``). A download goes to
 ``<name>.part`` first and resumes from it with an HTTP range request; the file is moved into place
@@ -18,9 +21,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import UserError
+from .places import pretrained_dir
 from .storage import sha256_file
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 1 << 20
 
 
@@ -44,26 +47,7 @@ class RemoteFile:
     supply: str | None = None  # how else to supply the file (default: --checkpoint / the environment variable)
 
 
-EG3D_FFHQ = RemoteFile(
-    key="eg3d",
-    filename="ffhqrebalanced512-128.pkl",
-    url="https://api.ngc.nvidia.com/v2/models/nvidia/research/eg3d/versions/1/files/ffhqrebalanced512-128.pkl",
-    manual_url="https://catalog.ngc.nvidia.com/orgs/nvidia/teams/research/models/eg3d",
-    env_var="INNOUT_EG3D_CHECKPOINT",
-    # NVIDIA publishes no checksum for this file; the download is checked by size and by reading it as
-    # an EG3D generator. Pin one with INNOUT_EG3D_SHA256 to have it verified too.
-    sha256=None,
-    description="EG3D FFHQ 512-128 (rebalanced), NVIDIA Source Code License (non-commercial)",
-)
-
-REGISTRY = {EG3D_FFHQ.key: EG3D_FFHQ}
-
-
-def pretrained_dir() -> Path:
-    return Path(os.environ.get("INNOUT_PRETRAINED_DIR", REPO_ROOT / "pretrained"))
-
-
-def _offline_message(remote: RemoteFile, dest: Path, reason: str) -> str:
+def offline_message(remote: RemoteFile, dest: Path, reason: str) -> str:
     return (
         f"Could not download {remote.filename} ({reason}).\n"
         f"Download it by hand from {remote.manual_url}\n"
@@ -104,10 +88,10 @@ def download_file(
         if exc.code == 416 and offset:  # the partial file is already complete
             response = None
         else:
-            raise WeightsUnavailableError(_offline_message(remote, dest, f"HTTP {exc.code} {exc.reason}")) from exc
+            raise WeightsUnavailableError(offline_message(remote, dest, f"HTTP {exc.code} {exc.reason}")) from exc
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise WeightsUnavailableError(_offline_message(remote, dest, f"no connection: {reason}")) from exc
+        raise WeightsUnavailableError(offline_message(remote, dest, f"no connection: {reason}")) from exc
 
     if response is not None:
         with response:
@@ -128,11 +112,11 @@ def download_file(
                         bar.update(len(block))
                 except OSError as exc:
                     raise WeightsUnavailableError(
-                        _offline_message(remote, dest, f"connection lost after {f.tell()} bytes; run again to resume")
+                        offline_message(remote, dest, f"connection lost after {f.tell()} bytes; run again to resume")
                     ) from exc
         if total is not None and part.stat().st_size != total:
             raise WeightsUnavailableError(
-                _offline_message(
+                offline_message(
                     remote, dest, f"incomplete: {part.stat().st_size} of {total} bytes; run again to resume"
                 )
             )
@@ -151,44 +135,3 @@ def download_file(
         raise IntegrityError(f"{remote.filename}: the downloaded file is not valid ({exc}); it was deleted") from exc
     os.replace(part, dest)
     return dest
-
-
-def _validate_eg3d(path: Path) -> None:
-    from .eg3d.checkpoint import read_official_generator
-
-    read_official_generator(path)
-
-
-def resolve_eg3d_checkpoint(explicit: str | os.PathLike | None = None, *, download: bool = True) -> Path:
-    """Where the EG3D weights are: an explicit path, then ``INNOUT_EG3D_CHECKPOINT``, then
-    ``pretrained/`` (a converted ``.innout.safetensors`` or the ``.pkl``), then a download."""
-    remote = EG3D_FFHQ
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise WeightsUnavailableError(f"--checkpoint {path}: no such file")
-        return path
-    env = os.environ.get(remote.env_var)
-    if env:
-        path = Path(env).expanduser()
-        if not path.is_file():
-            raise WeightsUnavailableError(f"{remote.env_var}={env}: no such file")
-        return path
-    directory = pretrained_dir()
-    for candidate in (directory / remote.filename, directory / "ffhq512-128.pkl"):
-        if candidate.is_file():
-            return candidate
-    if not download:
-        raise WeightsUnavailableError(_offline_message(remote, directory / remote.filename, "not downloaded yet"))
-    return download_eg3d(directory)
-
-
-def download_eg3d(dest_dir: str | os.PathLike | None = None, *, url: str | None = None, progress: bool = True) -> Path:
-    return download_file(
-        EG3D_FFHQ,
-        dest_dir,
-        url=url,
-        sha256=os.environ.get("INNOUT_EG3D_SHA256"),
-        validate=_validate_eg3d,
-        progress=progress,
-    )

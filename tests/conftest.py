@@ -70,7 +70,7 @@ def tiny_generator():
     """A randomly initialised generator with the tiny fixture's architecture (no files needed): random
     biases and noise strengths and a positive density bias, so scenes have opaque regions and empty space."""
     from innout.eg3d import GeneratorConfig
-    from innout.fit.synthetic import synthetic_generator
+    from innout.eg3d.random import synthetic_generator
 
     return synthetic_generator(GeneratorConfig.tiny(), seed=1234, contrast=1.0, grey=False)
 

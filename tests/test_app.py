@@ -16,7 +16,7 @@ from innout.app.runtime import gpu, installed_directions, load_runtime
 from innout.app.session import StudioError, StudioSession, View, check_input
 from innout.edit.directions import Direction, latent_space_digest, save_direction
 from innout.edit.labelers import make_labeler
-from innout.fit.config import preview, scaled
+from innout.fit.presets import preview, scaled
 from innout.scene import save_scene
 from tests.test_scene import band_scene_data
 
@@ -142,7 +142,7 @@ def test_charts(session):
     assert plots.ood_chart(np.array([0.6]), [0]).layout.yaxis.range == (0, 75)
 
 
-def test_every_app_flag_is_in_the_help_and_the_readme():
+def test_every_app_flag_is_in_the_help_and_the_studio_docs():
     import importlib.util
     from pathlib import Path
 
@@ -151,12 +151,12 @@ def test_every_app_flag_is_in_the_help_and_the_readme():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     parser = module.build_parser()
-    readme = (root / "README.md").read_text()
+    studio_docs = (root / "docs" / "studio.md").read_text()
     help_text = parser.format_help()
     for action in parser._actions:
         for flag in action.option_strings:
             if flag not in ("-h", "--help"):
-                assert flag in help_text and f"`{flag}" in readme, flag
+                assert flag in help_text and f"`{flag}" in studio_docs, flag
 
 
 def test_a_refused_input_forgets_the_previous_one(session, tmp_path):
@@ -186,11 +186,15 @@ def test_cancel_reaches_a_fit_that_has_not_started_and_ends_in_a_final_status(se
 
 
 def test_a_failed_export_clears_the_download_boxes(session):
-    from innout.app.ui import run_export
+    from innout.app.handlers import run_export
+    from innout.app.ui import build_ui
 
+    export = (page := build_ui(session.runtime).studio_page).export
     session.scene = None
-    status, video, file, model = run_export("png", [], session, "preview", True, "orbit", 8, 0, 0, 0, True, False)
-    assert status.startswith("**Problem:**") and (video, file, model) == (None, None, None)
+    answer = run_export(page, "png", session, "preview", True, "orbit", 8, 0, 0, 0, True, False)
+    assert answer[export.status].startswith("**Problem:**")
+    cleared = [answer.get(box, "kept") for box in (export.video, export.file, export.model3d)]
+    assert cleared == [None, None, None]
 
 
 def test_a_page_closed_removes_its_folder_and_setup_never_changes_other_pages(tiny_generator, tmp_path, monkeypatch):
@@ -199,7 +203,7 @@ def test_a_page_closed_removes_its_folder_and_setup_never_changes_other_pages(ti
     import copy
     from types import SimpleNamespace
 
-    from innout.app import ui
+    from innout.app import handlers, ui
     from innout.app.runtime import Runtime
 
     first = Runtime(device="cpu", generator=tiny_generator, label="first")
@@ -207,8 +211,9 @@ def test_a_page_closed_removes_its_folder_and_setup_never_changes_other_pages(ti
     a, b = sessions.open(SimpleNamespace(session_hash="a")), sessions.open(SimpleNamespace(session_hash="b"))
     assert a.folder.is_dir() and b.folder.is_dir() and len(sessions) == 2
     loaded = copy.deepcopy(tiny_generator)
-    monkeypatch.setattr(ui, "load_runtime", lambda **_: Runtime(device="cpu", generator=loaded, label="second"))
-    ui.reload_runtime(sessions, a, "weights.pkl", False)  # page a's "use this file"
+    monkeypatch.setattr(handlers, "load_runtime", lambda **_: Runtime(device="cpu", generator=loaded, label="second"))
+    page = ui.build_ui(first).studio_page
+    handlers.reload_runtime(page, sessions, a, "weights.pkl", False)  # page a's "use this file"
     assert a.runtime.generator is loaded and a.runtime.label == "second"
     assert b.runtime is first and b.runtime.generator is tiny_generator and first.label == "first"
     assert sessions.open(SimpleNamespace(session_hash="c")).runtime.generator is loaded
@@ -242,7 +247,7 @@ def test_the_input_beside_the_render_is_the_fitted_frame_of_the_fitted_clip(sess
 
 
 def test_slow_presets_on_a_cpu_are_warned_of_before_the_fit(session):
-    from innout.app.ui import preset_warning
+    from innout.app.handlers import preset_warning
 
     assert preset_warning(session, "preview") == ""
     assert preset_warning(session, "paper").startswith("**Warning:** the paper preset on a CPU")
@@ -284,8 +289,7 @@ def test_a_sparse_fit_exports_every_source_frame_of_its_span(session):
 
 def test_one_progress_bar_for_the_whole_fit():
     from innout.app.progress import OverallProgress, planned_stages
-    from innout.fit.config import paper
-
+    from innout.fit.presets import paper
     assert planned_stages(preview()) == ["init", "invert", "ood head start", "joint"]  # preview: no SR tuning
     stages = planned_stages(paper())
     assert stages == ["init", "invert", "ood head start", "joint", "superres"]
@@ -313,7 +317,7 @@ def test_fit_times_are_measured_here_and_quoted_for_the_preset(tmp_path, monkeyp
     import datetime
 
     from innout.app import fit_times
-    from innout.app.ui import preset_warning
+    from innout.app.handlers import preset_warning
 
     path = tmp_path / "fit_times.json"
     monkeypatch.setattr(fit_times, "times_file", lambda: path)
@@ -328,21 +332,24 @@ def test_fit_times_are_measured_here_and_quoted_for_the_preset(tmp_path, monkeyp
     assert fit_times.measured_hint("preview", session.device_key) is None
 
 
-def test_an_event_before_the_page_has_its_session_says_so():
-    from innout.app.ui import check_upload, request_cancel, request_fit
+def test_an_event_before_the_page_has_its_session_says_so(session):
+    from innout.app.handlers import check_upload, request_cancel, request_fit
+    from innout.app.ui import build_ui
 
-    status = check_upload(60.0, None, "clip.mp4", 0)[0]
+    page = build_ui(session.runtime).studio_page
+    status = check_upload(page, 60.0, None, "clip.mp4", 0)[page.inp.status]
     assert status == "**Problem:** The page is still connecting: try again in a moment."
-    assert request_fit(None, 0, "preview")[0] == status and request_cancel(None).startswith("**Nothing to cancel")
+    assert request_fit(page, None, 0, "preview") == {page.fit.status: status}
+    assert request_cancel(page, None)[page.fit.status].startswith("**Nothing to cancel")
 
 
 def test_a_scene_event_answers_every_output_it_is_wired_to(session):
-    """scene_updates and a failed scene event's answer have one value per output of the scene events (the
-    count is derived from the outputs, not counted by hand)."""
-    from innout.app.ui import build_ui, scene_updates, unchanged_scene
+    """scene_updates answers exactly the outputs of the scene events, and a failed scene event changes only the
+    fit's status (every other output keeps what it showed)."""
+    from innout.app.handlers import open_scene, scene_updates
+    from innout.app.ui import build_ui
 
-    demo = build_ui(session.runtime)
-    _, _, edit, _ = demo.studio_tabs
-    assert len(scene_updates(session, edit, "opened")) == len(edit.scene_outputs)
-    failed = unchanged_scene(edit, "Problem: x")
-    assert len(failed) == len(edit.scene_outputs) and failed[0] == "Problem: x"
+    page = build_ui(session.runtime).studio_page
+    assert set(scene_updates(page, session, "opened")) == set(page.scene_outputs)
+    failed = open_scene(page, session, None)
+    assert list(failed) == [page.fit.status] and failed[page.fit.status] == "**Problem:** No scene file given."

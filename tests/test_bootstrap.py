@@ -153,10 +153,10 @@ def _tiny_joint(G, iterations: int, settings: dict, masks: torch.Tensor | None =
     """The joint stage (and its start) on two 32^2 frames with a red band (``masks``: the user's, semi-supervised),
     started from ``start`` (default: a random W code), with the preview preset cut to ``iterations`` and changed by
     ``settings``."""
-    from innout.fit.config import get_preset
     from innout.fit.data import FitData
     from innout.fit.inversion import InversionResult
     from innout.fit.joint import joint_fit
+    from innout.fit.presets import get_preset
 
     cameras = torch.cat([orbit_label(1.5, 1.57), orbit_label(1.64, 1.57)])
     targets = torch.zeros(2, 3, 32, 32)

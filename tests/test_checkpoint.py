@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from innout.eg3d import CheckpointError, UnsafeCheckpointError, frontal_label, load_generator, save_generator
-from innout.eg3d.checkpoint import CONVERTED_SUFFIX, read_network_pickle
+from innout.eg3d.checkpoint import CONVERTED_SUFFIX
+from innout.eg3d.official_pickle import read_network_pickle
 
-from .official_format import official_pickle_bytes
+from .hostile.official_format import official_pickle_bytes
 
 
 def render(G, seed=0):
@@ -123,7 +124,7 @@ def test_network_pickle_structure(tiny_generator, tmp_path):
 def test_legacy_storage_reader_reads_what_torch_writes(dtype):
     import io
 
-    from innout.eg3d.checkpoint import read_legacy_storage
+    from innout.eg3d.official_pickle import read_legacy_storage
 
     values = (torch.arange(7) % 2 == 0) if dtype == torch.bool else torch.arange(7).to(dtype)
     for storage in (values.untyped_storage(), values.storage()):
@@ -135,8 +136,8 @@ def test_legacy_storage_reader_reads_what_torch_writes(dtype):
 
 
 def test_storage_that_declares_more_than_it_holds_is_refused():
-    from innout.bench.robust_files import legacy_storage_bomb, zip_bomb_pt
-    from innout.eg3d.checkpoint import read_legacy_storage
+    from innout.eg3d.official_pickle import read_legacy_storage
+    from tests.hostile.files import legacy_storage_bomb, zip_bomb_pt
 
     with pytest.raises(CheckpointError, match="declares 2147483648 elements .* but holds 16 bytes"):
         read_legacy_storage(legacy_storage_bomb())
@@ -145,8 +146,8 @@ def test_storage_that_declares_more_than_it_holds_is_refused():
 
 
 def test_size_and_stride_bombs_are_refused_within_memory(tmp_path):
-    from innout.bench.robust_files import MEMORY_BOUND_MB, pickle_size_bomb, pickle_stride_bomb
-    from innout.bench.robustness import peak_rss_mb
+    from innout.bench.processes import peak_rss_mb
+    from tests.hostile.files import MEMORY_BOUND_MB, pickle_size_bomb, pickle_stride_bomb
 
     for name, data, message in [
         ("size.pkl", pickle_size_bomb(), "zip archive"),
@@ -156,7 +157,8 @@ def test_size_and_stride_bombs_are_refused_within_memory(tmp_path):
         path.write_bytes(data)
         assert path.stat().st_size < 3 << 20
         code = f"""
-from innout.eg3d.checkpoint import CheckpointError, load_generator
+from innout.eg3d.building import CheckpointError
+from innout.eg3d.checkpoint import load_generator
 try:
     load_generator({str(path)!r})
 except CheckpointError as exc:
@@ -169,7 +171,7 @@ except CheckpointError as exc:
 
 
 def test_deep_module_tree_is_a_checkpoint_error(tmp_path):
-    from innout.bench.robust_files import deep_module_pickle
+    from tests.hostile.files import deep_module_pickle
 
     path = tmp_path / "deep.pkl"
     path.write_bytes(deep_module_pickle(3000))
@@ -188,7 +190,7 @@ def test_deep_module_tree_is_a_checkpoint_error(tmp_path):
     ],
 )
 def test_pickled_settings_outside_the_limits_are_refused(tmp_path, changes, message):
-    from innout.bench.robust_files import pickle_with_config
+    from tests.hostile.files import pickle_with_config
 
     path = tmp_path / "odd.pkl"
     path.write_bytes(pickle_with_config(**changes)())
@@ -197,7 +199,7 @@ def test_pickled_settings_outside_the_limits_are_refused(tmp_path, changes, mess
 
 
 def test_micro_pickle_round_trip(tmp_path):
-    from innout.bench.robust_files import generator_pickle, micro_generator
+    from tests.hostile.files import generator_pickle, micro_generator
 
     G = micro_generator()
     path = tmp_path / "micro.pkl"
@@ -209,7 +211,7 @@ def test_micro_pickle_round_trip(tmp_path):
 
 
 def _micro_pickle(folder):
-    from innout.bench.robust_files import generator_pickle, micro_generator
+    from tests.hostile.files import generator_pickle, micro_generator
 
     folder.mkdir(exist_ok=True)
     path = folder / "network.pkl"
@@ -225,7 +227,7 @@ def _isolate(monkeypatch, tmp_path):
 
 
 def test_pickle_in_a_read_only_folder_is_converted_into_pretrained(tmp_path, monkeypatch, caplog):
-    from innout.bench.robust_files import read_only
+    from tests.hostile.files import read_only
 
     _isolate(monkeypatch, tmp_path)
     pkl = _micro_pickle(tmp_path / "models")
@@ -246,7 +248,7 @@ def test_pickle_in_a_read_only_folder_is_converted_into_pretrained(tmp_path, mon
 
 
 def test_pickle_loads_when_no_folder_is_writable(tmp_path, monkeypatch, caplog):
-    from innout.bench.robust_files import read_only
+    from tests.hostile.files import read_only
 
     _isolate(monkeypatch, tmp_path)
     pkl = _micro_pickle(tmp_path / "models")
@@ -263,8 +265,8 @@ def test_pickle_loads_when_no_folder_is_writable(tmp_path, monkeypatch, caplog):
 
 @pytest.mark.parametrize("damage", ["truncated", "garbled"])
 def test_damaged_converted_copy_is_reported_once_and_made_again(tmp_path, monkeypatch, caplog, damage):
-    from innout.bench import robust_files
     from innout.storage import DIGEST_KEY, read_metadata
+    from tests.hostile import files as robust_files
 
     _isolate(monkeypatch, tmp_path)
     pkl = _micro_pickle(tmp_path)
@@ -284,8 +286,8 @@ def test_damaged_converted_copy_is_reported_once_and_made_again(tmp_path, monkey
 
 
 def test_converted_copy_from_before_the_hash_is_converted_again_quietly(tmp_path, monkeypatch, caplog):
-    from innout.bench.robust_files import rewrite_safetensors
     from innout.storage import DIGEST_KEY, read_metadata
+    from tests.hostile.files import rewrite_safetensors
 
     _isolate(monkeypatch, tmp_path)
     pkl = _micro_pickle(tmp_path)
@@ -302,7 +304,7 @@ def test_converted_copy_from_before_the_hash_is_converted_again_quietly(tmp_path
 def test_damaged_or_malformed_generator_files_are_checkpoint_errors(tmp_path):
     import json
 
-    from innout.bench.robust_files import garbled, micro_config, micro_generator, rewrite_safetensors, truncated
+    from tests.hostile.files import garbled, micro_config, micro_generator, rewrite_safetensors, truncated
 
     path = save_generator(micro_generator(), tmp_path / "g.safetensors")
     config = micro_config().to_dict()
@@ -344,7 +346,7 @@ def test_damaged_or_malformed_generator_files_are_checkpoint_errors(tmp_path):
 
 
 def test_generator_file_without_hash_is_accepted_only_when_finite(tmp_path):
-    from innout.bench.robust_files import micro_generator, rewrite_safetensors
+    from tests.hostile.files import micro_generator, rewrite_safetensors
 
     G = micro_generator()
     path = save_generator(G, tmp_path / "g.safetensors")

@@ -39,7 +39,7 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
 
 
 def test_convert(tiny_generator, tmp_path):
-    from .official_format import official_pickle_bytes
+    from .hostile.official_format import official_pickle_bytes
 
     pkl = tmp_path / "net.pkl"
     pkl.write_bytes(official_pickle_bytes(tiny_generator))

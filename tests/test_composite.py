@@ -10,9 +10,9 @@ import torch
 
 from innout.eg3d import frontal_label, orbit_label
 from innout.eg3d.cameras import camera_rays
-from innout.fit.synthetic import band_field as synthetic_band
 from innout.render import render_rays
 from innout.scene import OODField, render_composite
+from innout.world.band import band_field as synthetic_band
 
 
 def band_field():

@@ -11,7 +11,7 @@ import torch
 
 from innout.bench import device
 from innout.bench.stage_times import StepClock, extrapolate_fit, stage_steps
-from innout.fit.config import get_preset
+from innout.fit.presets import get_preset
 from innout.runtime import set_precision
 
 

@@ -54,7 +54,7 @@ def test_direction_file_round_trip(tmp_path, tiny_generator):
 
 
 def test_direction_belongs_to_its_generator(tiny_generator):
-    from innout.fit.run import random_generator
+    from innout.eg3d.random import random_generator
 
     other = random_generator("tiny", seed=5)
     d = Direction("smile", unit(0), latent_space=latent_space_digest(other))
@@ -305,7 +305,7 @@ def test_generator_source_renders_and_learning_needs_faces(tiny_generator):
     ],
 )
 def test_malformed_direction_files_are_refused_naming_the_file(tmp_path, changes, message):
-    from innout.bench.robust_files import direction_file
+    from tests.hostile.files import direction_file
 
     path = direction_file(tmp_path, changes=changes)
     with pytest.raises(DirectionError, match=message) as info:
@@ -340,9 +340,9 @@ def test_malformed_boundary_npy_files_are_refused_without_allocating(tmp_path, w
 
 
 def test_one_bad_file_in_a_folder_leaves_the_others_usable(tmp_path, caplog, capsys):
-    from innout.bench.robust_files import direction_file
     from innout.cli import main
     from innout.edit.directions import scan_directions
+    from tests.hostile.files import direction_file
 
     for name in ("smile", "age"):
         direction_file(tmp_path, name)
@@ -381,8 +381,8 @@ def test_direction_values_are_checked_when_made():
 
 
 def test_mapper_size_bomb_is_refused_within_memory(tmp_path):
-    from innout.bench.robust_files import MEMORY_BOUND_MB, zip_bomb_pt
-    from innout.bench.robustness import peak_rss_mb
+    from innout.bench.processes import peak_rss_mb
+    from tests.hostile.files import MEMORY_BOUND_MB, zip_bomb_pt
 
     path = tmp_path / "mapper.pt"
     path.write_bytes(zip_bomb_pt(obj={"state_dict": {"w": torch.zeros(4)}}))
@@ -408,7 +408,7 @@ except DirectionError as exc:
     ],
 )
 def test_mapper_weights_must_be_finite_and_of_their_shape(tmp_path, weight, message):
-    from innout.bench.robust_files import mapper_checkpoint
+    from tests.hostile.files import mapper_checkpoint
 
     torch.save(mapper_checkpoint(weight), tmp_path / "mapper.pt")
     with pytest.raises(DirectionError, match=message):

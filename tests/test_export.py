@@ -20,10 +20,10 @@ from innout.eg3d.cameras import orbit_label
 from innout.export import EXPORT_DEFAULTS, camera_path, export_camera_path, export_video
 from innout.export.mesh import MeshError, extract_mesh, surface_level, write_glb, write_ply
 from innout.export.video import default_face_mask
-from innout.fit.synthetic import band_ood_field
 from innout.frames import iter_video
 from innout.preprocess.pasteback import frame_mask
 from innout.scene import RenderRequest, Scene, SceneData, SceneSource, save_scene
+from innout.world.band import band_ood_field
 
 from .conftest import requires
 from .test_scene import band_scene_data
@@ -270,12 +270,12 @@ def test_cli_render_mesh_and_directions(tiny_generator, scene_file, tmp_path, ca
     assert "not an In-N-Out scene" in capsys.readouterr().err
 
 
-def test_every_render_flag_is_in_the_help_and_the_readme():
+def test_every_render_flag_is_in_the_help_and_the_cli_docs():
     from pathlib import Path
 
     from innout.cli import build_parser
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    cli_docs = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     directions = commands["directions"]._subparsers._group_actions[0].choices
@@ -286,7 +286,7 @@ def test_every_render_flag_is_in_the_help_and_the_readme():
                 if flag in ("-h", "--help"):
                     continue
                 assert flag in help_text, (name, flag)
-                assert f"`{flag}" in readme or f"{flag} " in readme or f"{flag}`" in readme, (name, flag)
+                assert f"`{flag}" in cli_docs or f"{flag} " in cli_docs or f"{flag}`" in cli_docs, (name, flag)
 
 
 def test_cli_render_with_a_removal_mask(scene_file, tmp_path):
@@ -347,10 +347,10 @@ def test_export_without_the_preprocessing_cache_uses_the_face_outline(tiny_gener
 
 
 def test_mesh_resolution_is_bounded_before_anything_is_allocated(tmp_path, capsys):
-    from innout.bench.robust_files import micro_scene
     from innout.cli import main
     from innout.cli.scene import MESH_RESOLUTION
     from innout.export.mesh import MAX_MESH_RESOLUTION, MIN_MESH_RESOLUTION, MeshError
+    from tests.hostile.files import micro_scene
 
     assert (MESH_RESOLUTION.lo, MESH_RESOLUTION.hi) == (MIN_MESH_RESOLUTION, MAX_MESH_RESOLUTION) == (8, 512)
     scene = Scene.load(micro_scene(tmp_path))

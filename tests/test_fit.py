@@ -11,15 +11,18 @@ import pytest
 import torch
 
 from innout.eg3d.cameras import INO_FOCAL, frontal_label
-from innout.fit.config import FitConfig, InitConfig, SettingError, apply_overrides, get_preset
+from innout.eg3d.random import synthetic_generator
+from innout.fit.config import FitConfig, InitConfig
 from innout.fit.data import FitData
 from innout.fit.init import nearest_neighbour_init
 from innout.fit.loop import latest_checkpoint, run_loop
 from innout.fit.losses import blend_entropy, delta_regulariser, masked_l2, w_regulariser
 from innout.fit.masks import propagate_mask
 from innout.fit.pipeline import FitPipeline
-from innout.fit.synthetic import make_synthetic_video, render_scene_raw, synthetic_generator
+from innout.fit.presets import get_preset
 from innout.scene import SceneFormatError, load_scene
+from innout.settings import SettingError, apply_overrides
+from innout.world.band import make_synthetic_video, render_scene_raw
 
 from .conftest import requires
 
@@ -72,8 +75,8 @@ def test_settings_are_checked_on_every_path_in():
     """Constructor, assignment, dataclasses.replace and from_dict (JSON) all refuse a bad value at once."""
     import json
 
-    from innout.fit.config import JointConfig, scaled
-
+    from innout.fit.config import JointConfig
+    from innout.fit.presets import scaled
     with pytest.raises(SettingError, match=r"init\.samples must be an integer >= 1"):
         InitConfig(samples=0)
     cfg = get_preset("preview")
@@ -479,3 +482,36 @@ def test_the_same_frames_with_other_masks_are_another_fit():
     keys = {FitData(targets, cameras, key="clip", ood_masks=m).content_key() for m in (None, masks, other)}
     assert len(keys) == 3
     assert FitData(targets, cameras, key="clip", ood_masks=masks.clone()).content_key() in keys
+
+
+def test_every_setting_says_what_it_does_in_one_line():
+    """`--set help` prints every field of every group with a help text of one short line (the lab notes are in
+    docs/settings.md, not in the help)."""
+    import dataclasses
+
+    from innout.settings import Settings, settings_help
+
+    def fields(cfg):
+        for f in dataclasses.fields(cfg):
+            value = getattr(cfg, f.name)
+            yield cfg.key(f.name), f.metadata.get("help", "")
+            if isinstance(value, Settings):
+                yield from fields(value)
+
+    helps = dict(fields(get_preset("paper")))
+    assert len(helps) > 60 and all(0 < len(text) <= 110 and "\n" not in text for text in helps.values()), [
+        k for k, text in helps.items() if not 0 < len(text) <= 110
+    ]
+    lines = settings_help(apply_overrides(get_preset("preview"), ["joint.iterations=7"]))
+    assert "  joint.iterations=7  (an integer >= 0 and <= 10000000)  " in "\n".join(lines)
+    assert sum(line.startswith("[") for line in lines) == 5  # the five groups
+
+
+def test_set_help_on_the_command_line_needs_no_input(capsys):
+    from innout.cli import main
+
+    assert main(["fit", "--preset", "fast", "--set", "help", "--set", "joint.lr=0.001"]) == 0
+    out = capsys.readouterr().out
+    assert "settings of the 'fast' preset with your --set values" in out and "joint.lr=0.001" in out
+    assert main(["fit", "--set", "joint.lr=0.001"]) == 2  # no input, no help: an error line
+    assert "error: fit needs an INPUT" in capsys.readouterr().err

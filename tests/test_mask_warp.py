@@ -47,7 +47,7 @@ def test_the_shipped_prior_has_its_mean_latent_and_its_mean_face_is_a_head(world
     """Its w_avg was zero (a w that draws almost nothing: mean opacity 0.02) before ``python -m innout.world
     w-avg``; now it is the mean of mapped latents (checked against an independent draw) and draws a head."""
     from innout.eg3d.cameras import frontal_label
-    from innout.eg3d.checkpoint import read_safetensors_metadata
+    from innout.eg3d.weights_file import read_safetensors_metadata
     from innout.world.prior import ASSET
 
     mapping = world_prior.backbone.mapping

@@ -189,7 +189,7 @@ def test_prepare_video_fills_gaps_keeps_fps_and_audio_and_caches(synthetic_video
     def boom(*args, **kwargs):
         raise AssertionError("recomputed")
 
-    monkeypatch.setattr(pipeline, "_process", boom)
+    monkeypatch.setattr(pipeline, "process_media", boom)
     monkeypatch.setattr(pipeline, "load_media", boom)  # a cache hit does not decode the video either
     monkeypatch.setattr(pipeline, "open_media", boom)
     again = prepare(synthetic_video, cache_dir=tmp_path, progress=False)
@@ -313,7 +313,7 @@ def test_prepare_streams_the_crops_to_disk_with_the_in_memory_result(synthetic_v
     pv = prepare(synthetic_video, cache_dir=tmp_path, progress=False)
     assert isinstance(pv.crops, np.memmap)  # written frame by frame into the entry, never held whole
     assert not list(tmp_path.glob("*.tmp-*"))  # the crops file was moved into the entry
-    in_memory = pipeline._process(open_media(synthetic_video), PrepareOptions(), progress=False)
+    in_memory = pipeline.process_media(open_media(synthetic_video), PrepareOptions(), progress=False)
     assert not isinstance(in_memory.crops, np.memmap)
     np.testing.assert_array_equal(in_memory.crops, pv.crops)
     np.testing.assert_array_equal(in_memory.cameras, pv.cameras)
@@ -333,7 +333,7 @@ print(count, after - before)
 
 
 def test_video_is_decoded_as_a_stream_in_bounded_memory(tmp_path):
-    from innout.bench.robustness import peak_rss_mb
+    from innout.bench.processes import peak_rss_mb
 
     from .conftest import write_test_clip
 
@@ -346,8 +346,8 @@ def test_video_is_decoded_as_a_stream_in_bounded_memory(tmp_path):
 
 
 def test_variable_frame_rate_clip_keeps_its_frames_and_times(tmp_path):
-    from innout.bench.robust_inputs import vfr_clip
     from innout.preprocess.media import open_media
+    from tests.hostile.inputs import vfr_clip
 
     clip = tmp_path / "vfr.mp4"
     times = vfr_clip(clip, size=192, burst=4, every=10, frames=60)  # 4 frames at 30 fps, then one per 1/3 s
@@ -428,7 +428,7 @@ def test_image_kinds_become_8bit_rgb(portrait, tmp_path):
 
 
 def png_claiming(path, width, height):
-    from innout.bench.robust_inputs import png_claiming as write
+    from tests.hostile.inputs import png_claiming as write
 
     return write(path, width, height)
 
@@ -452,7 +452,7 @@ def png_claiming(path, width, height):
 )
 def test_prepare_options_out_of_range_are_refused(options):
     from innout.errors import UserError
-    from innout.preprocess.pipeline import PrepareOptionError
+    from innout.preprocess import PrepareOptionError
 
     name = next(iter(options))
     with pytest.raises(PrepareOptionError, match=f"{name} must be") as info:

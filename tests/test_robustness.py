@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from innout.bench.robustness import Case, all_cases, run_case
+from tests.hostile.cases import Case, all_cases, run_case
 
 CASES = all_cases()
 

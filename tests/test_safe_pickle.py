@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from innout.bench.robust_files import BOMB_BYTES, MEMORY_BOUND_MB, numpy_pickle, zip_bomb_pt
-from innout.bench.robustness import peak_rss_mb
+from innout.bench.processes import peak_rss_mb
 from innout.errors import UserError
 from innout.safe_pickle import (
     FileLimitError,
@@ -22,6 +21,7 @@ from innout.safe_pickle import (
     load_numpy_pickle,
     load_torch_file,
 )
+from tests.hostile.files import BOMB_BYTES, MEMORY_BOUND_MB, numpy_pickle, zip_bomb_pt
 
 
 def test_numpy_pickles_round_trip_plain_arrays(tmp_path):

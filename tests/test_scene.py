@@ -10,9 +10,9 @@ import torch
 
 from innout.edit.directions import Direction, latent_space_digest
 from innout.edit.smoothing import SuperresolutionHistory, causal_smooth, smooth, zero_lag_smooth
-from innout.fit.synthetic import band_ood_field, make_synthetic_video
 from innout.images import to_uint8
 from innout.scene import RenderError, RenderRequest, Scene, SceneData, SceneSource, save_scene
+from innout.world.band import band_ood_field, make_synthetic_video
 
 
 def band_scene_data(G, n_frames: int = 3, transforms=None, source=None) -> SceneData:
@@ -374,9 +374,9 @@ def test_mapper_edits_are_made_before_smoothing_as_the_official_code(tiny_genera
 
 
 def test_micro_scene_round_trip_is_hashed(tmp_path):
-    from innout.bench.robust_files import micro_scene
     from innout.scene import load_scene
     from innout.storage import DIGEST_KEY, read_metadata
+    from tests.hostile.files import micro_scene
 
     path = micro_scene(tmp_path, n_frames=3)
     assert DIGEST_KEY in read_metadata(path)
@@ -392,9 +392,9 @@ def test_version_1_scene_is_read(tmp_path):
 
     from safetensors.torch import load_file, save_file
 
-    from innout.bench.robust_files import micro_scene
     from innout.scene import load_scene
     from innout.storage import read_metadata
+    from tests.hostile.files import micro_scene
 
     path = micro_scene(tmp_path)
     tensors, meta = load_file(str(path)), read_metadata(path)
@@ -412,7 +412,7 @@ def test_version_1_scene_is_read(tmp_path):
 def _scene_variants(tmp_path):
     import json
 
-    from innout.bench import robust_files as rf
+    from tests.hostile import files as rf
 
     def config(**changes):
         return rf._config_text(**changes)
@@ -462,8 +462,8 @@ def test_hostile_scene_files_are_refused_before_anything_is_built(tmp_path):
 def test_scene_ood_size_bomb_is_refused_within_memory(tmp_path):
     import json
 
-    from innout.bench.robust_files import MEMORY_BOUND_MB, micro_scene, rewrite_safetensors
-    from innout.bench.robustness import peak_rss_mb
+    from innout.bench.processes import peak_rss_mb
+    from tests.hostile.files import MEMORY_BOUND_MB, micro_scene, rewrite_safetensors
 
     bomb = rewrite_safetensors(
         micro_scene(tmp_path), tmp_path / "bomb.safetensors",
@@ -483,9 +483,9 @@ except SceneFormatError as exc:
 def test_a_moving_ood_field_round_trips_and_a_scene_without_motion_still_reads(tmp_path):
     import dataclasses
 
-    from innout.bench.robust_files import micro_scene
     from innout.scene import load_scene
     from innout.scene.ood_field import OODField
+    from tests.hostile.files import micro_scene
 
     data = load_scene(micro_scene(tmp_path, n_frames=3))  # written without the motion flag
     assert not data.ood.motion

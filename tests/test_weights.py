@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from innout import weights
+from innout.eg3d import download as eg3d_download
 from innout.weights import IntegrityError, RemoteFile, WeightsUnavailableError, download_file
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
@@ -124,24 +124,24 @@ def test_http_errors_are_reported(server, tmp_path):
 def test_eg3d_download_validates_the_pickle(server, tmp_path):
     _, base = server
     with pytest.raises(IntegrityError, match="not valid"):
-        weights.download_eg3d(tmp_path, url=base + "/file.bin", progress=False)
+        eg3d_download.download_eg3d(tmp_path, url=base + "/file.bin", progress=False)
     assert not list(tmp_path.iterdir())
 
 
 def test_resolve_order(tmp_path, monkeypatch):
-    monkeypatch.delenv(weights.EG3D_FFHQ.env_var, raising=False)
+    monkeypatch.delenv(eg3d_download.EG3D_FFHQ.env_var, raising=False)
     monkeypatch.setenv("INNOUT_PRETRAINED_DIR", str(tmp_path / "pretrained"))
     with pytest.raises(WeightsUnavailableError, match="not downloaded yet"):
-        weights.resolve_eg3d_checkpoint(download=False)
+        eg3d_download.resolve_eg3d_checkpoint(download=False)
     explicit = tmp_path / "mine.pkl"
     explicit.write_bytes(b"x")
-    assert weights.resolve_eg3d_checkpoint(explicit) == explicit
+    assert eg3d_download.resolve_eg3d_checkpoint(explicit) == explicit
     with pytest.raises(WeightsUnavailableError, match="no such file"):
-        weights.resolve_eg3d_checkpoint(tmp_path / "nope.pkl")
-    monkeypatch.setenv(weights.EG3D_FFHQ.env_var, str(explicit))
-    assert weights.resolve_eg3d_checkpoint() == explicit
-    monkeypatch.delenv(weights.EG3D_FFHQ.env_var)
-    stored = tmp_path / "pretrained" / weights.EG3D_FFHQ.filename
+        eg3d_download.resolve_eg3d_checkpoint(tmp_path / "nope.pkl")
+    monkeypatch.setenv(eg3d_download.EG3D_FFHQ.env_var, str(explicit))
+    assert eg3d_download.resolve_eg3d_checkpoint() == explicit
+    monkeypatch.delenv(eg3d_download.EG3D_FFHQ.env_var)
+    stored = tmp_path / "pretrained" / eg3d_download.EG3D_FFHQ.filename
     stored.parent.mkdir()
     stored.write_bytes(b"x")
-    assert weights.resolve_eg3d_checkpoint(download=False) == stored
+    assert eg3d_download.resolve_eg3d_checkpoint(download=False) == stored

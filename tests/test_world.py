@@ -183,7 +183,7 @@ def test_the_shipped_prior_draws_the_world_but_not_its_objects(tmp_path):
 
 def test_world_config_takes_overrides_after_the_scale_and_refuses_unknown_ones():
     from innout.bench.world import world_config
-    from innout.fit.config import SettingError
+    from innout.settings import SettingError
 
     cfg = world_config("paper", "test", ["joint.blend_warmup=0.5", "joint.iterations=7"])
     assert cfg.joint.blend_warmup == 0.5 and cfg.joint.iterations == 7  # the scale says 60; the override wins
@@ -199,7 +199,7 @@ def test_the_preset_scale_keeps_each_presets_own_lengths_and_losses(preset):
     (``for_world_prior``: its resolution and samples, raw comparisons, OOD planes of at most 128^2): the scale adds
     no override of its own."""
     from innout.bench.world import SCALES, world_config
-    from innout.fit.config import get_preset
+    from innout.fit.presets import get_preset
 
     own, cfg = get_preset(preset), world_config(preset, "preset")
     assert SCALES["preset"] == {"frames": 4, "overrides": ()}

@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from ..preprocess.pipeline import default_cache_dir
+from ..places import cache_root
 from ..storage import append_journal, read_journal
 
 
 def times_file() -> Path:
-    return default_cache_dir().parent / "fit_times.json"
+    return cache_root() / "fit_times.json"
 
 
 def record_fit(preset: str, frames: int, seconds: float, device: str, *, path: Path | None = None) -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
-from ..edit.directions import Direction, default_directions_dir, latent_space_digest, save_direction
+from ..edit.directions import Direction, latent_space_digest, save_direction
 from ..eg3d.generator import TriPlaneGenerator
+from ..places import directions_dir
 from ..runtime import pick_device
 
 DEMO_KINDS = ("tiny", "faces")  # faces: the synthetic world's trained prior (innout.world); tiny: untrained
@@ -72,7 +73,7 @@ class Runtime:
 
     def folders(self) -> list[Path]:
         """The folders scanned for this generator's directions, as they are now (demo-* may have appeared)."""
-        root = default_directions_dir()
+        root = directions_dir()
         folders = self.direction_folders if self.direction_folders is not None else [root, *sorted(root.glob("demo-*"))]
         return [*folders, *([self.learn_folder] if self.learn_folder and self.learn_folder not in folders else [])]
 
@@ -101,9 +102,10 @@ def load_runtime(
     failure is kept in ``problem`` instead of raised, and the ``fallback_demo`` generator is used when given
     (the app opens ready to use, with a banner saying why), else there is no generator."""
     from ..eg3d import load_generator
-    from ..eg3d.checkpoint import CheckpointError
-    from ..fit import random_generator
-    from ..weights import IntegrityError, WeightsUnavailableError, resolve_eg3d_checkpoint
+    from ..eg3d.building import CheckpointError
+    from ..eg3d.download import resolve_eg3d_checkpoint
+    from ..eg3d.random import random_generator
+    from ..weights import IntegrityError, WeightsUnavailableError
 
     runtime = Runtime(device=pick_device(device))
     given = [Path(d) for d in directions] if directions else None  # replace the default folders
@@ -129,7 +131,7 @@ def load_runtime(
             runtime.generator = load_generator(path, runtime.device)
             runtime.checkpoint = str(path)
             runtime.label = f"EG3D {path.name}"
-            runtime.learn_folder = default_directions_dir()
+            runtime.learn_folder = directions_dir()
         except (WeightsUnavailableError, IntegrityError, CheckpointError, OSError) as exc:
             if fallback_demo is None:
                 return Runtime(device=runtime.device, problem=str(exc))
@@ -142,7 +144,7 @@ def load_runtime(
 
 
 def demo_directions_dir(kind: str) -> Path:
-    return default_directions_dir() / f"demo-{kind}"
+    return directions_dir() / f"demo-{kind}"
 
 
 def installed_directions(
@@ -153,7 +155,7 @@ def installed_directions(
     one left out."""
     from ..edit.directions import DirectionMismatchError, scan_directions
 
-    root = default_directions_dir()
+    root = directions_dir()
     folders = folders if folders is not None else [root, *sorted(root.glob("demo-*"))]
     digest = digest or latent_space_digest(G)
     found, notes = {}, []

@@ -115,7 +115,7 @@ def target_row(name: str, value: float, unit: str, target: float, lower_is_bette
 
 
 def bench_generator(arch: str, device: torch.device):
-    from ..fit.run import random_generator
+    from ..eg3d.random import random_generator
 
     return random_generator(arch).to(device)
 
@@ -255,15 +255,15 @@ def fit_section(device: torch.device, scale: Scale) -> Iterator[Row]:
     settings with fewer iterations: once in strict fp32 (the reference) and once with TF32 matrix products, which
     must score the same against the world's ground truth (``innout.bench.world.score``)."""
     from ..eg3d.checkpoint import load_generator
-    from ..fit.config import apply_overrides, get_preset
     from ..fit.data import FitData
     from ..fit.pipeline import FitPipeline
+    from ..fit.presets import get_preset
     from ..scene import Scene, load_scene
+    from ..settings import apply_overrides
     from ..world.clips import ClipPlan, render_clip
     from ..world.objects import load_object
     from ..world.prior import ASSET, prior_config
     from .world import BASE_HEAD, for_world_prior, score
-
     G = load_generator(ASSET).to(device)
     clip = render_clip(ClipPlan(BASE_HEAD, frames=scale.fit_frames), load_object(FIT_OBJECT),
                        prior_config().neural_rendering_resolution)  # fmt: skip

@@ -5,7 +5,7 @@
     python -m innout.bench fit --iteration-time preview,paper
 
 A random generator renders known latents along a yaw sweep; an opaque red band over the eyes (its own
-density field, b = 1) is composited in (see ``innout.fit.synthetic``). With ``--generator grey`` (the
+density field, b = 1) is composited in (see ``innout.world.band``). With ``--generator grey`` (the
 default) its colour channels are tied, so the red band is truly out of its reach; with ``colour`` they are
 not, and a W+ code can partly imitate the band, as a trained face GAN can imitate make-up. Every method
 runs through the same cached pipeline; the scores compare its renders with the composite video, its
@@ -22,18 +22,12 @@ from pathlib import Path
 
 import torch
 
-from ..fit.config import (
-    FitConfig,
-    InitConfig,
-    InversionConfig,
-    JointConfig,
-    PTIConfig,
-    SuperResolutionConfig,
-    apply_overrides,
-)
+from ..eg3d.random import synthetic_generator
+from ..fit.config import FitConfig, InitConfig, InversionConfig, JointConfig, PTIConfig, SuperResolutionConfig
 from ..fit.pipeline import FitPipeline
-from ..fit.synthetic import make_synthetic_video, score_fit, synthetic_generator
 from ..scene import load_scene
+from ..settings import apply_overrides
+from ..world.band import make_synthetic_video, score_fit
 
 
 def benchmark_config(scale: str) -> tuple[FitConfig, int]:
@@ -108,13 +102,12 @@ def joint_iteration_time(preset: str, generator: str = "ffhq", iterations: int =
     """Median seconds per joint-stage iteration of a preset (first iteration excluded), with a random
     generator of the given architecture on two random 512 frames: the cost does not depend on the weights."""
     from ..eg3d.cameras import orbit_label
-    from ..fit.config import get_preset
+    from ..eg3d.random import random_generator
     from ..fit.data import FitData
     from ..fit.inversion import InversionResult
     from ..fit.joint import joint_fit
-    from ..fit.run import random_generator
+    from ..fit.presets import get_preset
     from .stage_times import StepClock
-
     cfg = get_preset(preset).joint
     cfg.iterations = iterations
     cfg.bootstrap_steps = min(cfg.bootstrap_steps, 1)  # the head start reports its own steps: not timed here

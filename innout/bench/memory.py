@@ -21,8 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .robust_inputs import EXAMPLE_CLIP, ffmpeg
-from .robustness import peak_rss_mb
+from .processes import EXAMPLE_CLIP, ffmpeg, peak_rss_mb
 
 REPORT = (  # the measured code ends with report(frames, started): its figures go to a file (logs can follow)
     "import json, resource, sys, time\n"

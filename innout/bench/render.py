@@ -17,9 +17,9 @@ import time
 import torch
 
 from ..eg3d.cameras import INO_FOCAL, frontal_label, orbit_label
-from ..fit.run import random_generator
-from ..fit.synthetic import band_ood_field
+from ..eg3d.random import random_generator
 from ..scene import RenderRequest, Scene, SceneData, SceneSource
+from ..world.band import band_ood_field
 
 
 def bench_scene(arch: str, device: str, ood_resolution: int = 256) -> Scene:

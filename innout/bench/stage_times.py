@@ -17,8 +17,9 @@ import torch
 
 from ..eg3d.cameras import orbit_label
 from ..fit.bootstrap import STAGE as HEAD_START
-from ..fit.config import FitConfig, get_preset
+from ..fit.config import FitConfig
 from ..fit.data import FitData
+from ..fit.presets import get_preset
 
 
 def _frames(n: int, resolution: int, device: str) -> FitData:
@@ -73,11 +74,11 @@ def stage_step_times(
     """{stage: (seconds per step, peak GiB on CUDA)} for 'init' (per candidate and frame), 'invert',
     'ood head start', 'joint', 'superres' and 'superres_cache' (one frame's composite render, done once per
     frame)."""
+    from ..eg3d.random import random_generator
     from ..fit.init import nearest_neighbour_init
     from ..fit.inversion import InversionResult, invert
     from ..fit.joint import joint_fit
     from ..fit.latents import RenderSettings
-    from ..fit.run import random_generator
     from ..fit.superres import finetune_superresolution
 
     cfg = get_preset(preset) if isinstance(preset, str) else FitConfig.from_dict(preset.to_dict())

@@ -33,11 +33,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..fit.config import FitConfig, apply_overrides, get_preset
+from ..fit.config import FitConfig
 from ..fit.data import FitData
 from ..fit.mask_warp import PROPAGATIONS, mask_propagator
 from ..fit.pipeline import FitPipeline
+from ..fit.presets import get_preset
 from ..scene import RenderRequest, Scene, load_scene
+from ..settings import apply_overrides
 from ..world.clips import ClipPlan, WorldClip, render_clip
 from ..world.figures import to_uint8
 from ..world.heads import HeadAttributes
@@ -214,7 +216,7 @@ def prior_checks(G, prior: Path, plan: ClipPlan, cfg: FitConfig, workdir: Path, 
     W+ inversion of the clip without any object, scored against it."""
     import contextlib
 
-    from ..eg3d.checkpoint import read_safetensors_metadata
+    from ..eg3d.weights_file import read_safetensors_metadata
 
     meta = {}
     with contextlib.suppress(OSError, ValueError):

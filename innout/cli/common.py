@@ -54,8 +54,8 @@ def add_generator_arguments(p: argparse.ArgumentParser) -> None:
 def load_generator(args: argparse.Namespace, device: str):
     """The generator of ``--checkpoint`` (downloaded on first use), or ``--random-generator``'s."""
     from ..eg3d import load_generator as load
-    from ..fit import random_generator
-    from ..weights import resolve_eg3d_checkpoint
+    from ..eg3d.download import resolve_eg3d_checkpoint
+    from ..eg3d.random import random_generator
 
     if getattr(args, "random_generator", None):
         print(f"note: using an UNTRAINED random '{args.random_generator}' generator (for trying the flow only)")

@@ -16,9 +16,10 @@ ANGLE_STD = Range(0, 90, unit="degrees")
 
 
 def learn(args: argparse.Namespace) -> int:
-    from ..edit.directions import default_directions_dir, save_direction
+    from ..edit.directions import save_direction
     from ..edit.labelers import make_labeler
     from ..edit.learn import GeneratorSource, learn_direction
+    from ..places import directions_dir
     from ..runtime import pick_device
 
     G = load_generator(args, pick_device(args.device))
@@ -31,7 +32,7 @@ def learn(args: argparse.Namespace) -> int:
         args.name, source, labeler, samples=args.samples, batch=args.batch, fraction=args.fraction,
         seed=args.seed, layers=layers,
     )  # fmt: skip
-    out = Path(args.output or default_directions_dir() / f"{args.name}.safetensors")
+    out = Path(args.output or directions_dir() / f"{args.name}.safetensors")
     save_direction(direction, out)
     info = direction.info
     print(
@@ -58,11 +59,12 @@ def learn_standard(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     if args.demo_generator == "faces":
         from ..eg3d import load_generator as load
+        from ..world import directions as _registers_the_faces_plan  # noqa: F401
         from ..world.prior import ASSET
 
         G = load(ASSET, device)
     elif args.demo_generator == "tiny":
-        from ..fit import random_generator
+        from ..eg3d.random import random_generator
 
         G = random_generator("tiny").to(device)
     else:
@@ -107,9 +109,10 @@ def learn_standard(args: argparse.Namespace) -> int:
 def show(args: argparse.Namespace) -> int:
     """List the directions of files and folders. A bad file inside a folder is noted and the others listed;
     a bad file named on the command line is an error (exit 2, after listing the others)."""
-    from ..edit.directions import DirectionError, default_directions_dir, load_direction, scan_directions
+    from ..edit.directions import DirectionError, load_direction, scan_directions
+    from ..places import directions_dir
 
-    paths = [Path(p) for p in args.paths] or [default_directions_dir()]
+    paths = [Path(p) for p in args.paths] or [directions_dir()]
     found, errors = {}, []
     for path in paths:
         if path.is_dir():

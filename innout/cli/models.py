@@ -29,7 +29,7 @@ def download(args: argparse.Namespace) -> int:
             raise UsageError("download clip saves into pretrained/clip/ (or set INNOUT_PRETRAINED_DIR)")
         print(f"saved {resolve_clip_weights(None, endpoint=args.url)} ({CLIP_REPO})")
         return 0
-    from ..weights import download_eg3d
+    from ..eg3d.download import download_eg3d
 
     path = download_eg3d(args.dest, url=args.url)
     print(f"saved {path}")
@@ -37,7 +37,9 @@ def download(args: argparse.Namespace) -> int:
 
 
 def convert(args: argparse.Namespace) -> int:
-    from ..eg3d.checkpoint import build_generator, read_official_generator, save_generator
+    from ..eg3d.building import build_generator
+    from ..eg3d.official_pickle import read_official_generator
+    from ..eg3d.weights_file import save_generator
 
     official = read_official_generator(args.pkl)
     G = build_generator(official.config, official.state_dict)
@@ -55,9 +57,9 @@ def sample(args: argparse.Namespace) -> int:
 
     from ..eg3d import frontal_label, load_generator, orbit_label
     from ..eg3d.cameras import FRONTAL_PITCH, FRONTAL_YAW
+    from ..eg3d.download import resolve_eg3d_checkpoint
     from ..images import save_image
     from ..runtime import pick_device
-    from ..weights import resolve_eg3d_checkpoint
 
     torch.manual_seed(args.seed)
     device = pick_device(args.device)

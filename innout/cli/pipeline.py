@@ -44,7 +44,19 @@ def fit(args: argparse.Namespace) -> int:
     from ..progress import tqdm_progress
     from ..runtime import pick_device
 
-    config = apply_overrides(get_preset(args.preset), args.set or [])
+    overrides = [item for item in args.set or [] if item.strip() != "help"]
+    config = apply_overrides(get_preset(args.preset), overrides)
+    if len(overrides) < len(args.set or []):  # --set help: every setting, its value here, range and meaning
+        from ..settings import settings_help
+
+        print(f"settings of the '{args.preset}' preset{' with your --set values' if overrides else ''}:")
+        print("\n".join(settings_help(config)))
+        print("change any with --set KEY=VALUE; why the defaults are what they are: docs/settings.md")
+        return 0
+    if args.input is None:
+        from ..errors import UserError
+
+        raise UserError("fit needs an INPUT: a video, a folder of frames or one image")
     if args.seed is not None:
         config.seed = args.seed
     if args.max_frames is not None:
@@ -107,12 +119,14 @@ def register(sub) -> None:
     p.set_defaults(func=prepare)
 
     p = sub.add_parser("fit", help="fit In-N-Out (or a baseline) to a video or photo -> a scene file")
-    p.add_argument("input", help="a video, a folder of frames or one image (prepared automatically, cached)")
+    p.add_argument(
+        "input", nargs="?", help="a video, a folder of frames or one image (prepared automatically, cached)"
+    )
     p.add_argument("--preset", default="preview", choices=["preview", "fast", "paper"], help="default: preview")
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE",
         help="override any setting of the preset, e.g. --set joint.iterations=500 --set init.samples=64 "
-        "(sections: init, inversion, joint, superres, pti; see innout/fit/config.py); repeatable",
+        "(sections: init, inversion, joint, superres, pti); repeatable; --set help lists every setting",
     )  # fmt: skip
     p.add_argument("--method", default="innout", choices=["innout", "w+", "w", "pti"], help="default: innout")
     p.add_argument(

@@ -19,13 +19,13 @@ MESH_RESOLUTION = Range(8, 512, integer=True)  # innout.export.mesh's MIN/MAX_ME
 
 def load_scene(args: argparse.Namespace):
     """The scene file with the directions found (``--directions`` and pretrained/directions) and mappers."""
-    from ..edit.directions import default_directions_dir
     from ..edit.mapper import load_mapper
+    from ..places import directions_dir
     from ..runtime import pick_device
     from ..scene import Scene
 
     scene = Scene.load(args.scene, pick_device(args.device))
-    for skipped in scene.load_directions([*(args.directions or []), default_directions_dir()]):
+    for skipped in scene.load_directions([*(args.directions or []), directions_dir()]):
         note(skipped)
     for spec in args.mapper or []:
         path, _, name = spec.partition(":")

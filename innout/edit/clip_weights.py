@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 
 from ..errors import UserError
+from ..places import pretrained_dir
 from ..storage import sha256_file
-from ..weights import IntegrityError, pretrained_dir
+from ..weights import IntegrityError
 
 CLIP_REPO = "openai/clip-vit-base-patch32"
 CLIP_REVISION = "c7244be81152024ce0e99ac8d2e373a8953d9f9a"

@@ -65,13 +65,6 @@ class DirectionNotFoundError(DirectionError, FileNotFoundError):
     """There is no direction (or mapper) file at the path given."""
 
 
-def default_directions_dir() -> Path:
-    """Where ``python -m innout directions learn`` saves and the CLI and app look: pretrained/directions."""
-    from ..weights import pretrained_dir
-
-    return pretrained_dir() / "directions"
-
-
 def latent_space_digest(G: torch.nn.Module) -> str:
     """Digest of what defines W: the mapping network's weights and its running average w_avg. SR
     fine-tuning does not change it, so a fitted scene shares the latent space of its generator."""

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..places import directions_dir
 from ..storage import append_journal, read_journal
-from .directions import default_directions_dir
 from .labelers import IMAGE_ATTRIBUTES
 from .standard import CLIP_EDITS, FACE_MESH_EDITS, Labellers, SampleSource
 
@@ -68,15 +69,36 @@ def plan_key(demo: str | None, with_clip: bool) -> str:
     return f"{demo or 'eg3d'}{' + clip' if with_clip else ''}"
 
 
+@dataclass(frozen=True)
+class DemoPlan:
+    """How a demo generator's standard set is learned: its edits, and the plan for a generator and names.
+    Registered by the package that knows the generator (``register_demo_plan``), so that ``edit`` never
+    imports what sits above it (the world registers the ``faces`` prior's)."""
+
+    edits: tuple[str, ...]
+    make: Callable[[object, list[str], Path], StandardPlan]  # (G, names, directions root) -> the plan
+
+
+DEMO_PLANS: dict[str, DemoPlan] = {}
+
+
+def register_demo_plan(demo: str, plan: DemoPlan) -> None:
+    DEMO_PLANS[demo] = plan
+
+
+def _demo_plan(demo: str) -> DemoPlan:
+    if demo not in DEMO_PLANS:
+        known = ", ".join(sorted(DEMO_PLANS)) or "none"
+        raise KeyError(f"no standard plan registered for the demo generator {demo!r} (registered: {known})")
+    return DEMO_PLANS[demo]
+
+
 def standard_edits(demo: str | None, *, use_clip: bool = True) -> list[str]:
     """The edits the standard set of a generator holds (an EG3D generator: the face-mesh ones, and CLIP's
-    unless ``use_clip`` is off): what ``standard_plan`` learns and the page's Learn button names."""
-    if demo == "faces":
-        from ..world.directions import DEFAULT_EDITS
-
-        return list(DEFAULT_EDITS)
-    if demo == "tiny":
-        return list(IMAGE_ATTRIBUTES)
+    unless ``use_clip`` is off; a demo generator: its registered plan's): what ``standard_plan`` learns and
+    the page's Learn button names."""
+    if demo is not None:
+        return list(_demo_plan(demo).edits)
     return [*FACE_MESH_EDITS, *(CLIP_EDITS if use_clip else {})]
 
 
@@ -91,21 +113,9 @@ def standard_plan(
     super_resolution: bool = True,
     truncation: float = 0.7,
 ) -> StandardPlan:
-    root = default_directions_dir()
-    if demo == "faces":
-        from ..world.directions import WorldLabellers, WorldSource
-
-        names = list(edits or standard_edits(demo))
-        labels = WorldLabellers(names)
-        what = "the world prior's exact attributes"
-        return StandardPlan(WorldSource(G), [labels], names, root / "demo-faces", what, demo)
-    if demo == "tiny":
-        from .learn import GeneratorSource
-
-        names = list(edits or standard_edits(demo))
-        source = GeneratorSource(G, super_resolution=False)
-        what = "image colour statistics"
-        return StandardPlan(source, [ColourLabellers(names)], names, root / "demo-tiny", what, demo)
+    root = directions_dir()
+    if demo is not None:
+        return _demo_plan(demo).make(G, list(edits or standard_edits(demo)), root)
     from .learn import GeneratorSource
     from .standard import FaceMeshLabellers
 
@@ -130,9 +140,19 @@ def standard_plan(
     return StandardPlan(source, labellers, wanted, root, what)
 
 
+def _colour_plan(G, names: list[str], root: Path) -> StandardPlan:
+    from .learn import GeneratorSource
+
+    source = GeneratorSource(G, super_resolution=False)
+    return StandardPlan(source, [ColourLabellers(names)], names, root / "demo-tiny", "image colour statistics", "tiny")
+
+
+register_demo_plan("tiny", DemoPlan(tuple(IMAGE_ATTRIBUTES), _colour_plan))
+
+
 # --- measured times ---------------------------------------------------------------------------------
 def times_file() -> Path:
-    return default_directions_dir() / "learn_times.json"
+    return directions_dir() / "learn_times.json"
 
 
 def record_learn_time(key: str, device: str, seconds_per_sample: float, *, path: Path | None = None) -> None:

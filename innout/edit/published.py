@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..places import directions_dir
 from ..weights import RemoteFile, download_file
-from .directions import DirectionError, _read_boundary, default_directions_dir
+from .directions import DirectionError, _read_boundary
 
 GOAE_COMMIT = "b1e1548b18f1f2429eacb8ba37f600e69eb6114a"  # the commit that added age, glass and anger
 GOAE_RAW = f"https://raw.githubusercontent.com/jiangyzy/GOAE/{GOAE_COMMIT}/example/ws_edit"
@@ -63,7 +64,7 @@ def download_published(
     if key not in PUBLISHED:
         raise UserError(f"unknown published directions {key!r}; available: {', '.join(PUBLISHED)}")
     published = PUBLISHED[key]
-    dest = Path(dest_dir) if dest_dir else default_directions_dir()
+    dest = Path(dest_dir) if dest_dir else directions_dir()
     base = (base_url or published.base_url).rstrip("/")
     paths = []
     for name in published.names:

@@ -27,7 +27,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from .directions import Direction, DirectionError, default_directions_dir, save_direction, without_span
+from ..places import directions_dir
+from .directions import Direction, DirectionError, save_direction, without_span
 from .learn import ClassSplit, classifier_normal
 
 FACE_MESH_EDITS = ("smile", "mouth_open", "eyes_open")
@@ -259,7 +260,7 @@ def learn_standard(
 ) -> StandardResult:
     """Label ``samples`` latents once for every labeller, learn the pose-conditioned directions of
     ``edits``, and save them in ``out_dir`` (default: pretrained/directions) when given or defaulted."""
-    out = Path(out_dir) if out_dir is not None else default_directions_dir()
+    out = Path(out_dir) if out_dir is not None else directions_dir()
     cache_dir = Path(cache) if cache is not None else out
     w, scores, names, per_sample, cached = label_samples(
         source, labellers, samples=samples, batch=batch, seed=seed, cache=cache_dir, progress=progress,

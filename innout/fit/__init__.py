@@ -5,15 +5,16 @@ The package face below is what the app, the exports and the command line use; th
 are the fit's own business.
 """
 
-from .config import PRESETS, FitConfig, SettingError, apply_overrides, get_preset, scaled
+from ..settings import SettingError, apply_overrides
+from .config import FitConfig
 from .masks import MaskError, read_mask
 from .pipeline import METHODS, planned_stages
-from .run import RANDOM_GENERATORS, fit_video, random_generator, scene_source
+from .presets import PRESETS, get_preset, scaled
+from .run import fit_video, scene_source
 
 __all__ = [
     "METHODS",
     "PRESETS",
-    "RANDOM_GENERATORS",
     "FitConfig",
     "MaskError",
     "SettingError",
@@ -21,7 +22,6 @@ __all__ = [
     "fit_video",
     "get_preset",
     "planned_stages",
-    "random_generator",
     "read_mask",
     "scaled",
     "scene_source",

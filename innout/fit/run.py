@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..eg3d.config import GeneratorConfig
 from ..eg3d.generator import TriPlaneGenerator
-from ..preprocess.pipeline import PreparedVideo, PrepareOptions, default_cache_dir, prepare
+from ..places import fit_cache_dir
+from ..preprocess import PreparedVideo, PrepareOptions, prepare
 from ..progress import Progress
 from ..scene.file import SceneSource
 from .config import FitConfig
@@ -25,23 +25,6 @@ from .data import FitData, evenly_spaced
 from .mask_warp import PROPAGATIONS, check_propagation, mask_propagator
 from .masks import resolve_masks
 from .pipeline import FitPipeline
-
-RANDOM_GENERATORS = ("tiny", "ffhq")
-
-
-def random_generator(kind: str, seed: int = 0) -> TriPlaneGenerator:
-    """An untrained generator (random weights) for trying the flow without EG3D weights: 'tiny' is the
-    fixture architecture, 'ffhq' the full FFHQ 512-128 one. Its faces are noise, not faces."""
-    from .synthetic import synthetic_generator
-
-    if kind not in RANDOM_GENERATORS:
-        raise ValueError(f"random generator must be one of {RANDOM_GENERATORS}, got {kind!r}")
-    config = GeneratorConfig.tiny() if kind == "tiny" else GeneratorConfig.ffhq512()
-    return synthetic_generator(config, seed=seed, contrast=1.0, grey=False)
-
-
-def default_workdir() -> Path:
-    return Path(default_cache_dir()).parent / "fit"
 
 
 def scene_source(prepared: PreparedVideo, keep: list[int]) -> SceneSource:
@@ -95,7 +78,7 @@ def fit_video(
         ood_masks=None if masks is None else masks[keep],
     ).to(device)  # fmt: skip
     pipeline = FitPipeline(
-        G.to(device), data, config, workdir or default_workdir(), progress=progress,
+        G.to(device), data, config, workdir or fit_cache_dir(), progress=progress,
         source=scene_source(prepared, keep), log=log,
     )  # fmt: skip
     return pipeline.run(method, output)

@@ -65,7 +65,7 @@ def cached_weights(net: str) -> dict[str, torch.Tensor]:
     """The converted weights of ``net``, cached in ``pretrained/`` with their content hash: a damaged cache
     file is reported and converted again; a read-only install converts every time."""
     from .. import storage
-    from ..weights import pretrained_dir
+    from ..places import pretrained_dir
 
     path = pretrained_dir() / f"lpips_v0.1_{net}.safetensors"
     if path.is_file():

@@ -2,7 +2,9 @@
 
 from .media import InputError, load_media, open_media
 from .pasteback import face_mask, paste_back
-from .pipeline import AlignedFace, NoFaceError, PreparedVideo, PrepareOptionError, PrepareOptions, align_image, prepare
+from .pipeline import prepare
+from .prepared import AlignedFace, NoFaceError, PreparedVideo, PrepareOptionError, PrepareOptions
+from .tracking import align_image
 
 __all__ = [
     "AlignedFace",

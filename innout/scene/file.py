@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from ..eg3d.checkpoint import CheckpointError, check_state_shapes, config_from_metadata, fill_generator, meta_generator
+from ..eg3d.building import CheckpointError, check_state_shapes, config_from_metadata, fill_generator, meta_generator
 from ..eg3d.generator import TriPlaneGenerator
 from ..errors import UserError
 from ..safe_pickle import describe

@@ -18,6 +18,7 @@ import torch
 
 from ..edit.directions import Direction, DirectionError, latent_space_digest, save_direction
 from ..edit.learn import learn_direction
+from ..edit.plan import DemoPlan, register_demo_plan
 from ..eg3d.cameras import frontal_label
 from ..eg3d.generator import TriPlaneGenerator
 from .heads import ATTRIBUTES
@@ -118,3 +119,14 @@ def learn_world_directions(
 ) -> list[Path]:
     out = Path(out_dir)
     return [save_direction(learn_world_direction(G, a, samples=samples), out / f"{a}.safetensors") for a in attributes]
+
+
+def _standard_plan(G, names: list[str], root: Path):
+    """The faces demo's standard set: the prior's latents labelled by the world's exact attributes."""
+    from ..edit.plan import StandardPlan
+
+    what = "the world prior's exact attributes"
+    return StandardPlan(WorldSource(G), [WorldLabellers(names)], names, root / "demo-faces", what, "faces")
+
+
+register_demo_plan("faces", DemoPlan(DEFAULT_EDITS, _standard_plan))

@@ -177,7 +177,8 @@ def estimate_w_avg(G: TriPlaneGenerator, samples: int = W_AVG_SAMPLES, seed: int
 def set_prior_w_avg(path: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
     """Rewrite the prior at ``path`` (to ``output``, default in place) with ``estimate_w_avg``'s w_avg, every other
     tensor and its metadata kept; the metadata records how w_avg was made."""
-    from ..eg3d.checkpoint import load_generator, read_safetensors_metadata, save_generator
+    from ..eg3d.checkpoint import load_generator
+    from ..eg3d.weights_file import read_safetensors_metadata, save_generator
 
     G = load_generator(path, "cpu")
     estimate_w_avg(G)
@@ -193,7 +194,7 @@ def train_prior(
 ) -> Path:  # fmt: skip
     """Train (or resume training) the prior in ``workdir``; write it to ``output`` (default: the asset)."""
     from .. import storage
-    from ..eg3d.checkpoint import save_generator
+    from ..eg3d.weights_file import save_generator
 
     cfg = cfg or TrainConfig()
     folder = Path(workdir) / f"prior-{cfg.key()}"

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .robustness import Case, CaseFailed, CaseSkipped
+from .cases import Case, CaseFailed, CaseSkipped
 
 REPO = Path(__file__).resolve().parents[2]
 CLIP = REPO / "assets" / "examples" / "lp_d19_eyeglasses_talking.mp4"
@@ -48,11 +48,11 @@ def garble(path: Path) -> str:
 
 
 def _tiny_pipeline(workdir: Path, log: Callable[[str], None] | None = None):
-    from ..eg3d import GeneratorConfig
-    from ..fit.config import FitConfig, InitConfig
-    from ..fit.pipeline import FitPipeline
-    from ..fit.synthetic import make_synthetic_video, synthetic_generator
-
+    from innout.eg3d import GeneratorConfig
+    from innout.eg3d.random import synthetic_generator
+    from innout.fit.config import FitConfig, InitConfig
+    from innout.fit.pipeline import FitPipeline
+    from innout.world.band import make_synthetic_video
     G = synthetic_generator(GeneratorConfig.tiny(), seed=3, contrast=1.0, grey=False)
     data = make_synthetic_video(G, 2).fit_data()
     config = FitConfig(name="robustness", seed=1)
@@ -77,7 +77,7 @@ def _stage_recovers(damage: Callable[[Path], str]) -> Callable[[Path], str]:
 
 
 def _checkpoint_recovers(folder: Path) -> str:
-    from ..fit.loop import latest_checkpoint, run_loop
+    from innout.fit.loop import latest_checkpoint, run_loop
 
     def train(checkpoint: Path | None, stop_at: int | None = None) -> torch.Tensor:
         x = torch.nn.Parameter(torch.zeros(4))
@@ -110,7 +110,7 @@ def _checkpoint_recovers(folder: Path) -> str:
 
 
 def _prepare(cache: Path):
-    from ..preprocess.pipeline import PrepareOptions, prepare
+    from innout.preprocess import PrepareOptions, prepare
 
     if not CLIP.is_file():
         raise CaseSkipped(f"needs the example clip {CLIP}")
@@ -152,7 +152,7 @@ def _fit_key_is_content(folder: Path) -> str:
     """The same frames cached under two entries (two names for one input) give one fit key."""
     import shutil
 
-    from ..preprocess.pipeline import PreparedVideo
+    from innout.preprocess import PreparedVideo
 
     first = _prepare(folder / "cache")
     copy = Path(first.cache_dir).with_name("another-entry")
@@ -173,7 +173,7 @@ _CONTENDER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import innout.fit.pipeline as pipeline
-    from innout.bench.robust_caches import _tiny_pipeline
+    from tests.hostile.caches import _tiny_pipeline
     hold = float(sys.argv[2])
     original = pipeline.nearest_neighbour_init
 
@@ -246,7 +246,7 @@ def unwritable_folder(folder: Path, kind: str) -> Iterator[Path]:
 
 def _prepare_into(kind: str) -> Callable[[Path], str]:
     def run(folder: Path) -> str:
-        from .robustness import run_cli
+        from .cases import run_cli
 
         if not CLIP.is_file():
             raise CaseSkipped(f"needs the example clip {CLIP}")
@@ -269,8 +269,8 @@ def _render_into(kind: str, target: str) -> Callable[[Path], str]:
     """``render`` of a tiny scene (an image or an orbit video) into a read-only or full output folder."""
 
     def run(folder: Path) -> str:
-        from .robust_numbers import tiny_scene
-        from .robustness import run_cli
+        from .cases import run_cli
+        from .numbers import tiny_scene
 
         scene = tiny_scene(folder)
         extra = ["--orbit", "--views", "2"] if target.endswith(".mp4") else []
@@ -284,8 +284,9 @@ def _scene_into(kind: str) -> Callable[[Path], str]:
     """A fitted scene written into a read-only or full folder (what ``fit --output`` does last)."""
 
     def run(folder: Path) -> str:
-        from ..scene.file import load_scene, save_scene
-        from .robust_numbers import tiny_scene
+        from innout.scene.file import load_scene, save_scene
+
+        from .numbers import tiny_scene
 
         scene = load_scene(tiny_scene(folder))
         with unwritable_folder(folder / "out", kind) as out:

@@ -1,4 +1,4 @@
-"""Robustness cases: hostile or broken files given to the project's loaders (see innout.bench.robustness).
+"""Robustness cases: hostile or broken files given to the project's loaders (see tests/hostile/cases.py).
 
 Generator pickles and converted weights, direction files, StyleCLIP mappers and scene files: size bombs (a
 few MB that declare gigabytes), nesting bombs, truncated and garbled copies, absurd or missing settings,
@@ -26,8 +26,10 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..errors import UserError
-from .robustness import Case, CaseFailed, CaseSkipped, peak_rss_mb, run_cli
+from innout.errors import UserError
+
+from .cases import Case, CaseFailed, CaseSkipped, peak_rss_mb, run_cli
+from .official_format import PERSISTENT_GLOBAL, generator_pickle
 
 MEMORY_BOUND_MB = 1000  # importing torch and the project alone takes 300-400 MB
 BOMB_BYTES = 2 << 30  # what the size bombs declare: 2 GB
@@ -41,7 +43,7 @@ class FileRefusedError(UserError):
 def micro_config():
     """EG3D's architecture at its smallest that an official pickle can describe (the pickle does not name
     the tri-planes' size: 256 x 256 x 32 as EG3D's): four channels, 8x8 renders, 32x32 images."""
-    from ..eg3d import GeneratorConfig, RenderingConfig
+    from innout.eg3d import GeneratorConfig, RenderingConfig
 
     return GeneratorConfig(
         z_dim=4, w_dim=8, img_resolution=32, channel_base=1024, channel_max=4, mapping_layers=1, sr_num_fp16_res=0,
@@ -53,67 +55,10 @@ def micro_config():
 def micro_generator(seed: int = 0):
     import torch
 
-    from ..eg3d import TriPlaneGenerator
+    from innout.eg3d import TriPlaneGenerator
 
     torch.manual_seed(seed)
     return TriPlaneGenerator(micro_config()).eval().requires_grad_(False)
-
-
-class _Persistent:
-    """Stands for an official ``torch_utils.persistence`` object while pickling."""
-
-    def __init__(self, meta: dict) -> None:
-        self.meta = meta
-
-
-def _persistent_stub(meta):  # pickled by name, then renamed to NVIDIA's; never called
-    raise AssertionError("a network pickle was executed")
-
-
-PERSISTENT_GLOBAL = b"ctorch_utils.persistence\n_reconstruct_persistent_obj\n"
-
-
-class _NetworkPickler(pickle.Pickler):
-    def reducer_override(self, obj):
-        if isinstance(obj, _Persistent):
-            return _persistent_stub, (obj.meta,)
-        return NotImplemented
-
-
-def network_pickle(data: dict) -> bytes:
-    """``data`` pickled as NVIDIA's network pickles are: ``_Persistent`` objects become
-    ``torch_utils.persistence._reconstruct_persistent_obj(meta)`` (protocol 3 names globals in plain text,
-    so the stand-in's name is replaced by NVIDIA's)."""
-    buf = io.BytesIO()
-    _NetworkPickler(buf, protocol=3).dump(data)
-    return buf.getvalue().replace(f"c{__name__}\n_persistent_stub\n".encode(), PERSISTENT_GLOBAL)
-
-
-def _module_meta(module, class_name: str, extra: dict | None = None, tensor: Callable | None = None) -> _Persistent:
-    """The persistent object of ``module`` and its children; ``tensor`` maps each weight to what is pickled."""
-    tensor = tensor or (lambda t: t)
-    state = {
-        "_parameters": {name: tensor(p) for name, p in module._parameters.items() if p is not None},
-        "_buffers": {name: tensor(b) for name, b in module._buffers.items() if b is not None},
-        "_modules": {
-            name: _module_meta(child, type(child).__name__, tensor=tensor) for name, child in module._modules.items()
-        },
-        **(extra or {}),
-    }
-    return _Persistent({"type": "class", "version": 6, "module_src": "", "class_name": class_name, "state": state})
-
-
-def generator_pickle(G, tensor: Callable | None = None) -> bytes:
-    """An official-format network pickle of ``G`` (as G_ema), with EG3D's init kwargs."""
-    cfg = G.config
-    rendering = {**dataclasses.asdict(cfg.rendering), "superresolution_module": f"x.{cfg.superresolution_module}"}
-    names = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "channel_base", "channel_max")
-    kwargs = {name: getattr(cfg, name) for name in (*names, "num_fp16_res", "conv_clamp", "sr_num_fp16_res")}
-    extra = {
-        "_init_kwargs": {**kwargs, "rendering_kwargs": rendering},
-        "neural_rendering_resolution": cfg.neural_rendering_resolution,
-    }
-    return network_pickle({"G_ema": _module_meta(G, "TriPlaneGenerator", extra, tensor), "D": None})
 
 
 def deep_module_pickle(depth: int) -> bytes:
@@ -240,8 +185,8 @@ def micro_scene(folder: Path, name: str = "scene.safetensors", n_frames: int = 2
     """A valid scene of the micro generator with a small OOD field (about 60 KB)."""
     import torch
 
-    from ..eg3d.cameras import frontal_label
-    from ..scene import OODField, SceneData, SceneSource, save_scene
+    from innout.eg3d.cameras import frontal_label
+    from innout.scene import OODField, SceneData, SceneSource, save_scene
 
     G = micro_generator()
     torch.manual_seed(1)
@@ -257,7 +202,7 @@ def rewrite_safetensors(path: Path, out: Path, *, tensors=None, metadata=None, d
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from ..storage import DIGEST_KEY
+    from innout.storage import DIGEST_KEY
 
     with safe_open(str(path), framework="pt") as f:
         data = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (a safetensors handle)
@@ -444,7 +389,7 @@ def pickle_stride_bomb() -> bytes:
     number: 50 KB of pickle, which only copying the weights (as converting does) would blow up."""
     import torch
 
-    from ..eg3d import TriPlaneGenerator
+    from innout.eg3d import TriPlaneGenerator
 
     config = dataclasses.replace(micro_config(), channel_base=1 << 20, channel_max=2048)
     with torch.device("meta"):
@@ -514,7 +459,7 @@ def app_start(data: Callable[[], bytes]) -> Callable[[Path], str]:
     """The app starting with this generator pickle: it must start and show the problem."""
 
     def run(folder: Path) -> str:
-        from ..app.runtime import load_runtime
+        from innout.app.runtime import load_runtime
 
         pkl = folder / "network.pkl"
         pkl.write_bytes(data())
@@ -544,7 +489,7 @@ def read_only_pickle(*, nothing_writable: bool) -> Callable[[Path], str]:
     no folder is writable either, nowhere, with a warning) and is reused."""
 
     def run(folder: Path) -> str:
-        from ..eg3d.checkpoint import load_generator
+        from innout.eg3d.checkpoint import load_generator
 
         models, pretrained, cache = folder / "models", folder / "pretrained", folder / "cache"
         for f in (models, pretrained, cache):
@@ -572,7 +517,8 @@ def damaged_converted(damage: Callable[[Path, Path], Path]) -> Callable[[Path], 
     """A converted copy damaged after it was made: reported once, made again from the pickle."""
 
     def run(folder: Path) -> str:
-        from ..eg3d.checkpoint import load_generator, load_safetensors_generator
+        from innout.eg3d.checkpoint import load_generator
+        from innout.eg3d.weights_file import load_safetensors_generator
 
         pkl = folder / "network.pkl"
         pkl.write_bytes(generator_pickle(micro_generator()))
@@ -599,7 +545,7 @@ def generator_file(make: Callable[[Path], Path]) -> Callable[[Path], str]:
 
 
 def saved_generator(folder: Path) -> Path:
-    from ..eg3d.checkpoint import save_generator
+    from innout.eg3d.weights_file import save_generator
 
     return save_generator(micro_generator(), folder / "generator.safetensors")
 
@@ -645,7 +591,7 @@ def direction_file(folder: Path, name: str = "smile", changes: dict | None = Non
     """A valid direction file, or one with ``changes``: metadata values (JSON text), ``normal``, ``drop``."""
     import torch
 
-    from ..edit.directions import Direction, save_direction
+    from innout.edit.directions import Direction, save_direction
 
     torch.manual_seed(0)
     path = save_direction(Direction(name, torch.randn(512), scale=2.0), folder / f"{name}.safetensors")
@@ -707,7 +653,7 @@ def folder_with_one_bad_direction(folder: Path) -> str:
     listed and the bad one named."""
     import contextlib as ctx
 
-    from ..cli import main
+    from innout.cli import main
 
     directions = folder / "directions"
     directions.mkdir()
@@ -743,7 +689,7 @@ def load_mapper_file(make: Callable[[Path], Path], fresh_process: bool = False) 
             return in_fresh_process(
                 loader_code(f"from innout.edit.mapper import load_mapper; load_mapper({str(path)!r})")
             )
-        from ..edit.mapper import load_mapper
+        from innout.edit.mapper import load_mapper
 
         load_mapper(path)
         return "loaded"

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import torch
 
 from ..eg3d.cameras import FFHQ_FOCAL, INO_FOCAL, camera_rays, frontal_label, orbit_label
-from ..eg3d.config import GeneratorConfig
 from ..eg3d.generator import TriPlaneGenerator
+from ..fit.data import FitData
 from ..render import FieldSamples, render_rays
 from ..scene.ood_field import OODField
-from .data import FitData
 
 BAND_Y = (0.02, 0.12)  # the band's extent in y (eye height), in front of z > BAND_Z_MIN, |x| < BAND_HALF_WIDTH
 BAND_Z_MIN = 0.12
@@ -71,32 +70,6 @@ def band_ood_field(n_frames: int, *, resolution: int = 128, sharpness: float = 6
     last.bias[1], last.bias[2], last.bias[3] = 10.0, -10.0, -10.0  # red
     last.weight[33, 0], last.bias[33] = 2 / last.weight_gain, -5 / last.bias_gain  # blend
     return ood
-
-
-def synthetic_generator(
-    config: GeneratorConfig | None = None, seed: int = 1234, contrast: float = 4.0, grey: bool = True
-) -> TriPlaneGenerator:
-    """A random generator whose scenes have opaque regions and empty space (random biases and noise
-    strengths, a positive density bias), as a trained one has. ``contrast`` scales the decoder's
-    colour outputs (a random decoder gives nearly flat images). With ``grey`` its RGB channels are tied,
-    so it can only make grey images: a coloured object is then truly out of its distribution, as
-    face paint is for EG3D, instead of something a random W+ code can imitate."""
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        G = TriPlaneGenerator(config or GeneratorConfig.tiny()).eval().requires_grad_(False)
-        with torch.no_grad():
-            for name, p in G.named_parameters():
-                if name.endswith("noise_strength") or name.endswith(".bias"):
-                    p.copy_(torch.randn_like(p) * 0.1)
-            G.decoder.net[2].bias[0] = 2.0
-            G.decoder.net[2].weight[1:] *= contrast
-            if grey:  # output 0 is density, 1-3 the RGB features
-                G.decoder.net[2].weight[2:4] = G.decoder.net[2].weight[1]
-                G.decoder.net[2].bias[2:4] = G.decoder.net[2].bias[1]
-    finally:
-        torch.random.set_rng_state(state)
-    return G
 
 
 @dataclass
@@ -183,8 +156,8 @@ class FitScores:
 def render_scene_raw(scene, frames: torch.Tensor, *, remove_ood: bool = False, resolution: int | None = None):
     """Neural renders [N, 3, R, R] and OOD opacity [N, 1, R, R] (zeros without an OOD field) of a fitted
     scene (``SceneData``) at its own cameras, with the deterministic sample protocol."""
+    from ..fit.joint import face_planes
     from ..scene.composite import render_composite
-    from .joint import face_planes
 
     G = scene.generator
     res = resolution or G.neural_rendering_resolution

@@ -1,4 +1,5 @@
-"""Write EG3D's official network-pickle format from one of our generators, for tests without ../shared.
+"""Write EG3D's official network-pickle format from one of our generators: for the tests without ../shared and
+for the hostile pickles of the robustness cases (files.py), which start from these and break them.
 
 The official file is ``pickle.dump(dict(G=..., D=..., G_ema=..., training_set_kwargs=...))`` where each
 network is a ``torch_utils.persistence`` object reduced to ``_reconstruct_persistent_obj(meta)`` with
@@ -11,11 +12,13 @@ anyone executed it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import pickle
 import sys
 import types
 from collections import OrderedDict
+from collections.abc import Callable
 
 from torch import nn
 
@@ -58,21 +61,52 @@ def _official_modules():
                 sys.modules[key] = value
 
 
-def _module_meta(module: nn.Module, class_name: str, module_src: str, extra: dict | None = None) -> _Persistent:
+PERSISTENT_GLOBAL = b"ctorch_utils.persistence\n_reconstruct_persistent_obj\n"  # as a protocol-2/3 GLOBAL opcode
+
+
+def persistent_meta(
+    module: nn.Module,
+    class_name: str,
+    module_src: str = "",
+    extra: dict | None = None,
+    tensor: Callable | None = None,
+) -> _Persistent:
+    """The persistent object of ``module`` and its children; ``tensor`` maps each weight to what is pickled (a
+    hostile case swaps one weight for a storage bomb)."""
+    tensor = tensor or (lambda t: t)
     state = {
         "training": False,
-        "_parameters": OrderedDict(module._parameters),
-        "_buffers": OrderedDict(module._buffers),
+        "_parameters": OrderedDict((n, tensor(p)) for n, p in module._parameters.items() if p is not None),
+        "_buffers": OrderedDict((n, tensor(b)) for n, b in module._buffers.items() if b is not None),
         "_modules": OrderedDict(
-            (name, _module_meta(child, type(child).__name__, module_src)) for name, child in module._modules.items()
+            (name, persistent_meta(child, type(child).__name__, module_src, tensor=tensor))
+            for name, child in module._modules.items()
         ),
+        **(extra or {}),
     }
-    state.update(extra or {})
     return _Persistent(dict(type="class", version=6, module_src=module_src, class_name=class_name, state=state))
 
 
+def _dump(data: dict, protocol: int, reconstruct: Callable) -> bytes:
+    class OfficialPickler(pickle.Pickler):
+        def reducer_override(self, obj):
+            return (reconstruct, (obj.meta,)) if isinstance(obj, _Persistent) else NotImplemented
+
+    buf = io.BytesIO()
+    OfficialPickler(buf, protocol=protocol).dump(data)
+    return buf.getvalue()
+
+
+def network_pickle(data: dict, protocol: int = 3) -> bytes:
+    """``data`` pickled as NVIDIA's network pickles are: each ``_Persistent`` becomes
+    ``torch_utils.persistence._reconstruct_persistent_obj(meta)``."""
+    with _official_modules() as (reconstruct, _):
+        return _dump(data, protocol, reconstruct)
+
+
 def official_pickle_bytes(G: TriPlaneGenerator, module_src: str = "# source omitted\n") -> bytes:
-    """Bytes of an official-format network pickle holding ``G`` as G and G_ema."""
+    """Bytes of an official-format network pickle holding ``G`` as G and G_ema, with EG3D's init kwargs in
+    ``dnnlib.util.EasyDict``s, as a training run writes them."""
     cfg = G.config
     with _official_modules() as (reconstruct, easydict):
         init_kwargs = {
@@ -96,15 +130,19 @@ def official_pickle_bytes(G: TriPlaneGenerator, module_src: str = "# source omit
             "rendering_kwargs": init_kwargs["rendering_kwargs"],
             "neural_rendering_resolution": cfg.neural_rendering_resolution,
         }
-        net = _module_meta(G, "TriPlaneGenerator", module_src, extra)
-
-        class OfficialPickler(pickle.Pickler):
-            def reducer_override(self, obj):
-                if isinstance(obj, _Persistent):
-                    return reconstruct, (obj.meta,)
-                return NotImplemented
-
-        buf = io.BytesIO()
+        net = persistent_meta(G, "TriPlaneGenerator", module_src, extra)
         data = {"G": net, "D": None, "G_ema": net, "training_set_kwargs": easydict(resolution=cfg.img_resolution)}
-        OfficialPickler(buf, protocol=4).dump(data)
-    return buf.getvalue()
+        return _dump(data, 4, reconstruct)
+
+
+def generator_pickle(G: TriPlaneGenerator, tensor: Callable | None = None) -> bytes:
+    """An official-format network pickle of ``G`` (as G_ema alone), with EG3D's init kwargs as plain dicts."""
+    cfg = G.config
+    rendering = {**dataclasses.asdict(cfg.rendering), "superresolution_module": f"x.{cfg.superresolution_module}"}
+    names = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "channel_base", "channel_max")
+    kwargs = {name: getattr(cfg, name) for name in (*names, "num_fp16_res", "conv_clamp", "sr_num_fp16_res")}
+    extra = {
+        "_init_kwargs": {**kwargs, "rendering_kwargs": rendering},
+        "neural_rendering_resolution": cfg.neural_rendering_resolution,
+    }
+    return network_pickle({"G_ema": persistent_meta(G, "TriPlaneGenerator", extra=extra, tensor=tensor), "D": None})

@@ -1,4 +1,4 @@
-"""Robustness cases: numbers (see innout.bench.robustness).
+"""Robustness cases: numbers (see tests/hostile/cases.py).
 
 NaN, infinity, zero, negative and absurd numbers wherever a user can give one: fit settings (``--set``,
 presets, JSON), command-line options of every command, render requests (edits, cameras), camera
@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .robustness import Case, CaseFailed, run_cli
+from .cases import Case, CaseFailed, run_cli
 
 
 # --- inputs made at run time ------------------------------------------------------------------------------
 def tiny_generator():
-    from ..eg3d import GeneratorConfig
-    from ..fit.synthetic import synthetic_generator
+    from innout.eg3d import GeneratorConfig
+    from innout.eg3d.random import synthetic_generator
 
     return synthetic_generator(GeneratorConfig.tiny(), seed=1, contrast=1.0, grey=False)
 
@@ -31,10 +31,10 @@ def tiny_scene(folder: Path, *, poison: str | None = None) -> Path:
     it). ``poison``: 'ws' puts a NaN in the latents, 'weights' one in the generator's decoder."""
     import torch
 
-    from ..eg3d import orbit_label
-    from ..eg3d.cameras import FRONTAL_PITCH, FRONTAL_YAW, INO_FOCAL, frontal_label
-    from ..fit.synthetic import band_ood_field
-    from ..scene import SceneData, SceneSource, save_scene
+    from innout.eg3d import orbit_label
+    from innout.eg3d.cameras import FRONTAL_PITCH, FRONTAL_YAW, INO_FOCAL, frontal_label
+    from innout.scene import SceneData, SceneSource, save_scene
+    from innout.world.band import band_ood_field
 
     G = tiny_generator()
     with torch.no_grad():
@@ -53,7 +53,7 @@ def a_photo(folder: Path) -> Path:
     """A small valid image: an input the fit would start preparing if nothing refused it first."""
     import numpy as np
 
-    from ..images import save_image
+    from innout.images import save_image
 
     path = folder / "photo.png"
     save_image(np.full((64, 64, 3), 128, np.uint8), path)
@@ -120,7 +120,7 @@ def set_lr_nan_before_init(folder: Path) -> str:
 
 
 def config_json_nan(folder: Path) -> str:
-    from ..fit import FitConfig
+    from innout.fit import FitConfig
 
     text = '{"joint": {"iterations": 100, "lr": NaN}}'  # Python's json reads and writes NaN
     FitConfig.from_dict(json.loads(text))
@@ -129,7 +129,7 @@ def config_json_nan(folder: Path) -> str:
 
 def config_assignment(group: str, name: str, value) -> Callable[[Path], str]:
     def run(folder: Path) -> str:
-        from ..fit import get_preset
+        from innout.fit import get_preset
 
         setattr(getattr(get_preset("preview"), group), name, value)
         return f"{group}.{name} = {value!r} was accepted"
@@ -139,7 +139,7 @@ def config_assignment(group: str, name: str, value) -> Callable[[Path], str]:
 
 def effort(value: float) -> Callable[[Path], str]:
     def run(folder: Path) -> str:
-        from ..fit import get_preset, scaled
+        from innout.fit import get_preset, scaled
 
         scaled(get_preset("preview"), value)
         return f"effort {value} was accepted"
@@ -150,7 +150,7 @@ def effort(value: float) -> Callable[[Path], str]:
 # --- render requests, cameras, exports (the Python API) ---------------------------------------------------
 def request(**fields) -> Callable[[Path], str]:
     def run(folder: Path) -> str:
-        from ..scene import RenderRequest, Scene
+        from innout.scene import RenderRequest, Scene
 
         scene = Scene.load(tiny_scene(folder))
         result = scene.render(RenderRequest(**fields))
@@ -160,7 +160,7 @@ def request(**fields) -> Callable[[Path], str]:
 
 
 def scene_with_nan_latents(folder: Path) -> str:
-    from ..scene import RenderRequest, Scene
+    from innout.scene import RenderRequest, Scene
 
     image = Scene.load(tiny_scene(folder, poison="ws")).render(RenderRequest(1)).image
     return f"rendered frame 1 of a scene with NaN latents: mean pixel {image.mean():.1f}"
@@ -170,7 +170,7 @@ def non_finite_pixels(folder: Path) -> str:
     """Weights that turn NaN after loading (nothing a file check sees): the render itself must refuse."""
     import torch
 
-    from ..scene import RenderRequest, Scene
+    from innout.scene import RenderRequest, Scene
 
     scene = Scene.load(tiny_scene(folder))
     with torch.no_grad():
@@ -182,8 +182,8 @@ def non_finite_pixels(folder: Path) -> str:
 def direction_nan_scale_at_runtime(folder: Path) -> str:
     import torch
 
-    from ..edit.directions import Direction
-    from ..scene import Scene
+    from innout.edit.directions import Direction
+    from innout.scene import Scene
 
     scene = Scene.load(tiny_scene(folder))
     normal = torch.randn(512, generator=torch.Generator().manual_seed(0))
@@ -196,8 +196,8 @@ def direction_nan_scale_at_runtime(folder: Path) -> str:
 def mapper_nan_weights(folder: Path) -> str:
     import torch
 
-    from ..edit.mapper import LevelsMapper
-    from ..scene import Scene
+    from innout.edit.mapper import LevelsMapper
+    from innout.scene import Scene
 
     mapper = LevelsMapper("broken")
     with torch.no_grad():
@@ -214,7 +214,7 @@ def direction_scale(scale: float) -> Callable[[Path], str]:
     def run(folder: Path) -> str:
         import torch
 
-        from ..edit.directions import Direction, latent_space_digest, save_direction
+        from innout.edit.directions import Direction, latent_space_digest, save_direction
 
         normal = torch.randn(512, generator=torch.Generator().manual_seed(0))
         direction = Direction("odd", normal, scale=2.0, latent_space=latent_space_digest(tiny_generator()))
@@ -227,7 +227,7 @@ def direction_scale(scale: float) -> Callable[[Path], str]:
 
 def orbit_label_of(yaw: float, pitch: float, **options) -> Callable[[Path], str]:
     def run(folder: Path) -> str:
-        from ..eg3d import orbit_label
+        from innout.eg3d import orbit_label
 
         label = orbit_label(yaw, pitch, **options)
         return f"made a camera label {label.flatten()[:3].tolist()}"
@@ -237,8 +237,8 @@ def orbit_label_of(yaw: float, pitch: float, **options) -> Callable[[Path], str]
 
 def export_path(fps: float = 25.0, views: list | None = None) -> Callable[[Path], str]:
     def run(folder: Path) -> str:
-        from ..export import export_camera_path
-        from ..scene import Scene
+        from innout.export import export_camera_path
+        from innout.scene import Scene
 
         out = folder / "path.mp4"
         export_camera_path(Scene.load(tiny_scene(folder)), out, 0, views or [(0.0, 0.0)], fps=fps)
@@ -249,7 +249,7 @@ def export_path(fps: float = 25.0, views: list | None = None) -> Callable[[Path]
 
 def camera_path_of(n_views: int, **amplitudes) -> Callable[[Path], str]:
     def run(folder: Path) -> str:
-        from ..export import camera_path
+        from innout.export import camera_path
 
         return f"made {len(camera_path('orbit', n_views, **amplitudes))} views"
 
@@ -271,8 +271,8 @@ def studio(action: Callable) -> Callable[[Path], str]:
     """``action(session)`` on an app session holding the tiny scene (the app's own entry points)."""
 
     def run(folder: Path) -> str:
-        from ..app.runtime import Runtime
-        from ..app.session import StudioSession
+        from innout.app.runtime import Runtime
+        from innout.app.session import StudioSession
 
         session = StudioSession(Runtime(device="cpu", generator=tiny_generator(), label="tiny"), tmp_root=folder)
         try:
@@ -286,7 +286,7 @@ def studio(action: Callable) -> Callable[[Path], str]:
 
 
 def view(**fields):
-    from ..app.session import View
+    from innout.app.session import View
 
     return View(**fields)
 

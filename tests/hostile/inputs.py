@@ -1,4 +1,4 @@
-"""Robustness cases: inputs (see innout.bench.robustness).
+"""Robustness cases: inputs (see tests/hostile/cases.py).
 
 Media a user may hand to ``prepare`` (the command line, the app, the API): a variable-frame-rate clip,
 images of every bit depth and layout, broken or fake files, image headers declaring 144 megapixels (over
@@ -11,26 +11,15 @@ from __future__ import annotations
 
 import json
 import struct
-import subprocess
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from .robustness import Case, CaseFailed, peak_rss_mb, run_cli
+from innout.bench.processes import EXAMPLE_CLIP, ffmpeg
 
-EXAMPLE_CLIP = Path(__file__).resolve().parents[2] / "assets" / "examples" / "lp_d19_eyeglasses_talking.mp4"
-
-
-# --- media made at run time -------------------------------------------------------------------------------
-def ffmpeg(*args: object) -> None:
-    import imageio_ffmpeg
-
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-y", "-v", "error", *map(str, args)]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode:
-        raise CaseFailed(f"ffmpeg could not make the test input: {result.stderr.strip()[-300:]}")
+from .cases import Case, CaseFailed, peak_rss_mb, run_cli
 
 
 def vfr_clip(path: Path, *, size: int = 256, burst: int = 6, every: int = 9, frames: int = 90) -> list[float]:
@@ -50,7 +39,7 @@ def face_frame(size: int = 480) -> np.ndarray:
     """The first frame of the example clip (a face), as 8-bit RGB."""
     import cv2
 
-    from ..frames import iter_video
+    from innout.frames import iter_video
 
     frame = next(iter_video(EXAMPLE_CLIP))
     return frame if frame.shape[0] == size else cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
@@ -77,7 +66,7 @@ def prepare_cli(folder: Path, source: Path, *options: object, preview: bool = Fa
 def vfr_keeps_frames_and_times(folder: Path) -> str:
     import imageio_ffmpeg
 
-    from ..preprocess import prepare
+    from innout.preprocess import prepare
 
     times = vfr_clip(folder / "vfr.mp4")
     prepare_cli(folder, folder / "vfr.mp4", preview=True)
@@ -105,7 +94,7 @@ def vfr_keeps_frames_and_times(folder: Path) -> str:
 def gray16_matches_gray8(folder: Path) -> str:
     import cv2
 
-    from ..frames import read_frames
+    from innout.frames import read_frames
 
     gray = cv2.cvtColor(face_frame(), cv2.COLOR_RGB2GRAY)
     cv2.imwrite(str(folder / "gray8.png"), gray)
@@ -127,7 +116,7 @@ def image_kind(name: str, write: Callable[[Path, np.ndarray], Path], expected: C
     """Write the face frame as ``name``; the loader must give ``expected(frame)`` (within ``tolerance``)."""
 
     def run(folder: Path) -> str:
-        from ..frames import read_frames
+        from innout.frames import read_frames
 
         frame = face_frame(256)
         path = write(folder, frame)
@@ -242,7 +231,7 @@ def truncated_clip(fraction: float, faststart: bool = False) -> Callable[[Path],
 
 def truncated_keeps_what_is_there(folder: Path) -> str:
     """A clip cut short after its index (moov first): the frames that are there, with a warning."""
-    from ..preprocess import open_media
+    from innout.preprocess import open_media
 
     media = open_media(truncated_clip(0.6, faststart=True)(folder))
     count = sum(1 for _ in media.frames())
@@ -298,7 +287,7 @@ def huge_png_refused_without_memory(folder: Path) -> str:
         f"try:\n    read_frames({str(path)!r})\n"
         "except Exception as exc:\n    print(type(exc).__name__, exc, file=sys.stderr)\n"
     )
-    from ..frames import FramesError
+    from innout.frames import FramesError
 
     peak, last = peak_rss_mb(code, timeout=120)
     if not last.startswith("FramesError"):
@@ -336,7 +325,7 @@ def options_api(**options: object) -> Callable[[Path], str]:
     """``PrepareOptions`` made by the API itself (the app and ``fit_video`` take them so)."""
 
     def run(folder: Path) -> str:
-        from ..preprocess import PrepareOptions, prepare
+        from innout.preprocess import PrepareOptions, prepare
 
         path = face_png("face.png", 128)(folder)
         return str(prepare(path, PrepareOptions(**options), cache_dir=folder / "cache", progress=False))
@@ -346,7 +335,7 @@ def options_api(**options: object) -> Callable[[Path], str]:
 
 def load_media_api(**selection: object) -> Callable[[Path], str]:
     def run(folder: Path) -> str:
-        from ..preprocess import load_media
+        from innout.preprocess import load_media
 
         media = load_media(face_png("face.png", 64)(folder), **selection)
         return f"{len(media.frames)} frames"
