@@ -11,11 +11,12 @@ pytest.importorskip("plotly", reason="the app's charts need plotly (requirements
 import numpy as np
 import torch
 
-from innout.app import plots
+from innout.app import plots, texts
 from innout.app.runtime import gpu, installed_directions, load_runtime
 from innout.app.session import StudioError, StudioSession, View, check_input
 from innout.edit.directions import Direction, latent_space_digest, save_direction
 from innout.edit.labelers import make_labeler
+from innout.errors import UserError
 from innout.fit.presets import preview, scaled
 from innout.scene import save_scene
 from tests.test_scene import band_scene_data
@@ -118,8 +119,9 @@ def test_session_renders_drags_and_exports(session):
     assert png.is_file() and png.parent == session.folder
     orbit = session.export_orbit(View(), path="orbit", n_views=3, quality="preview")
     assert orbit.is_file()
-    with pytest.raises(StudioError, match="out of range"):
+    with pytest.raises(UserError, match="out of range") as refused:  # the package's own user error, as it is
         session.render(View(frame=5), quality="preview")
+    assert texts.fail(refused.value).startswith("**Problem:** ") and "out of range" in texts.fail(refused.value)
     assert len(session.ood_opacity_series()) == 2
 
 

@@ -154,10 +154,7 @@ class StudioSession:
         """Check and prepare ``path``; on any failure the session has no prepared input (not the old one)."""
         self.forget_input()
         source = check_input(path, max_seconds=max_seconds)
-        try:
-            prepared = prepare(source, options, progress=True)
-        except UserError as exc:
-            raise StudioError(str(exc)) from exc
+        prepared = prepare(source, options, progress=True)
         if prepared.landmarks is not None:  # a cache hit names the file it was first prepared from
             prepared.source = str(source)
         else:  # an aligned clip: its frames (the crops themselves) are what exports paste into
@@ -207,14 +204,11 @@ class StudioSession:
             raise StudioError("Prepare an input first (step 1).")
         if not self.runtime.ready:
             raise StudioError("No generator: see the setup panel at the top.")
-        try:  # the settings check their own ranges (max_frames >= 1, 0 < effort <= 10): refused before work
-            config = get_preset(preset)
-            if max_frames:
-                config.max_frames = max_frames
-            if effort != 1.0:
-                config = scaled(config, effort)
-        except UserError as exc:
-            raise StudioError(str(exc)) from exc
+        config = get_preset(preset)  # the settings check their own ranges: refused before any work
+        if max_frames:
+            config.max_frames = max_frames
+        if effort != 1.0:
+            config = scaled(config, effort)
         if mask is not None:  # the editor's drawing on the first crop: any painted pixel (or alpha) is OOD
             mask = np.asarray(mask)
             if mask.ndim == 3:
@@ -236,15 +230,10 @@ class StudioSession:
             raise FitCancelledError("Fit cancelled before it started.")
         output = self.folder / f"scene-{uuid.uuid4().hex[:6]}.safetensors"
         started = time.perf_counter()
-        try:
-            path = fit_video(
-                self.prepared, self.runtime.generator, config, mask=mask, output=output, workdir=workdir,
-                progress=report, log=lambda *_: None, device=self.runtime.device,
-            )  # fmt: skip
-        except StudioError:
-            raise  # cancelled
-        except UserError as exc:
-            raise StudioError(str(exc)) from exc
+        path = fit_video(
+            self.prepared, self.runtime.generator, config, mask=mask, output=output, workdir=workdir,
+            progress=report, log=lambda *_: None, device=self.runtime.device,
+        )  # fmt: skip
         scene = self.load_scene(path)
         self.scene_prepared = prepared
         if worked:
@@ -252,10 +241,7 @@ class StudioSession:
         return scene
 
     def load_scene(self, path: str | Path) -> Scene:
-        try:
-            scene = Scene.load(path, self.runtime.device)
-        except UserError as exc:
-            raise StudioError(str(exc)) from exc
+        scene = Scene.load(path, self.runtime.device)
         self.scene, self.scene_path, self.ood_series, self.scene_prepared = scene, Path(path), None, None
         self.sync_directions()
         return scene
@@ -288,16 +274,13 @@ class StudioSession:
             raise StudioError("No generator: see the setup panel at the top.")
         note = ""
         try:
-            try:
-                plan = standard_plan(G, demo=runtime.demo)
-            except CLIPUnavailableError as exc:
-                plan = standard_plan(G, demo=runtime.demo, use_clip=False)
-                note = f" The CLIP edits (age, glasses, ...) were not learned: {str(exc).splitlines()[0]}"
-            count = samples or default_samples(runtime.device)
-            result = learn_standard(plan.source, plan.labellers, plan.edits, samples=count, out_dir=plan.folder,
-                                    progress=progress)  # fmt: skip
-        except UserError as exc:
-            raise StudioError(str(exc)) from exc
+            plan = standard_plan(G, demo=runtime.demo)
+        except CLIPUnavailableError as exc:
+            plan = standard_plan(G, demo=runtime.demo, use_clip=False)
+            note = f" The CLIP edits (age, glasses, ...) were not learned: {str(exc).splitlines()[0]}"
+        count = samples or default_samples(runtime.device)
+        result = learn_standard(plan.source, plan.labellers, plan.edits, samples=count, out_dir=plan.folder,
+                                progress=progress)  # fmt: skip
         record_learn_time(plan.key, runtime.device, result.seconds_per_sample)
         runtime.refresh_directions()
         self.sync_directions()
@@ -306,10 +289,7 @@ class StudioSession:
     def open_example(self, scene_path: str | Path, clip: str | Path) -> Scene:
         """A pre-fitted scene of a bundled clip, with that clip prepared (cached) for the input beside the
         render and for every-frame exports."""
-        try:
-            prepared = prepare(clip, None, progress=False)
-        except UserError as exc:
-            raise StudioError(str(exc)) from exc
+        prepared = prepare(clip, None, progress=False)
         scene = self.load_scene(scene_path)
         self.input, self.prepared, self.scene_prepared = Path(prepared.source), prepared, prepared
         return scene
@@ -336,10 +316,7 @@ class StudioSession:
         preview quality), else exact at ``quality``."""
         scene = self.require_scene()
         start = time.perf_counter()
-        try:
-            result = scene.render(self.request(view, "preview" if drag else quality, drag=drag))
-        except UserError as exc:
-            raise StudioError(str(exc)) from exc
+        result = scene.render(self.request(view, "preview" if drag else quality, drag=drag))
         self.timings["drag" if drag else quality] = time.perf_counter() - start
         return result
 
@@ -375,12 +352,9 @@ class StudioSession:
         out = self.folder / ("edited_video.mp4" if paste else "edited_crops.mp4")
         if every_frame and self.scene_prepared is not None:
             scene = every_source_frame(scene, self.scene_prepared)
-        try:
-            return export_video(
-                scene, out, self.request(view, quality), paste=paste, source=self.input, progress=progress
-            )
-        except UserError as exc:
-            raise StudioError(str(exc)) from exc
+        return export_video(
+            scene, out, self.request(view, quality), paste=paste, source=self.input, progress=progress
+        )
 
     def video_note(self) -> str:
         """What a video export of this scene will hold, said before the export."""
@@ -409,11 +383,8 @@ class StudioSession:
     def export_orbit(self, view: View, *, path: str, n_views: int, quality: str, progress=None) -> Path:
         scene = self.require_scene()
         out = self.folder / f"orbit_frame{view.frame}.mp4"
-        try:  # the view count, the frame and the view's numbers are checked before the first render
-            views = camera_path(path, n_views)
-            return export_camera_path(scene, out, view.frame, views, self.request(view, quality), progress=progress)
-        except UserError as exc:
-            raise StudioError(str(exc)) from exc
+        views = camera_path(path, n_views)  # the view count, frame and view's numbers: checked before any render
+        return export_camera_path(scene, out, view.frame, views, self.request(view, quality), progress=progress)
 
     def export_png(self, view: View) -> Path:
         result = self.render(view, quality="full")
@@ -424,10 +395,7 @@ class StudioSession:
     def export_mesh(self, view: View, *, resolution: int = 128) -> tuple[Path, Mesh]:
         """The frame's geometry as .glb, at the density level read off the fitted density."""
         scene = self.require_scene()
-        try:
-            mesh = extract_mesh(scene, view.frame, view.edits, resolution=resolution, remove_ood=view.remove_ood)
-        except UserError as exc:
-            raise StudioError(str(exc)) from exc
+        mesh = extract_mesh(scene, view.frame, view.edits, resolution=resolution, remove_ood=view.remove_ood)
         if len(mesh.faces) == 0:
             raise StudioError("The density field has no surface at this level: nothing to export as a mesh.")
         return write_glb(mesh, self.folder / f"frame{view.frame}.glb"), mesh

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import traceback
 
+from ..errors import UserError
 from .runtime import Runtime, device_notice
-from .session import FitCancelledError, StudioError, View
+from .session import FitCancelledError, View
 
 
 def ok(text: str) -> str:
@@ -16,7 +17,7 @@ def ok(text: str) -> str:
 def fail(exc: BaseException) -> str:
     if isinstance(exc, FitCancelledError):
         return f"**Cancelled.** {exc}"
-    if isinstance(exc, StudioError):
+    if isinstance(exc, UserError):  # the page's own (StudioError) and the package's: their message says it all
         return f"**Problem:** {exc}"
     traceback.print_exc()
     return f"**Problem:** unexpected error ({type(exc).__name__}): {exc}. The app is still usable; please report this."
