@@ -9,6 +9,7 @@ smile and age sliders); ``--demo-generator tiny`` on a small untrained generator
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
 
@@ -125,8 +126,54 @@ def launch_options(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+NATIVE_NOISE = (  # lines MediaPipe's native code writes on every prepare; none says anything a user can act on
+    "Created TensorFlow Lite XNNPACK delegate",
+    "All log messages before absl::InitializeLog()",
+    "inference_feedback_manager.cc",
+    "landmark_projection_calculator.cc",
+    "gl_context.cc",
+)
+
+
+def quiet_native_logs() -> None:
+    """Leave MediaPipe's TFLite/absl lines out of the terminal. They are written by native code straight to file
+    descriptor 2, past Python's logging, so the descriptor is routed through a filter that passes every other line."""
+    import threading
+
+    try:
+        original = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+    except OSError:
+        return  # no descriptor to route (an embedded interpreter): the lines stay, nothing else changes
+
+    def forward() -> None:
+        with os.fdopen(read_end, "rb", buffering=0) as source:
+            pending = b""
+            while chunk := source.read(4096):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if not any(noise.encode() in line for noise in NATIVE_NOISE):
+                        os.write(original, line + b"\n")
+            if pending:
+                os.write(original, pending)
+
+    thread = threading.Thread(target=forward, name="native-log-filter", daemon=True)
+    thread.start()
+
+    def drain() -> None:  # at exit: the descriptor back, the pipe closed, every line written so far forwarded
+        sys.stderr.flush()
+        os.dup2(original, 2)
+        thread.join(timeout=2)
+
+    atexit.register(drain)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    quiet_native_logs()
     from innout.app.tempdirs import app_temp_root
 
     root = app_temp_root(args.tmp_dir)  # before Gradio is imported: its uploads go there too
@@ -146,7 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     demo = build_ui(runtime, config)
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
     try:
-        demo.launch(**launch_options(args), css=CSS, theme=THEME, show_error=True)
+        # Gradio's own start-up lines are replaced by ours: it would advise `share=True in launch()`, which here is
+        # the --share flag
+        demo.launch(**launch_options(args), css=CSS, theme=THEME, show_error=True, quiet=True,
+                    prevent_thread_lock=True)  # fmt: skip
+        print(f"serving the studio on {demo.local_url}", flush=True)
+        if demo.share_url:
+            print(f"public link (temporary, gradio.live): {demo.share_url}", flush=True)
+        elif not args.share:
+            print("(python app.py --share adds a temporary public link; --help lists every option)", flush=True)
+        demo.block_thread()
     finally:
         demo.studio_sessions.close_all()
     return 0

@@ -193,8 +193,8 @@ def test_a_failed_export_clears_the_download_boxes(session):
 
     export = (page := build_ui(session.runtime).studio_page).export
     session.scene = None
-    answer = run_export(page, "png", session, "preview", True, "orbit", 8, 0, 0, 0, True, False)
-    assert answer[export.status].startswith("**Problem:**")
+    answer = run_export(page, "png", session, "preview", True, "orbit", 8, 0, 0, 0, True, False, 1.0)
+    assert answer[export.status] == "**Problem:** No fitted scene yet: run a fit (step 2) first."
     cleared = [answer.get(box, "kept") for box in (export.video, export.file, export.model3d)]
     assert cleared == [None, None, None]
 
@@ -355,3 +355,47 @@ def test_a_scene_event_answers_every_output_it_is_wired_to(session):
     assert set(scene_updates(page, session, "opened")) == set(page.scene_outputs)
     failed = open_scene(page, session, None)
     assert list(failed) == [page.fit.status] and failed[page.fit.status] == "**Problem:** No scene file given."
+
+
+def test_a_late_drag_preview_never_overwrites_the_release_of_the_same_view(session):
+    """The status writer: after a slider's release rendered a view, a drag preview of that view arriving later (the
+    browser sends the last drag after the release) changes nothing; a drag to another view still shows."""
+    from innout.app.handlers import drag_render, release_render
+    from innout.app.ui import build_ui
+
+    page = build_ui(session.runtime).studio_page
+    edit = page.edit
+    values = [1, 5, 0, True, False, 1.0]  # frame, yaw, pitch, follow, remove, blend (no edit sliders shown)
+    released = release_render(page, session, True, *values)
+    assert released[edit.status].startswith("full render") and edit.image in released
+    assert drag_render(page, session, *values) == {}  # late: the sharper render of this view stays
+    moved = drag_render(page, session, 1, 9, 0, True, False, 1.0)
+    assert moved[edit.status].startswith("drag preview") and "yaw +9°" in moved[edit.status]
+
+
+def test_the_fit_estimate_is_measured_pace_times_this_fits_steps(tmp_path):
+    """The estimate scales with the frames, the effort and the preset's steps, from seconds per step measured here;
+    a stage never timed here gives no estimate (no guess), and the latest fit's line keeps its effort."""
+    from innout.app.fit_times import StagePace, estimate_seconds, measured_hint, record_fit
+    from innout.fit import planned_steps
+
+    clock = iter([0.0, 2.0, 2.0, 5.0, 9.0])
+    pace = StagePace(clock=lambda: next(clock))
+    for stage, done in (("invert", 0), ("invert", 4), ("joint", 1), ("joint", 3), ("init", 64)):
+        pace.report(stage, done)
+    assert pace.seconds_per_step() == {"invert": 0.5, "joint": 1.5}  # init only reported its end: cached, no pace
+
+    path = tmp_path / "fit_times.json"
+    step_seconds = {"init": 0.01, "invert": 0.5, "ood head start": 0.2, "joint": 1.5}
+    record_fit("preview", 4, 30.0, "cpu", effort=0.05, step_seconds=step_seconds, path=path)
+    full = preview()
+    seconds, _ = estimate_seconds("preview", full, 8, "cpu", path=path)
+    steps = planned_steps(full, 8)
+    assert seconds == pytest.approx(sum(steps[s] * step_seconds[s] for s in step_seconds))
+    half, _ = estimate_seconds("preview", scaled(full, 0.5), 8, "cpu", path=path)
+    fewer, _ = estimate_seconds("preview", full, 4, "cpu", path=path)
+    assert half < seconds and fewer < seconds
+    assert estimate_seconds("preview", full, 8, "cuda:0", path=path) is None  # another device: not measured
+    full.superres.epochs = 1  # a stage never timed here
+    assert estimate_seconds("preview", full, 8, "cpu", path=path) is None
+    assert measured_hint("preview", "cpu", path=path).startswith("measured here: 4 frames, effort 0.05 in 0.5 min")

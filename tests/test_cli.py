@@ -131,3 +131,25 @@ def test_range_type_and_messages():
         count.parse("2.5", "n")
     with pytest.raises(argparse.ArgumentTypeError, match=r"^must be a finite number > 0 .* got 'nan'$"):
         fps.argtype()("nan")
+
+
+def test_render_finds_the_faces_demos_directions_where_the_app_does(tmp_path, capsys):
+    """The bundled example scene (fitted with the world's prior) renders with the app's smile slider from the
+    command line, and an edit nobody has says how to add one (--directions)."""
+    import imageio.v3 as iio
+    import numpy as np
+
+    from innout.cli import main
+
+    scene = REPO_ROOT / "assets" / "examples" / "world_sunglasses_scene.safetensors"
+    if not scene.is_file():
+        pytest.skip(f"{scene} is missing")
+    plain, smiling = tmp_path / "plain.png", tmp_path / "smile.png"
+    assert main(["render", str(scene), "-o", str(plain), "--quality", "preview", "--frame", "4"]) == 0
+    assert main(["render", str(scene), "-o", str(smiling), "--quality", "preview", "--frame", "4", "--edit",
+                 "smile=2"]) == 0  # fmt: skip
+    change = np.abs(iio.imread(smiling).astype(float) - iio.imread(plain).astype(float)).mean()
+    assert change > 0.5, change
+    assert main(["render", str(scene), "-o", str(plain), "--edit", "frown=1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown edit(s) frown; available: " in err and "smile" in err

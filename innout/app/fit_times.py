@@ -1,34 +1,99 @@
-"""How long fits took on this machine: each finished fit is recorded (preset, frames, seconds, device), and
-the Fit tab quotes the latest one for the preset picked, so the estimate a user reads was measured here, not
-on the machine the documentation was written on. Kept beside the caches (``fit_times.json``), written
-atomically; a damaged file is ignored, never fatal.
+"""How long fits take on this machine, and how long the next one will: each finished fit is recorded (preset,
+frames, effort, seconds, device, and the seconds per step of each stage that ran), and the Fit tab's estimate is
+those per-step times x the steps the fit about to run will take (its frames, effort and preset: ``planned_steps``).
+So the figure a user reads was measured here, on this device, and scales with what they chose. Kept beside the
+caches (``fit_times.json``), written atomically; a damaged file is ignored, never fatal.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from ..fit import FitConfig, planned_steps
 from ..places import cache_root
 from ..storage import append_journal, read_journal
+from .progress import duration
 
 
 def times_file() -> Path:
     return cache_root() / "fit_times.json"
 
 
-def record_fit(preset: str, frames: int, seconds: float, device: str, *, path: Path | None = None) -> None:
+class StagePace:
+    """Seconds per step of each stage, from its progress reports (a stage that only reported its end, a cached
+    one, has no pace)."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
+        self.first: dict[str, tuple[float, int]] = {}
+        self.last: dict[str, tuple[float, int]] = {}
+
+    def report(self, stage: str, done: int) -> None:
+        now = self.clock()
+        self.first.setdefault(stage, (now, done))
+        self.last[stage] = (now, done)
+
+    def seconds_per_step(self) -> dict[str, float]:
+        pace = {}
+        for stage, (t0, d0) in self.first.items():
+            t1, d1 = self.last[stage]
+            if d1 > d0 and t1 > t0:
+                pace[stage] = (t1 - t0) / (d1 - d0)
+        return pace
+
+
+def record_fit(
+    preset: str, frames: int, seconds: float, device: str, *, effort: float = 1.0,
+    step_seconds: dict[str, float] | None = None, path: Path | None = None,
+) -> None:  # fmt: skip
     """Add a finished fit (the latest 50 are kept). A cache hit is not a measurement: record real work only."""
     today = dt.date.today().isoformat()
-    row = {"preset": preset, "frames": int(frames), "seconds": float(seconds), "device": device, "date": today}
+    row = {"preset": preset, "frames": int(frames), "effort": float(effort), "seconds": float(seconds),
+           "device": device, "date": today, "step_seconds": dict(step_seconds or {})}  # fmt: skip
     append_journal(path or times_file(), row)
+
+
+def _rows(preset: str, device: str, path: Path | None) -> list[dict]:
+    return [r for r in read_journal(path or times_file()) if r.get("preset") == preset and r.get("device") == device]
+
+
+def estimate_seconds(
+    preset: str, config: FitConfig, frames: int, device: str, *, path: Path | None = None
+) -> tuple[float, dict] | None:
+    """Seconds a fit with ``config`` on ``frames`` frames will take here: for every stage it runs, its steps x the
+    seconds per step measured in the latest fit of ``preset`` on ``device`` that ran that stage. None when some
+    stage it runs has never been timed here (no guess is made for it). Also returns the row it came from."""
+    steps = {s: n for s, n in planned_steps(config, frames).items() if n > 0 and s != "superres_cache"}
+    rows = _rows(preset, device, path)
+    pace: dict[str, float] = {}
+    for row in rows:  # the latest measurement of each stage wins
+        for stage, seconds in (row.get("step_seconds") or {}).items():
+            if isinstance(seconds, int | float) and seconds > 0:
+                pace[stage] = float(seconds)
+    if not rows or any(stage not in pace for stage in steps):
+        return None
+    return sum(n * pace[stage] for stage, n in steps.items()), rows[-1]
+
+
+def estimate_text(preset: str, config: FitConfig, frames: int, device: str, *, path: Path | None = None) -> str | None:
+    found = estimate_seconds(preset, config, frames, device, path=path)
+    if found is None:
+        return None
+    seconds, row = found
+    return (f"about {duration(seconds)} here for {frames} frames (the seconds per step of each stage, measured in "
+            f"a fit on {row.get('date')}, times this fit's steps)")  # fmt: skip
 
 
 def measured_hint(preset: str, device: str, *, path: Path | None = None) -> str | None:
     """'measured here: ...' for the latest fit of ``preset`` on ``device`` (None when there was none)."""
-    rows = [r for r in read_journal(path or times_file()) if r.get("preset") == preset and r.get("device") == device]
+    rows = _rows(preset, device, path)
     if not rows:
         return None
     last = rows[-1]
     minutes = float(last.get("seconds", 0)) / 60
-    return f"measured here: {last.get('frames')} frames in {minutes:.1f} min ({device}, {last.get('date')})"
+    effort = float(last.get("effort", 1.0))
+    at = f", effort {effort:g}" if effort != 1.0 else ""
+    return f"measured here: {last.get('frames')} frames{at} in {minutes:.1f} min ({device}, {last.get('date')})"

@@ -37,13 +37,33 @@ def failed(status: gr.Markdown, exc: BaseException) -> Updates:
     return {status: texts.fail(exc)}
 
 
-def view_of(edit_names: list[str], frame_v, yaw_v, pitch_v, follow_v, remove_v, *edit_values) -> View:
-    """The view the controls show; ``edit_names`` are the slots' directions (the session's ``shown_edits``)."""
+def view_of(edit_names: list[str], frame_v, yaw_v, pitch_v, follow_v, remove_v, blend_v, *edit_values) -> View:
+    """The view the controls show (in ``EditTab.view_inputs``' order); ``edit_names`` are the slots' directions
+    (the session's ``shown_edits``)."""
     edits = {n: float(v) for n, v in zip(edit_names, edit_values, strict=False) if float(v or 0) != 0}
-    return View(int(frame_v), math.radians(yaw_v), math.radians(pitch_v), edits, bool(remove_v), bool(follow_v))
+    blend = 1.0 if blend_v is None else float(blend_v)
+    return View(int(frame_v), math.radians(yaw_v), math.radians(pitch_v), edits, bool(remove_v), bool(follow_v), blend)
 
 
 # --- 1. input ------------------------------------------------------------------------------------------------
+def input_changed(page: Page, max_seconds: float, session: StudioSession, file) -> Updates:
+    """Any change of the upload (a new file, an example picked, the file removed): the prepared clip is retired at
+    once (Fit off, its crops and mask gone) and the new input gets the cheap checks, so a bad file is said at once."""
+    inp, fit = page.inp, page.fit
+    cleared = {inp.crops: None, inp.trajectory: None, fit.mask: None, fit.fit: gr.Button(interactive=False)}
+    if session is None:
+        return cleared
+    path = file if isinstance(file, str) or file is None else getattr(file, "name", file)
+    session.forget_input()
+    if path is None:
+        return cleared | {inp.status: ""}
+    try:
+        checked = session.check(path, max_seconds=max_seconds)
+    except StudioError as exc:
+        return cleared | failed(inp.status, exc)
+    return cleared | {inp.status: f"{checked.name}: ready. Press Prepare to detect the face and align the frames."}
+
+
 def check_upload(page: Page, max_seconds: float, session: StudioSession, file, ticket: int) -> Updates:
     """Prepare's first step, outside the compute queue: refuse a bad input at once (and forget the old
     one); a good one bumps the ticket, which starts the preparation."""
@@ -69,7 +89,7 @@ def prepare_checked(page: Page, config, session: StudioSession, _ticket: int, pr
         return failed(inp.status, exc) | cleared
     first = np.asarray(prepared.crops[0])
     return {
-        inp.status: texts.ok(f"Prepared {session.input.name}. " + prepared.report().replace("\n", " · ")),
+        inp.status: texts.ok(f"Prepared {session.input_name}. " + prepared.report().replace("\n", " · ")),
         inp.crops: plots.crops_with_landmarks(prepared),
         inp.trajectory: plots.camera_trajectory(prepared.cameras, prepared.frame_indices),
         fit.mask: {"background": first, "layers": [], "composite": first},
@@ -80,19 +100,20 @@ def prepare_checked(page: Page, config, session: StudioSession, _ticket: int, pr
 def open_example(page: Page, session: StudioSession) -> Updates:
     try:
         live(session).open_example(page.inp.example_scene, page.inp.world_clip)
-        message = "Opened the synthetic example, fitted beforehand with the preview preset. Go to step 3 to edit."
+        message = "Opened the synthetic example, fitted beforehand with the preview preset: here it is, ready to edit."
         return {page.inp.status: texts.ok(message)} | scene_updates(page, session, message)
     except Exception as exc:  # noqa: BLE001 - shown in the page
         return failed(page.inp.status, exc)
 
 
 # --- 2. fit --------------------------------------------------------------------------------------------------
-def preset_warning(session: StudioSession, preset_v: str) -> str:
-    """Said when the preset is picked, before any Fit: the slow presets on a CPU, and the latest time a fit
-    with this preset took here."""
+def preset_warning(session: StudioSession, preset_v: str, frames_v=0, effort_v=1.0) -> str:
+    """Said when the preset, frames or effort change, before any Fit: the slow presets on a CPU, and how long this
+    fit will take here (per-step times measured in earlier fits x this fit's steps), or the latest fit's time."""
     if session is None:
         return ""
-    hint = measured_hint(preset_v, session.device_key)
+    estimate = session.fit_estimate(preset_v, max_frames=int(frames_v or 0) or None, effort=float(effort_v or 1.0))
+    hint = estimate or measured_hint(preset_v, session.device_key)
     measured = f"The {preset_v} preset, {hint}." if hint else ""
     if preset_v == "preview" or session.runtime.device.startswith("cuda"):
         return measured
@@ -102,14 +123,14 @@ def preset_warning(session: StudioSession, preset_v: str) -> str:
     ).strip()
 
 
-def request_fit(page: Page, session: StudioSession, ticket: int, preset_v: str) -> Updates:
+def request_fit(page: Page, session: StudioSession, ticket: int, preset_v: str, frames_v=0, effort_v=1.0) -> Updates:
     fit = page.fit
     try:
-        source = live(session).request_fit()
+        live(session).request_fit()
     except StudioError as exc:
         return failed(fit.status, exc)
-    warning = preset_warning(session, preset_v)
-    message = f"{warning} Fitting {source.name} with the {preset_v} preset: waiting for the compute…".strip()
+    warning = preset_warning(session, preset_v, frames_v, effort_v)
+    message = f"{warning} Fitting {session.input_name} with the {preset_v} preset: waiting for the compute…".strip()
     return {fit.status: message, fit.ticket: ticket + 1}
 
 
@@ -128,18 +149,21 @@ def scene_updates(page: Page, session: StudioSession, message: str) -> Updates:
     scene = session.require_scene()
     session.warm_drag(0)
     first = session.render(View(edits={}), quality="preview")
+    session.showing(View(edits={}), "preview")
     frames = scene.data.source.frames
     return {
         fit.status: texts.ok(message),
         fit.losses: plots.loss_chart(scene.data.history),
         fit.ood_plot: plots.ood_chart(session.ood_opacity_series(), frames),
-        edit.frame: gr.Slider(minimum=0, maximum=max(scene.n_frames - 1, 1), value=0, step=1,
+        edit.frame: gr.Slider(minimum=0, maximum=max(scene.n_frames - 1, 1), value=0, step=1, interactive=True,
                               label=f"Frame (fitted frame index; {scene.n_frames} frames)"),  # fmt: skip
-        edit.yaw: 0,
-        edit.pitch: 0,
-        edit.follow: True,
-        edit.remove: False,
-        **{slider: 0 for slider in edit.edits},
+        edit.yaw: gr.Slider(value=0, interactive=True),
+        edit.pitch: gr.Slider(value=0, interactive=True),
+        edit.follow: gr.Checkbox(value=True, interactive=True),
+        edit.remove: gr.Checkbox(value=False, interactive=True),
+        edit.blend_weight: gr.Slider(value=1.0, interactive=True),
+        **{slider: gr.Slider(value=0, interactive=True) for slider in edit.edits},
+        **{button: gr.Button(interactive=True) for button in edit.view_buttons.values()},
         edit.before: session.input_crop(0),
         edit.image: first.image,
         edit.blend: plots.blend_map_with_scale(first.ood_opacity),
@@ -155,7 +179,9 @@ def scene_updates(page: Page, session: StudioSession, message: str) -> Updates:
 @gpu(duration=600)
 def run_fit(
     page: Page, workdir, session: StudioSession, preset_v, frames_v, effort_v, mask_v, progress=gr.Progress()
-) -> Updates:
+):
+    """The fit, as a stream: first the status says the fit has started (the request's "waiting for the compute"
+    would otherwise stay under the progress bar all along), then the scene's updates when it ends."""
     overall: list[OverallProgress] = []  # made at the first report, when the fit's settings are known
     mask = painted_mask(mask_v)
 
@@ -169,17 +195,18 @@ def run_fit(
         progress(share, desc=f"{line}{' · ' + loss if loss else ''}")
 
     try:
-        source = live(session).input
+        name = live(session).input_name
+        yield {page.fit.status: f"Fitting {name} with the {preset_v} preset: started."}
         session.fit(
             preset_v, max_frames=int(frames_v) or None, effort=float(effort_v), mask=mask,
             progress=report, workdir=workdir,
         )  # fmt: skip
         scene = session.require_scene()
-        message = f"Fitted {scene.n_frames} frames of {source.name} ({preset_v}). Go to step 3 to edit."
+        message = f"Fitted {scene.n_frames} frames of {name} ({preset_v}). Go to step 3 to edit."
         gr.Info(message, title="Fit done")  # a fit takes minutes: said wherever the user has gone meanwhile
-        return scene_updates(page, session, message)
+        yield scene_updates(page, session, message)
     except Exception as exc:  # noqa: BLE001 - shown in the page
-        return failed(page.fit.status, exc)
+        yield failed(page.fit.status, exc)
 
 
 def open_scene(page: Page, session: StudioSession, file) -> Updates:
@@ -199,8 +226,13 @@ def render_view(page: Page, session: StudioSession, drag: bool, full: bool, *val
     try:
         view = view_of(live(session).shown_edits, *values)
         quality = "full" if (full and not drag) else "preview"
-        result = live(session).render(view, quality=quality, drag=drag)
         key = "drag" if drag else quality
+        if not session.answer_is_current(view, key):
+            return {}  # a late drag preview of the view already rendered sharper: nothing to do
+        result = live(session).render(view, quality=quality, drag=drag)
+        if not session.answer_is_current(view, key):
+            return {}  # the release's sharper render of this view came first: keep it
+        session.showing(view, key)
         what = "drag preview (interpolated edit planes)" if drag else f"{quality} render"
         return {
             edit.image: result.image,
@@ -241,7 +273,8 @@ def direction_updates(page: Page, session: StudioSession, message: str = "", *, 
         for i, slot in enumerate(edit.edits):
             if i < len(names):
                 lo, hi = runtime.directions[names[i]].value_range
-                updates[slot] = gr.Slider(minimum=lo, maximum=hi, value=0, label=names[i], visible=True)
+                updates[slot] = gr.Slider(minimum=lo, maximum=hi, value=0, label=names[i], visible=True,
+                                          interactive=session.scene is not None)  # fmt: skip
             else:
                 updates[slot] = gr.Slider(value=0, visible=False)
         session.shown_edits = names
@@ -296,15 +329,14 @@ def run_export(
             out = session.export_orbit(view, path=path_v, n_views=int(n_views), quality=quality, progress=report)
         elif kind == "png":
             out = session.export_png(view)
-            return {export.status: texts.ok(f"Wrote {out.name}"), export.video: None, export.file: str(out),
-                    export.model3d: None}  # fmt: skip
+            return {export.status: texts.ok(f"Wrote {out.name}"), export.file: str(out)}
         else:
             out, mesh = session.export_mesh(view)
             parts = f"{len(mesh.faces)} triangles, {int(mesh.part.sum())} of {len(mesh.part)} vertices OOD"
             status = texts.ok(f"Wrote {out.name}: {parts}, density level {mesh.level:.3g}")
-            return {export.status: status, export.video: None, export.file: str(out), export.model3d: str(out)}
+            return {export.status: status, export.file: str(out), export.model3d: str(out)}  # the video stays
         status = texts.ok(f"Wrote {out.name}: {count_frames(out)} frames")
-        return {export.status: status, export.video: str(out), export.file: str(out), export.model3d: None}
+        return {export.status: status, export.video: str(out), export.file: str(out)}  # the geometry stays
     except Exception as exc:  # noqa: BLE001
         return failed(export.status, exc) | {export.video: None, export.file: None, export.model3d: None}
 

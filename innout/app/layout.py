@@ -23,6 +23,10 @@ PRESET_HINTS = {
     "2026-11-30; the paper: about 3 h on an RTX A4000); days on a CPU",
 }
 PAPER_URL = "https://arxiv.org/abs/2302.04871"
+NO_SCENE = (
+    "No scene yet: fit a clip (steps 1 and 2) or open a saved scene (step 2); with the faces demo, open the "
+    "synthetic example already fitted (step 1). The controls wake up with the scene."
+)
 PRESET_VIEWS = {"Input view": (0, 0), "Left": (-25, 0), "Right": (25, 0), "Above": (0, 15)}  # degrees
 CSS = """
 #render img, #blend img {image-rendering: auto;}
@@ -30,7 +34,17 @@ CSS = """
 #banner {border-left: 6px solid #d97706; background: #fef3c7; color: #451a03; padding: 0.4em 0.8em;}
 #banner:empty, #banner.hidden {display: none;}
 @media (max-width: 768px) {  /* phones: the images first, the controls under them */
-  #edit-row {flex-direction: column-reverse;}
+  /* the render right above the sliders, small enough that both fit on the screen while one is dragged; the
+     blend map goes below the controls */
+  #edit-row {flex-direction: column;}
+  #edit-images {display: contents;}
+  #edit-view {order: 0;}
+  #edit-controls {order: 1;}
+  #blend {order: 2;}
+  #edit-pair {flex-wrap: nowrap !important;}  /* the input and the render side by side, half the width each */
+  #edit-pair > * {min-width: 0 !important; flex: 1 1 0 !important;}
+  #before, #render {height: 180px !important; max-height: 180px;}
+  #before img, #render img {max-height: 140px; object-fit: contain;}
 }
 """
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber", neutral_hue="slate")
@@ -49,8 +63,21 @@ class InputTab:
 
 
 def input_tab(runtime: Runtime) -> InputTab:
+    world_clip = world_example_clip()
+    example_scene = world_example_scene() if runtime.demo == "faces" and world_clip else None
     with gr.Tab("1. Input", id="input"), gr.Row():
         with gr.Column(scale=1):
+            # the faces demo's one thing that works at once: first, and the primary action
+            open_example = gr.Button(
+                "Open the synthetic example, already fitted: edit it at once",
+                visible=example_scene is not None, elem_id="open-example", variant="primary", size="lg",
+                interactive=False,
+            )  # fmt: skip
+            if example_scene is not None:
+                gr.Markdown(
+                    "Or bring your own clip below: with this demo generator (a small prior trained on cartoon heads) a "
+                    "real face fits as a blur; the EG3D weights are what real faces need.", elem_id="demo-note",
+                )  # fmt: skip
             upload = gr.File(
                 label="A face video or photo", file_types=["video", "image", ".mp4", ".mov", ".webm", ".mkv",
                 ".gif"], elem_id="upload",
@@ -61,16 +88,11 @@ def input_tab(runtime: Runtime) -> InputTab:
                              interactive=False, buttons=[], elem_id="example-thumb", scale=1)  # fmt: skip
                     with gr.Column(scale=2):
                         gr.Examples(example_clips(), inputs=[upload], label="Example (LivePortrait, MIT licence)")
-            prepare = gr.Button("Prepare", variant="primary", elem_id="prepare", interactive=False)
-            world_clip = world_example_clip()
+            prepare = gr.Button("Prepare", variant="secondary" if example_scene else "primary", elem_id="prepare",
+                                interactive=False)  # fmt: skip
             world = gr.Button(
-                "Or: the synthetic example (a world head behind sunglasses, known cameras, no face detection)",
+                "Or prepare the synthetic example to fit it yourself (a world head behind sunglasses, known cameras)",
                 visible=world_clip is not None, elem_id="world-example", size="sm", interactive=False,
-            )  # fmt: skip
-            example_scene = world_example_scene() if runtime.demo == "faces" and world_clip else None
-            open_example = gr.Button(
-                "Or open that example already fitted (instant): the preview preset, ready to edit",
-                visible=example_scene is not None, elem_id="open-example", size="sm", interactive=False,
             )  # fmt: skip
             status = gr.Markdown(elem_id="prepare-status", elem_classes="status")
         with gr.Column(scale=2):
@@ -144,6 +166,7 @@ class EditTab:
     pitch: gr.Slider
     follow: gr.Checkbox
     remove: gr.Checkbox
+    blend_weight: gr.Slider  # the OOD object's blend as a weight, 0..1 (faded), shown live
     edits: list[gr.Slider]  # MAX_EDITS slots; which direction each shows is the session's ``shown_edits``
     directions_note: gr.Markdown
     learn: gr.Button
@@ -157,7 +180,7 @@ class EditTab:
     @property
     def view_inputs(self) -> list:
         """The controls a ``View`` is made of, in ``view_of``'s order: the one source of truth."""
-        return [self.frame, self.yaw, self.pitch, self.follow, self.remove, *self.edits]
+        return [self.frame, self.yaw, self.pitch, self.follow, self.remove, self.blend_weight, *self.edits]
 
     @property
     def direction_outputs(self) -> list:
@@ -168,17 +191,11 @@ class EditTab:
 def edit_tab(runtime: Runtime) -> EditTab:
     edit_names = sorted(runtime.directions)[:MAX_EDITS]  # as the page opens; each page's load event updates them
     with gr.Tab("3. Edit", id="edit") as tab, gr.Row(elem_id="edit-row"):
-        with gr.Column(scale=1, min_width=280):
-            frame = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="frame")
-            yaw = gr.Slider(-45, 45, value=0, step=1, label="Orbit: yaw (degrees)", elem_id="yaw")
-            pitch = gr.Slider(-30, 30, value=0, step=1, label="Orbit: pitch (degrees)", elem_id="pitch")
-            follow = gr.Checkbox(
-                True, label="Orbit around the frame's own view (off: around frontal)", elem_id="follow"
-            )
-            with gr.Row():
-                view_buttons = {
-                    name: gr.Button(name, size="sm", elem_id=f"view-{name.split()[0].lower()}") for name in PRESET_VIEWS
-                }  # fmt: skip
+        with gr.Column(scale=1, min_width=280, elem_id="edit-controls"):
+            # every view control waits for a scene (a fit, or an opened scene): before one, nothing to move
+            frame = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="frame", interactive=False)
+            # the edit sliders first (the main thing to drag: on a phone they sit right under the render), the
+            # object's controls, then the orbit
             edits = []
             for i in range(MAX_EDITS):
                 name = edit_names[i] if i < len(edit_names) else f"edit{i}"
@@ -186,22 +203,39 @@ def edit_tab(runtime: Runtime) -> EditTab:
                 lo, hi = runtime.directions[name].value_range if name in runtime.directions else (-3, 3)
                 edits.append(
                     gr.Slider(lo, hi, value=0, step=0.1, label=name, visible=i < len(edit_names),
-                              elem_id=f"edit-slot-{i}", elem_classes="edit-slot")  # fmt: skip
+                              elem_id=f"edit-slot-{i}", elem_classes="edit-slot", interactive=False)  # fmt: skip
                 )
             directions_note = gr.Markdown(texts.directions_text(runtime, edit_names), elem_id="directions-note")
             # enabled by the page's load event, with its session (an earlier click would find none)
             learn = gr.Button(texts.learn_label(runtime), visible=texts.can_learn(runtime), size="sm",
                               elem_id="learn-directions", interactive=False)  # fmt: skip
-            remove = gr.Checkbox(False, label="Remove the OOD object (blend weight b = 0)", elem_id="remove")
+            remove = gr.Checkbox(False, label="Remove the OOD object (blend weight b = 0)", elem_id="remove",
+                                 interactive=False)  # fmt: skip
+            blend_weight = gr.Slider(0, 1, value=1.0, step=0.05, elem_id="blend-weight", interactive=False,
+                                     label="The OOD object's weight (1: as fitted, 0.5: faded, 0: gone)")  # fmt: skip
+            yaw = gr.Slider(-45, 45, value=0, step=1, label="Orbit: yaw (degrees)", elem_id="yaw", interactive=False)
+            pitch = gr.Slider(-30, 30, value=0, step=1, label="Orbit: pitch (degrees)", elem_id="pitch",
+                              interactive=False)  # fmt: skip
+            follow = gr.Checkbox(
+                True, label="Orbit around the frame's own view (off: around frontal)", elem_id="follow",
+                interactive=False,
+            )  # fmt: skip
+            with gr.Row():
+                view_buttons = {
+                    name: gr.Button(name, size="sm", elem_id=f"view-{name.split()[0].lower()}", interactive=False)
+                    for name in PRESET_VIEWS
+                }  # fmt: skip
             full_on_release = gr.Checkbox(True, label="Full quality when a slider is released")
-        with gr.Column(scale=2):
-            with gr.Row(equal_height=True):
-                before = gr.Image(label="Input (the aligned frame)", height=400, elem_id="before", interactive=False)
-                image = gr.Image(label="Render", height=400, elem_id="render", interactive=False)
-            status = gr.Markdown(elem_id="render-status", elem_classes="status")
+        with gr.Column(scale=2, elem_id="edit-images"):
+            with gr.Column(elem_id="edit-view"):
+                with gr.Row(equal_height=True, elem_id="edit-pair"):
+                    before = gr.Image(label="Input (the aligned frame)", height=400, elem_id="before",
+                                      interactive=False)  # fmt: skip
+                    image = gr.Image(label="Render", height=400, elem_id="render", interactive=False)
+                status = gr.Markdown(NO_SCENE, elem_id="render-status", elem_classes="status")
             blend = gr.Image(label="Blend map: the OOD opacity of each pixel (what the model decided is not face)",
                              height=440, elem_id="blend", interactive=False)  # fmt: skip
-    return EditTab(tab, frame, yaw, pitch, follow, remove, edits, directions_note, learn, view_buttons,
+    return EditTab(tab, frame, yaw, pitch, follow, remove, blend_weight, edits, directions_note, learn, view_buttons,
                    full_on_release, before, image, blend, status)  # fmt: skip
 
 
@@ -291,8 +325,9 @@ class Page:
         """What a new scene updates (``handlers.scene_updates``)."""
         fit, edit, export = self.fit, self.edit, self.export
         return [
-            fit.status, fit.losses, fit.ood_plot, *edit.view_inputs, edit.before, edit.image, edit.blend, edit.status,
-            export.video, export.file, export.model3d, export.note, *export.buttons.values(),
+            fit.status, fit.losses, fit.ood_plot, *edit.view_inputs, *edit.view_buttons.values(), edit.before,
+            edit.image, edit.blend, edit.status, export.video, export.file, export.model3d, export.note,
+            *export.buttons.values(),
         ]  # fmt: skip
 
     @property

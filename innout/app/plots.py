@@ -17,7 +17,8 @@ def camera_trajectory(cameras: np.ndarray, frame_indices: list[int] | None = Non
     fig.add_trace(
         go.Scatter3d(
             x=centres[:, 0], y=centres[:, 2], z=centres[:, 1], mode="lines+markers", name="camera",
-            marker={"size": 3, "color": frames, "colorscale": "Viridis", "colorbar": {"title": "frame"}},
+            marker={"size": 3, "color": frames, "colorscale": "Viridis",  # the colour bar on the left, the legend
+                    "colorbar": {"title": "frame", "x": -0.02, "xanchor": "right", "len": 0.6}},  # on the right
             line={"color": "#888", "width": 2}, text=[f"frame {f}" for f in frames],
         )
     )  # fmt: skip
@@ -34,6 +35,7 @@ def camera_trajectory(cameras: np.ndarray, frame_indices: list[int] | None = Non
     fig.update_layout(
         scene={"xaxis_title": "x", "yaxis_title": "z (towards camera)", "zaxis_title": "y", "aspectmode": "data"},
         margin={"l": 0, "r": 0, "t": 30, "b": 0}, height=380,
+        legend={"x": 1.0, "xanchor": "right", "y": 1.0, "bgcolor": "rgba(255,255,255,0.6)"},
         title="Camera per frame (EG3D world: orbit radius 2.7 around the head)",
     )  # fmt: skip
     return fig

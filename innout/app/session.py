@@ -31,8 +31,9 @@ from ..frames import IMAGE_SUFFIXES
 from ..images import save_image
 from ..preprocess import InputError, PreparedVideo, PrepareOptions, prepare
 from ..preprocess.media import probe_video
+from ..preprocess.prepared import display_name
 from ..scene import RenderRequest, Scene, SceneRender
-from .fit_times import record_fit
+from .fit_times import StagePace, estimate_text, record_fit
 from .runtime import Runtime
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".gif", ".avi", ".m4v"}
@@ -58,6 +59,7 @@ class View:
     edits: dict[str, float] | None = None
     remove_ood: bool = False
     follow_frame: bool = True  # orbit around the frame's own camera (yaw = pitch = 0 is the input view)
+    blend: float = 1.0  # the OOD object's blend as a weight: 1 as fitted, 0.5 faded (removal takes precedence)
 
     def camera(self, scene: Scene):
         if self.follow_frame:
@@ -120,6 +122,7 @@ class StudioSession:
         self.fit_config: FitConfig | None = None  # the settings of the fit running or last run
         self.timings: dict[str, float] = {}
         self.shown_edits: list[str] = []  # the edit sliders' names, in slot order, as the page shows them
+        self.shown: tuple[View, str] | None = None  # the view on the edit screen and whether it is a drag preview
 
     def close(self) -> None:
         """Remove the session's files (when the page is closed, and when the server stops)."""
@@ -139,7 +142,7 @@ class StudioSession:
     def check(self, path: str | Path | None, *, max_seconds: float) -> Path:
         """The cheap checks (``check_input``) before the queue for the compute: a refused input also
         forgets the previous one, so that nothing stale can be fitted."""
-        self.checked = None
+        self.forget_input()
         try:
             self.checked = check_input(path, max_seconds=max_seconds)
         except StudioError:
@@ -148,11 +151,26 @@ class StudioSession:
         return self.checked
 
     def forget_input(self) -> None:
-        self.input = self.prepared = None
+        """Retire the prepared clip (on any change of input): nothing stale can be fitted."""
+        self.input = self.prepared = self.checked = None
+
+    @property
+    def input_name(self) -> str:
+        """The input as the person knows it (an aligned clip's folder name, not its ``frames/``)."""
+        return display_name(self.input)
+
+    def answer_is_current(self, view: View, quality: str) -> bool:
+        """Whether an answer for ``view`` at ``quality`` should be shown: a drag preview never replaces a
+        sharper render of the same view (a late preview, sent after the release, must not overwrite it)."""
+        return not (quality == "drag" and self.shown is not None and self.shown == (view, "sharper"))
+
+    def showing(self, view: View, quality: str) -> None:
+        """What the edit screen shows now (the last answer written)."""
+        self.shown = (view, "drag" if quality == "drag" else "sharper")
 
     def prepare(self, path: str | Path, *, max_seconds: float, options: PrepareOptions | None = None) -> PreparedVideo:
         """Check and prepare ``path``; on any failure the session has no prepared input (not the old one)."""
-        self.forget_input()
+        self.input = self.prepared = None
         source = check_input(path, max_seconds=max_seconds)
         prepared = prepare(source, options, progress=True)
         if prepared.landmarks is not None:  # a cache hit names the file it was first prepared from
@@ -216,10 +234,12 @@ class StudioSession:
             mask = mask > 0
 
         worked: set[str] = set()  # stages that reported a step short of their end ran (a cached one reports 1/1)
+        pace = StagePace()  # seconds per step of each stage that ran: what the next fit's estimate is made of
 
         def report(stage: str, done: int, total: int, losses: dict[str, float]) -> None:
             if done < total:
                 worked.add(stage)
+            pace.report(stage, done)
             if self.cancel.is_set():
                 raise FitCancelledError("Fit cancelled. Finished stages are cached: press Fit again to resume.")
             if progress is not None:
@@ -237,12 +257,34 @@ class StudioSession:
         scene = self.load_scene(path)
         self.scene_prepared = prepared
         if worked:
-            record_fit(preset, scene.n_frames, time.perf_counter() - started, self.device_key)
+            record_fit(preset, scene.n_frames, time.perf_counter() - started, self.device_key, effort=effort,
+                       step_seconds=pace.seconds_per_step())  # fmt: skip
         return scene
 
+    def fit_estimate(self, preset: str, *, max_frames: int | None = None, effort: float = 1.0) -> str | None:
+        """'about 1.6 min here for 8 frames' for a fit of the prepared clip with these settings, from the seconds
+        per step of each stage measured in an earlier fit of this preset on this device (None: none measured)."""
+        try:
+            config = get_preset(preset)
+            if max_frames:
+                config.max_frames = max_frames
+            config = scaled(config, effort) if effort != 1.0 else config
+        except UserError:
+            return None
+        available = len(self.prepared) if self.prepared is not None else None
+        frames = min(available or config.max_frames or 1, config.max_frames or available or 1)
+        return estimate_text(preset, config, frames, self.device_key)
+
     def load_scene(self, path: str | Path) -> Scene:
-        scene = Scene.load(path, self.runtime.device)
-        self.scene, self.scene_path, self.ood_series, self.scene_prepared = scene, Path(path), None, None
+        """Open a scene file; a file that is not one is refused by its own name (never the server's folder)."""
+        path = Path(path)
+        try:
+            scene = Scene.load(path, self.runtime.device)
+        except UserError as exc:
+            reason = str(exc).replace(f"{path}: ", "").replace(str(path), path.name).replace(str(path.parent), "")
+            raise StudioError(f"{path.name} could not be opened as an In-N-Out scene: {reason}") from exc
+        self.scene, self.scene_path, self.ood_series, self.scene_prepared = scene, path, None, None
+        self.shown = None
         self.sync_directions()
         return scene
 
@@ -340,7 +382,7 @@ class StudioSession:
         """The render request of a view (the edit screen and every export render with causal smoothing)."""
         return RenderRequest(
             view.frame, view.camera(self.require_scene()), dict(view.edits or {}), smoothing="causal",
-            remove_ood=view.remove_ood, quality=quality, approximate_edits=drag, with_blend=True,
+            remove_ood=view.remove_ood, ood_weight=view.blend, quality=quality, approximate_edits=drag, with_blend=True,
         )  # fmt: skip
 
     def export_video(

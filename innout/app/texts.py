@@ -27,15 +27,17 @@ def describe(view: View, what: str, seconds: float) -> str:
     parts = [what, f"frame {view.frame}", f"yaw {math.degrees(view.yaw):+.0f}°"]
     parts.append(f"pitch {math.degrees(view.pitch):+.0f}°")
     parts += [f"{k} {v:+.1f}" for k, v in sorted((view.edits or {}).items())]
-    parts.append("OOD removed" if view.remove_ood else "OOD kept")
+    parts.append("OOD removed" if view.remove_ood else "OOD kept" if view.blend >= 1 else f"OOD x{view.blend:.2f}")
     return " · ".join(parts) + f" · {seconds:.2f} s"
 
 
 def header(runtime: Runtime) -> str:
-    device = f"**Device:** {device_notice(runtime.device)}"
+    """The generator and the device, when the banner has not said them already (it names a demo and a CPU)."""
+    gpu = runtime.device.startswith("cuda")
+    device = f"**Device:** {device_notice(runtime.device)}" if gpu else ""
     if runtime.demo or not runtime.ready:
-        return device  # the banner above names the demo generator, or says there is none
-    return f"**Generator:** {runtime.label}  \n{device}"
+        return device
+    return f"**Generator:** {runtime.label}" + (f"  \n{device}" if device else "")
 
 
 HOW_TO_ADD_WEIGHTS = (
@@ -46,19 +48,30 @@ HOW_TO_ADD_WEIGHTS = (
 
 
 def banner(runtime: Runtime) -> str:
-    """The page's top line: what it runs on, in plain view (empty for EG3D on a GPU)."""
+    """The page's top lines, said once each: what it runs on and what is missing (empty for EG3D on a GPU)."""
     lines = []
     if runtime.demo:
-        why = f" The EG3D weights are not in use: {runtime.problem}" if runtime.problem else ""
         label = runtime.label.removeprefix("DEMO ")
-        lines.append(f"**DEMO:** {label}.{why} {HOW_TO_ADD_WEIGHTS if runtime.problem else ''}".strip())
+        missing = ""
+        if runtime.problem:
+            reason = runtime.problem.strip().splitlines()[0].rstrip(".")
+            missing = (f" The EG3D weights are not in use ({reason}): `python -m innout download eg3d`, a file in "
+                       "`pretrained/`, or `--checkpoint PATH`, then restart.")  # fmt: skip
+        lines.append(f"**DEMO:** {label}.{missing}")
     elif not runtime.ready:
-        lines.append(f"**No generator:** {runtime.problem} {HOW_TO_ADD_WEIGHTS}")
+        lines.append(f"**No generator:** {runtime.problem.strip().splitlines()[0]} {HOW_TO_ADD_WEIGHTS}")
     if not runtime.device.startswith("cuda"):
         lines.append(
-            "**CPU only:** editing a fitted scene is interactive; fitting is slow (use the preview preset)."
+            f"**CPU only** ({torch_threads()} threads): editing a fitted scene is interactive; fitting is slow "
+            "(use the preview preset here, a GPU for fast and paper)."
         )
     return "  \n".join(lines)
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def setup_text(runtime: Runtime) -> str:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ..preprocess import PrepareOptions
+from . import api, texts
 from . import handlers as h
-from . import texts
 from .layout import CSS, PAPER_URL, PRESET_VIEWS, THEME, Page, edit_tab, export_tab, fit_tab, input_tab, setup_panel
 from .runtime import Runtime
 from .session import StudioSession
@@ -34,7 +34,14 @@ __all__ = ["CSS", "THEME", "AppConfig", "Sessions", "build_ui"]
 
 COMPUTE = "compute"  # prepare, fit, exports: one at a time (each takes the whole CPU or GPU)
 RENDER = "render"  # edit-screen renders
+SHOW_EDIT_STEP = (  # after the example opened: its edit step in view (clicked as a person would)
+    "() => { if (!/Done\\./.test(document.querySelector('#prepare-status')?.innerText || '')) return;"
+    " [...document.querySelectorAll('button[role=tab]')].find(b => b.innerText.trim() === '3. Edit'"
+    " && b.offsetParent !== null)?.click(); }"
+)
 CHECK = {"concurrency_limit": None}  # cheap checks in front of the compute: never wait for a free slot
+# The page's own events are called by the page but not listed in the API: the public actions are named in api.py.
+# Gradio generates a name per event (/partial_3, /drag_render_7, ...): listed, they made the API unusable.
 
 
 @dataclass
@@ -64,6 +71,12 @@ class Sessions:
         if old is not None:
             old.close()
         return session
+
+    def for_request(self, request: gr.Request) -> StudioSession:
+        """The session of this client (an API client's calls share one, as a page's events do); opened on first use."""
+        with self._lock:
+            session = self._open.get(request.session_hash)
+        return session if session is not None else self.open(request)
 
     def close(self, request: gr.Request) -> None:
         with self._lock:
@@ -95,7 +108,9 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
         banner = gr.Markdown(texts.banner(runtime), elem_id="banner")
         header = gr.Markdown(texts.header(runtime), elem_id="header")
         setup = setup_panel(runtime) if config.allow_setup else None
-        page = Page(input_tab(runtime), fit_tab(), edit_tab(runtime), export_tab(), header, banner, setup)
+        # the tabs are left to Gradio (an explicit gr.Tabs doubled the Edit tab's button in the bar, Gradio 6.31)
+        inp, fit, edit, export = input_tab(runtime), fit_tab(), edit_tab(runtime), export_tab()
+        page = Page(inp, fit, edit, export, header, banner, setup)
         demo.studio_page = page  # for tests
         demo.studio_tabs = (page.inp, page.fit, page.edit, page.export)
 
@@ -115,11 +130,14 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
         wire_export(page, state)
         if setup is not None:
             wire_setup(page, sessions, state)
+        api.wire_api(demo, page, sessions, config)
     return demo
 
 
 def wire_input(page: Page, state: gr.State, config: AppConfig) -> None:
     inp = page.inp
+    inp.upload.change(functools.partial(h.input_changed, page, config.max_seconds), [state, inp.upload],
+                      [inp.status, inp.crops, inp.trajectory, page.fit.mask, page.fit.fit], **CHECK)  # fmt: skip
     check = functools.partial(h.check_upload, page, config.max_seconds)
     inp.prepare.click(check, [state, inp.upload, inp.ticket], page.check_outputs, **CHECK)
     if inp.world_clip is not None:
@@ -127,21 +145,22 @@ def wire_input(page: Page, state: gr.State, config: AppConfig) -> None:
         inp.world.click(world, [state, inp.ticket], page.check_outputs, **CHECK)
     if inp.example_scene is not None:
         inp.open_example.click(functools.partial(h.open_example, page), [state], [inp.status, *page.scene_outputs],
-                               concurrency_id=RENDER)  # fmt: skip
+                               concurrency_id=RENDER).then(None, js=SHOW_EDIT_STEP)  # fmt: skip
     inp.ticket.change(functools.partial(h.prepare_checked, page, config), [state, inp.ticket], page.check_outputs,
                       concurrency_id=COMPUTE)  # fmt: skip
 
 
 def wire_fit(page: Page, state: gr.State, config: AppConfig) -> None:
     fit = page.fit
-    fit.fit.click(functools.partial(h.request_fit, page), [state, fit.ticket, fit.preset], [fit.status, fit.ticket],
-                  **CHECK)  # fmt: skip
-    fit.ticket.change(
+    fit.fit.click(functools.partial(h.request_fit, page), [state, fit.ticket, fit.preset, fit.max_frames, fit.effort],
+                  [fit.status, fit.ticket], **CHECK)  # fmt: skip
+    fit.ticket.change(  # the progress is shown once, on the fit's status (not over every output of a new scene)
         functools.partial(h.run_fit, page, config.fit_workdir), [state, fit.preset, fit.max_frames, fit.effort,
-        fit.mask], page.scene_outputs, concurrency_id=COMPUTE,
+        fit.mask], page.scene_outputs, concurrency_id=COMPUTE, show_progress_on=[fit.status],
     )  # fmt: skip
     fit.cancel.click(functools.partial(h.request_cancel, page), [state], [fit.status], **CHECK)
-    fit.preset.change(h.preset_warning, [state, fit.preset], [fit.preset_note], **CHECK)
+    for choice in (fit.preset, fit.max_frames, fit.effort):  # the estimate follows every choice that changes it
+        choice.change(h.preset_warning, [state, fit.preset, fit.max_frames, fit.effort], [fit.preset_note], **CHECK)
     fit.scene_upload.upload(functools.partial(h.open_scene, page), [state, fit.scene_upload], page.scene_outputs,
                             concurrency_id=COMPUTE)  # fmt: skip
 
@@ -151,7 +170,7 @@ def wire_edit(page: Page, state: gr.State) -> None:
     outputs = [edit.image, edit.blend, edit.status]
     release_inputs = [state, edit.full_on_release, *edit.view_inputs]
     drag, release = functools.partial(h.drag_render, page), functools.partial(h.release_render, page)
-    for slider in [edit.yaw, edit.pitch, *edit.edits]:
+    for slider in [edit.yaw, edit.pitch, edit.blend_weight, *edit.edits]:
         slider.input(drag, [state, *edit.view_inputs], outputs, trigger_mode="always_last", show_progress="hidden",
                      concurrency_id=RENDER)  # fmt: skip
         slider.release(release, release_inputs, outputs, trigger_mode="always_last", concurrency_id=RENDER)

@@ -19,6 +19,7 @@ from ..eg3d.cameras import orbit_label
 from ..fit.bootstrap import STAGE as HEAD_START
 from ..fit.config import FitConfig
 from ..fit.data import FitData
+from ..fit.pipeline import planned_steps as stage_steps
 from ..fit.presets import get_preset
 
 
@@ -132,25 +133,6 @@ def stage_step_times(
     steps = sum(clock.times)
     out["superres_cache"] = (max(0.0, total - steps) / len(data) if sr.cache_renders else 0.0, None)
     return out
-
-
-def stage_steps(cfg: FitConfig, n_frames: int) -> dict[str, float]:
-    """How many steps (init: candidate-frame pairs) each stage of ``cfg`` takes on ``n_frames`` frames."""
-    from ..fit.pipeline import guesses_from_w
-
-    inv, joint, sr = cfg.inversion, cfg.joint, cfg.superres
-    subset = min(inv.subset_frames, n_frames)
-    inversion = math.ceil(subset / inv.batch_frames) * inv.subset_epochs
-    inversion += math.ceil(n_frames / inv.batch_frames) * inv.all_epochs
-    return {
-        "init": cfg.init.samples * n_frames,
-        "invert": inversion,
-        "invert-w": inversion if guesses_from_w(joint, semi_supervised=False) else 0,  # the first guess's own
-        HEAD_START: joint.bootstrap_steps,
-        "joint": joint.iterations,
-        "superres": sr.epochs * n_frames,
-        "superres_cache": n_frames if sr.epochs > 0 and sr.cache_renders else 0,
-    }
 
 
 def extrapolate_fit(preset: str | FitConfig, step_seconds: dict[str, float], n_frames: int) -> dict[str, float]:

@@ -18,13 +18,18 @@ MESH_RESOLUTION = Range(8, 512, integer=True)  # innout.export.mesh's MIN/MAX_ME
 
 
 def load_scene(args: argparse.Namespace):
-    """The scene file with the directions found (``--directions`` and pretrained/directions) and mappers."""
+    """The scene file with the directions found (the faces demo's shipped ones, ``--directions`` and
+    pretrained/directions) and mappers."""
     from ..edit.mapper import load_mapper
     from ..places import directions_dir
     from ..runtime import pick_device
     from ..scene import Scene
+    from ..world.directions import ASSET_DIR as WORLD_DIRECTIONS
 
     scene = Scene.load(args.scene, pick_device(args.device))
+    # the faces demo's shipped directions (assets/world_directions), where the app also looks: they load for a scene
+    # fitted with the world's prior; any other scene skips them without a word (they were never its directions)
+    scene.load_directions([WORLD_DIRECTIONS])
     for skipped in scene.load_directions([*(args.directions or []), directions_dir()]):
         note(skipped)
     for spec in args.mapper or []:

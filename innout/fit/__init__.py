@@ -8,7 +8,7 @@ are the fit's own business.
 from ..settings import SettingError, apply_overrides
 from .config import FitConfig
 from .masks import MaskError, read_mask
-from .pipeline import METHODS, planned_stages
+from .pipeline import METHODS, planned_stages, planned_steps
 from .presets import PRESETS, get_preset, scaled
 from .run import fit_video, scene_source
 
@@ -22,6 +22,7 @@ __all__ = [
     "fit_video",
     "get_preset",
     "planned_stages",
+    "planned_steps",
     "read_mask",
     "scaled",
     "scene_source",

@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +72,24 @@ def planned_stages(
     if config.superres.epochs > 0 and has_super_resolution:
         stages.append("superres")
     return stages
+
+
+def planned_steps(cfg: FitConfig, n_frames: int) -> dict[str, float]:
+    """How many steps (init: candidate-frame pairs) each stage of ``cfg`` takes on ``n_frames`` frames: what a
+    fit's time is measured in (seconds per step of each stage, times these)."""
+    inv, joint, sr = cfg.inversion, cfg.joint, cfg.superres
+    subset = min(inv.subset_frames, n_frames)
+    inversion = math.ceil(subset / inv.batch_frames) * inv.subset_epochs
+    inversion += math.ceil(n_frames / inv.batch_frames) * inv.all_epochs
+    return {
+        "init": cfg.init.samples * n_frames,
+        "invert": inversion,
+        "invert-w": inversion if guesses_from_w(joint, semi_supervised=False) else 0,  # the first guess's own
+        HEAD_START_STAGE: joint.bootstrap_steps,
+        "joint": joint.iterations,
+        "superres": sr.epochs * n_frames,
+        "superres_cache": n_frames if sr.epochs > 0 and sr.cache_renders else 0,
+    }
 
 
 class FitPipeline:

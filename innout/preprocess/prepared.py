@@ -207,7 +207,7 @@ class PreparedVideo:
 
     def report(self) -> str:
         interpolated = [self.frame_indices[i] for i, s in enumerate(self.status) if s == "interpolated"]
-        lines = [f"{len(self)} frames at {self.fps:.2f} fps from {Path(self.source).name}"]
+        lines = [f"{len(self)} frames at {self.fps:.2f} fps from {display_name(self.source)}"]
         if is_variable_rate(self.timestamps, self.fps):
             lines.append("variable frame rate: each frame keeps its time in the source")
         if interpolated:
@@ -219,7 +219,10 @@ class PreparedVideo:
                 "eye-centre jitter in the crop: "
                 f"{self.jitter['raw']:.2f} px/frame before smoothing, {self.jitter['smoothed']:.2f} after"
             )
-        lines.append(f"MTCNN found the face in {self.mtcnn_frames} of {len(self)} frames (it frames the crop)")
+        if all(s == "given" for s in self.status):
+            lines.append("aligned frames with their own cameras (EG3D's dataset layout): no face detection needed")
+        else:
+            lines.append(f"MTCNN found the face in {self.mtcnn_frames} of {len(self)} frames (it frames the crop)")
         lines.append("audio: " + ("kept" if self.audio_path else "none"))
         return "\n".join(lines)
 
@@ -250,3 +253,11 @@ def is_variable_rate(timestamps: list[float] | None, fps: float) -> bool:
         return False
     times = np.asarray(timestamps, np.float64)
     return bool(np.abs(times - times[0] - np.arange(len(times)) / fps).max() >= 0.5 / fps)
+
+
+def display_name(path: str | os.PathLike | None) -> str:
+    """The name a person knows an input by: a file's name, or for an aligned clip's ``frames/`` folder the clip's."""
+    if not path:
+        return "(unknown)"
+    path = Path(path)
+    return path.parent.name if path.name == "frames" and path.parent.name else path.name

@@ -57,6 +57,9 @@ def align_image(image_rgb: np.ndarray) -> AlignedFace:
     return AlignedFace(align.warp_crop(image_rgb, transform), label, crop_lm, transform, landmarks)
 
 
+MIN_FACE_PIXELS = 32  # below this, an image cannot hold a face the detectors find (their smallest is ~20 px)
+
+
 def _segments(valid: np.ndarray) -> list[tuple[int, int]]:
     return find_gaps(~valid)  # runs of valid frames
 
@@ -192,6 +195,9 @@ def process_media(
     found = ~np.isnan(raw[:, 0, 0])
     missing_source = [tracks.indices[i] for i in np.flatnonzero(~found)]
     if found.mean() < options.min_face_fraction:
+        if len(found) == 1:  # a photo: no frame numbers to list
+            small = f" (it is {w}x{h} pixels: too small to hold a face)" if min(h, w) < MIN_FACE_PIXELS else ""
+            raise NoFaceError(f"{media.source.name}: no face found in the photo{small}", missing_source)
         what = (
             "no face found in any frame"
             if not found.any()

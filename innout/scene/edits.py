@@ -122,7 +122,10 @@ class SceneEdits:
         check_strengths(edits)
         unknown = [k for k in edits or {} if k not in self.directions and k not in self.mappers]
         if unknown:
-            known = ", ".join(self.names) or "none loaded (learn one with `python -m innout directions learn`)"
+            known = ", ".join(self.names) or (
+                "none loaded (learn one with `python -m innout directions learn`, or give a direction file or folder "
+                "with --directions)"
+            )
             raise RenderError(f"unknown edit(s) {', '.join(unknown)}; available: {known}")
 
     def sequence(self, smoothing: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:

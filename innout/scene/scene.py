@@ -67,14 +67,16 @@ class RenderRequest:
     in radians on EG3D's orbit (radius 2.7, the frame's focal length), or a 25-d label. ``edits``:
     {name: strength}; ``conditional``: directions projected out of each edit. ``smoothing``: None,
     'causal' or 'zero-lag' (of latents and OOD codes over time). ``remove_ood`` with ``removal``
-    ('global' or 'mask', with an optional crop-sized ``removal_mask`` and ``outside_scale``).
-    ``quality``: 'preview' or 'full'. ``approximate_edits``: the slider-drag preview. ``with_depth`` /
-    ``with_blend``: also return the depth and the OOD opacity maps.
+    ('global' or 'mask', with an optional crop-sized ``removal_mask`` and ``outside_scale``); without removal,
+    ``ood_weight`` (0 to 1) scales b everywhere: the object faded. ``quality``: 'preview' or 'full'.
+    ``approximate_edits``: the slider-drag preview. ``with_depth`` / ``with_blend``: also return the depth and the
+    OOD opacity maps.
 
     Every field is checked when the request is made (``check_request``), so a NaN or an absurd number is a
     ``RenderError`` naming it, never a black image: frame >= 0 (and below the scene's count at render
     time), camera yaw within +-2 pi and pitch within +-pi/2 radians (a label: 25 finite numbers), edit
-    strengths finite within +-50, ``outside_scale`` 0 to 4, known smoothing, removal and quality names."""
+    strengths finite within +-50, ``outside_scale`` 0 to 4, ``ood_weight`` 0 to 1, known smoothing, removal and
+    quality names."""
 
     frame: int = 0
     camera: Camera = None
@@ -85,6 +87,7 @@ class RenderRequest:
     removal: str = "global"
     removal_mask: np.ndarray | None = None
     outside_scale: float = 1.0
+    ood_weight: float = 1.0  # b multiplied by this everywhere: 1 the fitted object, 0.5 faded, 0 gone (global removal)
     quality: str = "preview"
     approximate_edits: bool = False
     with_depth: bool = False
@@ -102,6 +105,7 @@ FRAME = Range(0, None, integer=True)  # the upper end is the scene's: checked wh
 CAMERA_YAW = Range(-2 * np.pi, 2 * np.pi, unit="radians from frontal: one turn either way")
 CAMERA_PITCH = Range(-np.pi / 2, np.pi / 2, unit="radians from frontal: up to straight above or below")
 OUTSIDE_SCALE = Range(0, 4)  # b outside the removal mask is multiplied by this (official code: 1.2)
+OOD_WEIGHT = Range(0, 1)  # the blend as a weight: the OOD object faded (beyond the paper: an editing control)
 
 
 def check_request(r: RenderRequest) -> None:
@@ -114,6 +118,7 @@ def check_request(r: RenderRequest) -> None:
     keep("frame", FRAME.check(r.frame, "frame", RenderError))
     keep("edits", check_strengths(r.edits))
     keep("outside_scale", OUTSIDE_SCALE.check(r.outside_scale, "outside_scale", RenderError))
+    keep("ood_weight", OOD_WEIGHT.check(r.ood_weight, "ood_weight", RenderError))
     keep("camera", _checked_camera(r.camera))
     if isinstance(r.conditional, str) or not all(isinstance(c, str) for c in r.conditional):
         raise RenderError(f"conditional must be a list of edit names, got {r.conditional!r}")
@@ -337,7 +342,7 @@ class Scene:
                     blend_scale=scale, ood_codes=codes, **samples,
                 )  # fmt: skip
 
-            scale: float | torch.Tensor = 1.0
+            scale: float | torch.Tensor = float(r.ood_weight)
             if r.remove_ood:
                 scale = 0.0 if r.removal == "global" else self._removal_scale(composite, r, res)
             render = composite(scale)
