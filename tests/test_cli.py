@@ -153,3 +153,35 @@ def test_render_finds_the_faces_demos_directions_where_the_app_does(tmp_path, ca
     assert main(["render", str(scene), "-o", str(plain), "--edit", "frown=1"]) == 2
     err = capsys.readouterr().err
     assert "unknown edit(s) frown; available: " in err and "smile" in err
+
+
+def test_fit_in_slices_on_the_command_line(tmp_path, capsys):
+    """`fit --time-budget S`: a slice prints a line starting 'unfinished:' and exits with 3; the same command
+    again continues, and the last slice writes the scene an uninterrupted fit writes."""
+    import torch
+
+    from innout.cli import main
+    from innout.scene import load_scene
+
+    clip = REPO_ROOT / "assets" / "examples" / "world_sunglasses"  # EG3D's dataset layout: no face detection
+    if not clip.is_dir():
+        pytest.skip(f"{clip} is missing")
+    settings = ["init.samples=2", "init.batch=2", "inversion.subset_epochs=1", "inversion.all_epochs=1",
+                "joint.iterations=6", "joint.checkpoint_every=2", "joint.bootstrap_steps=2"]  # fmt: skip
+    base = ["fit", str(clip), "--random-generator", "tiny", "--max-frames", "2", "--device", "cpu",
+            *[a for s in settings for a in ("--set", s)]]  # fmt: skip
+    straight = tmp_path / "straight.safetensors"
+    assert main([*base, "--workdir", str(tmp_path / "a"), "-o", str(straight)]) == 0
+    sliced = tmp_path / "sliced.safetensors"
+    command = [*base, "--workdir", str(tmp_path / "b"), "-o", str(sliced), "--time-budget", "0"]
+    codes = []
+    while not codes or codes[-1] == 3:
+        codes.append(main(command))
+        assert len(codes) < 10, codes
+    out = capsys.readouterr().out
+    assert codes == [3, 3, 0], codes  # joint stops at its checkpoints of steps 2 and 4, then ends
+    assert out.count("unfinished: stopped in joint at step ") == 2 and "run the same command again" in out
+    a, b = load_scene(straight), load_scene(sliced)
+    torch.testing.assert_close(b.ws, a.ws, rtol=0, atol=0)
+    for name, value in a.ood.state_dict().items():
+        torch.testing.assert_close(b.ood.state_dict()[name], value, rtol=0, atol=0)

@@ -515,3 +515,31 @@ def test_set_help_on_the_command_line_needs_no_input(capsys):
     assert "settings of the 'fast' preset with your --set values" in out and "joint.lr=0.001" in out
     assert main(["fit", "--set", "joint.lr=0.001"]) == 2  # no input, no help: an error line
     assert "error: fit needs an INPUT" in capsys.readouterr().err
+
+
+def test_a_fit_in_time_slices_ends_with_the_uninterrupted_fits_scene(tmp_path, grey_generator):
+    """``time_budget``: each slice stops at the next checkpoint once its budget is spent (here 0 s: one checkpoint
+    interval per slice), the same fit again continues, and the slices end with the scene of a straight run, bit for
+    bit on a CPU."""
+    from innout.fit import FitUnfinished, time_budget
+
+    G = grey_generator
+    data = make_synthetic_video(G, 2).fit_data()
+    straight = load_scene(FitPipeline(G, data, _tiny_config(sr_epochs=0), tmp_path / "straight").run("innout"))
+    stops = []
+    for _ in range(20):
+        try:
+            with time_budget(0):
+                out = FitPipeline(G, data, _tiny_config(sr_epochs=0), tmp_path / "slices").run("innout")
+            break
+        except FitUnfinished as unfinished:
+            stops.append((unfinished.stage, unfinished.step))
+    else:
+        raise AssertionError(f"the slices never ended: {stops}")
+    assert stops == [("joint", 10), ("joint", 20)], stops  # the stages with checkpoints here: joint, one per 10 steps
+    sliced = load_scene(out)
+    torch.testing.assert_close(sliced.ws, straight.ws, rtol=0, atol=0)
+    for name, value in straight.ood.state_dict().items():
+        torch.testing.assert_close(sliced.ood.state_dict()[name], value, rtol=0, atol=0)
+    with time_budget(None):  # no budget: nothing stops (and the budget above did not outlive its block)
+        FitPipeline(G, data, _tiny_config(sr_epochs=0), tmp_path / "slices").run("innout")

@@ -13,6 +13,8 @@ MASK_PROPAGATIONS = ("colour", "both", "flow", "geometry")
 STRIDE = Range(1, 1000, integer=True)
 SIGMA = Range(0, 1000, unit="frames; 0 turns the filter off")
 MAX_GAP = Range(0, 100_000, integer=True, unit="frames")
+TIME_BUDGET = Range(0, 7 * 24 * 3600, unit="seconds")  # 0: one checkpoint interval per slice
+UNFINISHED = 3  # the exit status of a slice that stopped before the end (the same command continues it)
 
 
 def prepare_options(args: argparse.Namespace):
@@ -40,7 +42,7 @@ def prepare(args: argparse.Namespace) -> int:
 
 
 def fit(args: argparse.Namespace) -> int:
-    from ..fit import apply_overrides, fit_video, get_preset
+    from ..fit import FitUnfinished, apply_overrides, fit_video, get_preset, time_budget
     from ..progress import tqdm_progress
     from ..runtime import pick_device
 
@@ -64,11 +66,16 @@ def fit(args: argparse.Namespace) -> int:
     config.validate()  # every setting in its range before the generator loads and the video is prepared
     device = pick_device(args.device)
     G = load_generator(args, device)
-    path = fit_video(
-        args.input, G, config, method=args.method, mask=args.mask,
-        mask_propagation=args.mask_propagation, output=args.output, workdir=args.workdir,
-        prepare_options=prepare_options(args), progress=tqdm_progress(), device=device,
-    )  # fmt: skip
+    try:
+        with time_budget(args.time_budget):
+            path = fit_video(
+                args.input, G, config, method=args.method, mask=args.mask,
+                mask_propagation=args.mask_propagation, output=args.output, workdir=args.workdir,
+                prepare_options=prepare_options(args), progress=tqdm_progress(), device=device,
+            )  # fmt: skip
+    except FitUnfinished as unfinished:  # a slice: the stages done and the last checkpoint are cached
+        print(f"unfinished: {unfinished}; run the same command again to continue from there", flush=True)
+        return UNFINISHED
     print(f"wrote {path}")
     return 0
 
@@ -129,6 +136,12 @@ def register(sub) -> None:
         "(sections: init, inversion, joint, superres, pti); repeatable; --set help lists every setting",
     )  # fmt: skip
     p.add_argument("--method", default="innout", choices=["innout", "w+", "w", "pti"], help="default: innout")
+    p.add_argument(
+        "--time-budget", type=number(TIME_BUDGET), metavar="S",
+        help="stop at the next checkpoint once S seconds are spent, print a line starting 'unfinished:' and exit "
+        "with status 3; the same command again continues from there (a fit in slices: the result equals an "
+        "uninterrupted fit's)",
+    )  # fmt: skip
     p.add_argument(
         "--mask",
         help="semi-supervised fit: a PNG mask of the OOD object on the first aligned crop (propagated to the "

@@ -6,6 +6,7 @@ are the fit's own business.
 """
 
 from ..settings import SettingError, apply_overrides
+from .budget import FitUnfinished, time_budget
 from .config import FitConfig
 from .masks import MaskError, read_mask
 from .pipeline import METHODS, planned_stages, planned_steps
@@ -16,6 +17,7 @@ __all__ = [
     "METHODS",
     "PRESETS",
     "FitConfig",
+    "FitUnfinished",
     "MaskError",
     "SettingError",
     "apply_overrides",
@@ -26,4 +28,5 @@ __all__ = [
     "read_mask",
     "scaled",
     "scene_source",
+    "time_budget",
 ]

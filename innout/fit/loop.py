@@ -18,6 +18,7 @@ import torch
 
 from .. import storage
 from ..progress import Progress
+from .budget import check_budget
 
 log = logging.getLogger(__name__)
 
@@ -115,4 +116,5 @@ def run_loop(
                 checkpoint.parent,
                 checkpoint.stem,
             )
+            check_budget(stage, state.step, total)  # a slice ends here, at a checkpoint the next slice resumes from
     return state.history
