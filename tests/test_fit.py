@@ -518,28 +518,31 @@ def test_set_help_on_the_command_line_needs_no_input(capsys):
 
 
 def test_a_fit_in_time_slices_ends_with_the_uninterrupted_fits_scene(tmp_path, grey_generator):
-    """``time_budget``: each slice stops at the next checkpoint once its budget is spent (here 0 s: one checkpoint
-    interval per slice), the same fit again continues, and the slices end with the scene of a straight run, bit for
-    bit on a CPU."""
-    from innout.fit import FitUnfinished, time_budget
+    """``time_budget``: once its budget is spent a slice writes a checkpoint at the step it is in and stops (here 0 s:
+    one step per slice in each stage that keeps checkpoints), the same fit again continues, and the slices end with
+    the scene of a straight run, bit for bit on a CPU."""
+    from innout.fit import FitUnfinished, planned_steps, time_budget
 
     G = grey_generator
     data = make_synthetic_video(G, 2).fit_data()
-    straight = load_scene(FitPipeline(G, data, _tiny_config(sr_epochs=0), tmp_path / "straight").run("innout"))
+    cfg = _tiny_config(iterations=6, sr_epochs=0)
+    straight = load_scene(FitPipeline(G, data, cfg, tmp_path / "straight").run("innout"))
     stops = []
-    for _ in range(20):
+    for _ in range(30):
         try:
             with time_budget(0):
-                out = FitPipeline(G, data, _tiny_config(sr_epochs=0), tmp_path / "slices").run("innout")
+                out = FitPipeline(G, data, cfg, tmp_path / "slices").run("innout")
             break
         except FitUnfinished as unfinished:
             stops.append((unfinished.stage, unfinished.step))
     else:
         raise AssertionError(f"the slices never ended: {stops}")
-    assert stops == [("joint", 10), ("joint", 20)], stops  # the stages with checkpoints here: joint, one per 10 steps
+    steps = planned_steps(cfg, 2)
+    expected = [(stage, i) for stage in ("invert", "joint") for i in range(1, int(steps[stage]))]
+    assert stops == expected, stops  # the stages that keep checkpoints stop after every step, the last one excepted
     sliced = load_scene(out)
     torch.testing.assert_close(sliced.ws, straight.ws, rtol=0, atol=0)
     for name, value in straight.ood.state_dict().items():
         torch.testing.assert_close(sliced.ood.state_dict()[name], value, rtol=0, atol=0)
     with time_budget(None):  # no budget: nothing stops (and the budget above did not outlive its block)
-        FitPipeline(G, data, _tiny_config(sr_epochs=0), tmp_path / "slices").run("innout")
+        FitPipeline(G, data, cfg, tmp_path / "slices").run("innout")

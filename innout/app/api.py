@@ -19,7 +19,9 @@ from pathlib import Path
 import gradio as gr
 
 from ..errors import UserError
+from .handlers import SLICE_SECONDS, fit_slice
 from .layout import Page
+from .runtime import MAX_GPU_SECONDS, gpu, on_zero_gpu
 from .session import StudioError, StudioSession, View
 
 COMPUTE, RENDER = "compute", "render"  # the queues of ui.py: the API waits in the same ones as the page
@@ -72,6 +74,7 @@ def wire_api(demo: gr.Blocks, page: Page, sessions, config) -> None:
         """Detect the face, align the frames and estimate the cameras of an uploaded video or photo."""
         session = session_of(request)
 
+        @gpu(duration=MAX_GPU_SECONDS)
         def work() -> str:
             path = session.check(_uploaded(video), max_seconds=config.max_seconds)
             prepared = session.prepare(path, max_seconds=config.max_seconds, options=config.prepare_options)
@@ -85,8 +88,10 @@ def wire_api(demo: gr.Blocks, page: Page, sessions, config) -> None:
 
         def work() -> str:
             session.request_fit()
-            scene = session.fit(preset, max_frames=int(frames) or None, effort=float(effort),
-                                workdir=config.fit_workdir)  # fmt: skip
+            budget = SLICE_SECONDS if on_zero_gpu() else None  # on ZeroGPU: one GPU call per slice
+            while not fit_slice(session, preset, frames, effort, None, config.fit_workdir, None, budget):
+                pass
+            scene = session.require_scene()
             return f"Fitted {scene.n_frames} frames of {session.input_name} ({preset})."
 
         return _answer(work)
@@ -98,6 +103,7 @@ def wire_api(demo: gr.Blocks, page: Page, sessions, config) -> None:
         """One image of the scene: yaw and pitch in degrees from the frame's own view, edits as {"smile": 2}."""
         session = session_of(request)
 
+        @gpu(duration=30)
         def work() -> gr.FileData:
             session.sync_directions()
             out = session.folder / f"api_render_{frame}.png"
@@ -115,6 +121,7 @@ def wire_api(demo: gr.Blocks, page: Page, sessions, config) -> None:
         """Export the view: kind video (pasted back, with audio) | crops | orbit | png | mesh (.glb)."""
         session = session_of(request)
 
+        @gpu(duration=MAX_GPU_SECONDS)
         def work() -> gr.FileData:
             session.sync_directions()
             view = _view(frame, yaw, pitch, remove, blend, edits)

@@ -9,6 +9,7 @@ or any other exception described by ``texts.fail``) in the status box of the ste
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import gradio as gr
@@ -18,7 +19,7 @@ from . import plots, texts
 from .fit_times import measured_hint
 from .layout import MAX_EDITS, PRESET_HINTS, Page
 from .progress import OverallProgress, planned_stages
-from .runtime import gpu, load_runtime
+from .runtime import MAX_GPU_SECONDS, gpu, load_runtime, on_zero_gpu
 from .session import StudioError, StudioSession, View
 
 Updates = dict[Any, Any]  # component -> its new value or gr.update
@@ -176,12 +177,32 @@ def scene_updates(page: Page, session: StudioSession, message: str) -> Updates:
     }
 
 
-@gpu(duration=600)
+SLICE_SECONDS = float(os.environ.get("INNOUT_GPU_SLICE_SECONDS", 90))  # work per ZeroGPU call (declared: 120 s)
+
+
+@gpu(duration=MAX_GPU_SECONDS)
+def fit_slice(session: StudioSession, preset_v, frames_v, effort_v, mask, workdir, report, budget) -> bool:
+    """One ZeroGPU call of a fit: the fit runs for ``budget`` seconds and stops at a checkpoint (True: it ended)."""
+    from ..fit import FitUnfinished, time_budget
+
+    session.fit_requested = True  # between slices the fit is still the page's, and Cancel still reaches it
+    try:
+        with time_budget(budget):
+            session.fit(
+                preset_v, max_frames=int(frames_v) or None, effort=float(effort_v), mask=mask,
+                progress=report, workdir=workdir,
+            )  # fmt: skip
+    except FitUnfinished:
+        return False
+    return True
+
+
 def run_fit(
     page: Page, workdir, session: StudioSession, preset_v, frames_v, effort_v, mask_v, progress=gr.Progress()
 ):
     """The fit, as a stream: first the status says the fit has started (the request's "waiting for the compute"
-    would otherwise stay under the progress bar all along), then the scene's updates when it ends."""
+    would otherwise stay under the progress bar all along), then the scene's updates when it ends. On ZeroGPU the
+    fit runs as slices of ``SLICE_SECONDS``, one GPU call each, one after another under the one progress bar."""
     overall: list[OverallProgress] = []  # made at the first report, when the fit's settings are known
     mask = painted_mask(mask_v)
 
@@ -197,10 +218,22 @@ def run_fit(
     try:
         name = live(session).input_name
         yield {page.fit.status: f"Fitting {name} with the {preset_v} preset: started."}
-        session.fit(
-            preset_v, max_frames=int(frames_v) or None, effort=float(effort_v), mask=mask,
-            progress=report, workdir=workdir,
-        )  # fmt: skip
+        budget = SLICE_SECONDS if on_zero_gpu() else None
+        slices = 0
+        while True:
+            slices += 1
+            try:
+                if fit_slice(session, preset_v, frames_v, effort_v, mask, workdir, report, budget):
+                    break
+            except Exception as exc:  # a visitor's GPU quota is spent: the fit waits, resumable, in the cache
+                if "quota" not in str(exc).lower():
+                    raise
+                raise StudioError(
+                    f"The GPU quota ran out after {slices - 1} slice(s) of this fit: what is done is kept. Press Fit "
+                    "again (same settings) when the quota allows; the fit continues from its last checkpoint. "
+                    f"({exc})"
+                ) from exc
+        session.last_fit_slices = slices
         scene = session.require_scene()
         message = f"Fitted {scene.n_frames} frames of {name} ({preset_v}). Go to step 3 to edit."
         gr.Info(message, title="Fit done")  # a fit takes minutes: said wherever the user has gone meanwhile
@@ -220,7 +253,7 @@ def open_scene(page: Page, session: StudioSession, file) -> Updates:
 
 
 # --- 3. edit -------------------------------------------------------------------------------------------------
-@gpu
+@gpu(duration=30)  # a full-quality frame: 28 ms on an H200, seconds on a CPU
 def render_view(page: Page, session: StudioSession, drag: bool, full: bool, *values) -> Updates:
     edit = page.edit
     try:
@@ -293,7 +326,7 @@ def refresh_directions(page: Page, session: StudioSession) -> Updates:
     return direction_updates(page, session)
 
 
-@gpu(duration=600)
+@gpu(duration=MAX_GPU_SECONDS)
 def learn_directions(page: Page, session: StudioSession, progress=gr.Progress(track_tqdm=True)) -> Updates:
     """The page's 'Learn ...' button: the standard directions of this generator, with progress; the sliders
     appear when it finishes."""
@@ -309,7 +342,7 @@ def learn_directions(page: Page, session: StudioSession, progress=gr.Progress(tr
 
 
 # --- 4. export -----------------------------------------------------------------------------------------------
-@gpu(duration=600)
+@gpu(duration=MAX_GPU_SECONDS)
 def run_export(
     page: Page, kind: str, session: StudioSession, quality, every_frame, path_v, n_views, *values,
     progress=gr.Progress(),

@@ -1,9 +1,11 @@
-"""A fit in slices: a time budget after which the fit stops at its next checkpoint, to be continued by running the
-same fit again (every stage resumes from its cache or its last checkpoint, so the slices add up to the fit an
-uninterrupted run makes: bit for bit on a CPU).
+"""A fit in slices: a time budget after which the fit stops, to be continued by running the same fit again (every
+stage resumes from its cache or its last checkpoint, so the slices add up to the fit an uninterrupted run makes: bit
+for bit on a CPU).
 
-Each slice makes progress: a stage runs at least to its next checkpoint, however little budget is left, so a fit
-cut in slices always ends. Stages without checkpoints (the nearest-neighbour init) finish before the fit stops.
+A stage that keeps checkpoints writes one at the first step that ends past the budget and stops there, so a slice
+overruns its budget by one step (a ZeroGPU call must end within its declared duration); each slice makes at least
+one step, so a fit cut in slices always ends. Work without checkpoints (the nearest-neighbour init, the OOD head
+start) finishes before the fit stops.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ def time_budget(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _local.budget = previous
+
+
+def budget_spent() -> bool:
+    """Whether this thread runs under a time budget that is spent."""
+    budget = getattr(_local, "budget", None)
+    return budget is not None and time.monotonic() >= budget[1]
 
 
 def check_budget(stage: str, step: int, total: int) -> None:

@@ -18,7 +18,7 @@ import torch
 
 from .. import storage
 from ..progress import Progress
-from .budget import check_budget
+from .budget import budget_spent, check_budget
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,8 @@ def run_loop(
             progress(stage, i + 1, total, losses)
         if after_step is not None:
             after_step(state.step)
-        if checkpoint is not None and (state.step % every == 0) and state.step < total:
+        # a checkpoint every ``every`` steps, and one as soon as a time budget is spent (the slice ends there)
+        if checkpoint is not None and state.step < total and (state.step % every == 0 or budget_spent()):
             storage.save_checkpoint(
                 {
                     "params": {k: v.detach().cpu() for k, v in params.items()},
