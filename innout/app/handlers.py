@@ -365,7 +365,9 @@ def run_export(
             return {export.status: texts.ok(f"Wrote {out.name}"), export.file: str(out)}
         else:
             out, mesh = session.export_mesh(view)
-            parts = f"{len(mesh.faces)} triangles, {int(mesh.part.sum())} of {len(mesh.part)} vertices OOD"
+            n = mesh.counts()  # as the file holds them
+            parts = (f"{n['triangles']} triangles; face part {n['face_vertices']} vertices, OOD part "
+                     f"{n['ood_vertices']} vertices")  # fmt: skip
             status = texts.ok(f"Wrote {out.name}: {parts}, density level {mesh.level:.3g}")
             return {export.status: status, export.file: str(out), export.model3d: str(out)}  # the video stays
         status = texts.ok(f"Wrote {out.name}: {count_frames(out)} frames")

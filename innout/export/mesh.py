@@ -68,6 +68,52 @@ class Mesh:
         votes = self.part[self.faces].astype(np.int64).sum(1)
         return self.faces[(votes >= 2) == bool(part)]
 
+    def counts(self) -> dict[str, int]:
+        """Triangles and vertices of each part as the .glb holds them (a vertex shared by both parts is in both)."""
+        out = {"triangles": len(self.faces)}
+        for part, name in ((0, "face"), (1, "ood")):
+            faces = self.part_faces(part)
+            out[f"{name}_triangles"] = len(faces)
+            out[f"{name}_vertices"] = len(np.unique(faces)) if len(faces) else 0
+        return out
+
+
+def components(faces: np.ndarray, n_vertices: int) -> np.ndarray:
+    """The connected piece each triangle belongs to (triangles sharing a vertex are connected)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rows = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]])
+    cols = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]])
+    graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n_vertices, n_vertices))
+    _, label = connected_components(graph, directed=False)
+    return label[faces[:, 0]]
+
+
+def without_stray_pieces(mesh: Mesh, half: float, grid: int, *, min_share: float = 0.01, rim: float = 1.5) -> Mesh:
+    """The mesh without the pieces that are no part of a head or an object: specks (pieces with less than
+    ``min_share`` of the triangles) and slabs (pieces lying within ``rim`` grid steps of one face of the box, of half
+    side ``half`` sampled by ``grid`` points per axis, where the density meets the box's edge rather than a surface).
+    Vertices used by no kept triangle go too."""
+    if len(mesh.faces) == 0:
+        return mesh
+    piece = components(mesh.faces, len(mesh.vertices))
+    sizes = np.bincount(piece)
+    keep_piece = sizes >= max(1, min_share * len(mesh.faces))
+    step = 2 * half / max(grid - 1, 1)
+    for label in np.flatnonzero(keep_piece):
+        points = mesh.vertices[np.unique(mesh.faces[piece == label])]
+        lo, hi = points.min(0), points.max(0)
+        for axis in range(3):
+            thin = hi[axis] - lo[axis] <= rim * step
+            at_edge = lo[axis] <= -half + rim * step or hi[axis] >= half - rim * step
+            if thin and at_edge:
+                keep_piece[label] = False
+    faces = mesh.faces[keep_piece[piece]]
+    used, local = np.unique(faces, return_inverse=True)
+    return Mesh(mesh.vertices[used], local.reshape(-1, 3).astype(np.int64), mesh.colours[used], mesh.part[used],
+                mesh.level)  # fmt: skip
+
 
 @torch.no_grad()
 def _sample(scene: Scene, planes: torch.Tensor, frame: int, points: torch.Tensor, codes, remove_ood: bool):
@@ -95,9 +141,11 @@ def extract_mesh(
     level: float | None = None,
     remove_ood: bool = False,
     chunk: int = 1 << 18,
+    clean: bool = True,
 ) -> Mesh:
     """Marching cubes of the composite density of ``frame`` (with ``edits``) on a ``resolution``^3 grid, at
-    ``level`` (default: ``surface_level`` of that density)."""
+    ``level`` (default: ``surface_level`` of that density); with ``clean``, without stray pieces (specks, and slabs
+    where the density meets the box's edge: ``without_stray_pieces``)."""
     from skimage.measure import marching_cubes
 
     resolution = check_resolution(resolution)
@@ -133,13 +181,14 @@ def extract_mesh(
         _sample(scene, planes, frame, _grid_points(axis, index), codes, remove_ood)[1] for index in flat.split(chunk)
     ]
     share = ood_density[flat] / density[flat].clamp_min(1e-8)
-    return Mesh(
+    mesh = Mesh(
         vertices=(verts * (2 * half / (resolution - 1)) - half).astype(np.float32),
         faces=faces.astype(np.int64),
         colours=torch.cat(colours).clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy(),
         part=(share > 0.5).to(torch.uint8).cpu().numpy(),
         level=float(level),
     )
+    return without_stray_pieces(mesh, half, resolution) if clean else mesh
 
 
 def surface_level(volume: np.ndarray, spacing: float) -> float:
@@ -197,6 +246,12 @@ def _pad4(data: bytes, fill: bytes = b"\x00") -> bytes:
     return data + fill * (-len(data) % 4)
 
 
+def srgb_to_linear(colours: np.ndarray) -> np.ndarray:
+    """8-bit sRGB (what the renders are) to linear float32 in [0, 1] (what glTF's vertex colours are)."""
+    c = np.ascontiguousarray(colours, np.float32) / 255
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
 def write_glb(mesh: Mesh, path: str | os.PathLike) -> Path:
     """Binary glTF 2.0: one node and mesh per part present ("face", "ood"), vertex colours."""
     path = Path(path)
@@ -218,13 +273,23 @@ def write_glb(mesh: Mesh, path: str | os.PathLike) -> Path:
             continue
         used, local = np.unique(faces, return_inverse=True)
         position = add(np.ascontiguousarray(mesh.vertices[used], np.float32), 34962, 5126, "VEC3", True)
-        colour = add(np.ascontiguousarray(mesh.colours[used], np.float32) / 255, 34962, 5126, "VEC3")
+        colour = add(srgb_to_linear(mesh.colours[used]), 34962, 5126, "VEC3")  # glTF's COLOR_0 is linear
         indices = add(local.reshape(-1).astype(np.uint32), 34963, 5125, "SCALAR")
-        primitive = {"attributes": {"POSITION": position, "COLOR_0": colour}, "indices": indices, "mode": 4}
+        primitive = {
+            "attributes": {"POSITION": position, "COLOR_0": colour}, "indices": indices, "mode": 4, "material": 0,
+        }
         meshes.append({"name": name, "primitives": [primitive]})
         nodes.append({"name": name, "mesh": len(meshes) - 1})
     document = {
         "asset": {"version": "2.0", "generator": "In-N-Out studio"},
+        # without a material a viewer takes glTF's default, fully metallic: it mirrors its environment (the head
+        # showed blue, green and violet); this one is matte and unlit, so the vertex colours are what is seen
+        "materials": [{
+            "name": "vertex colours",
+            "pbrMetallicRoughness": {"baseColorFactor": [1, 1, 1, 1], "metallicFactor": 0.0, "roughnessFactor": 1.0},
+            "extensions": {"KHR_materials_unlit": {}},
+        }],  # fmt: skip
+        "extensionsUsed": ["KHR_materials_unlit"],
         "scene": 0,
         "scenes": [{"nodes": list(range(len(nodes)))}],
         "nodes": nodes,
