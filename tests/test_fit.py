@@ -15,7 +15,7 @@ from innout.eg3d.random import synthetic_generator
 from innout.fit.config import FitConfig, InitConfig
 from innout.fit.data import FitData
 from innout.fit.init import nearest_neighbour_init
-from innout.fit.loop import latest_checkpoint, run_loop
+from innout.fit.loop import StageRun, latest_checkpoint, run_loop
 from innout.fit.losses import blend_entropy, delta_regulariser, masked_l2, w_regulariser
 from innout.fit.masks import propagate_mask
 from innout.fit.pipeline import FitPipeline
@@ -183,7 +183,7 @@ def test_nearest_neighbour_init_finds_the_generating_candidate(grey_generator):
     cameras = torch.cat([frontal_label(), frontal_label()])
     with torch.no_grad():
         targets = G.render_planes(G.synthesize_planes(ws).expand(2, -1, -1, -1, -1), cameras).image_raw
-    result = nearest_neighbour_init(G, FitData(targets, cameras, key="nn"), cfg, seed=11)
+    result = nearest_neighbour_init(G, FitData(targets, cameras, key="nn"), cfg, run=StageRun(seed=11))
     torch.testing.assert_close(result.ws, ws.expand(2, -1, -1))
     assert float(result.distances.max()) < 0.05
 

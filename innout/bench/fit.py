@@ -24,6 +24,7 @@ import torch
 
 from ..eg3d.random import synthetic_generator
 from ..fit.config import FitConfig, InitConfig, InversionConfig, JointConfig, PTIConfig, SuperResolutionConfig
+from ..fit.loop import StageRun
 from ..fit.pipeline import FitPipeline
 from ..scene import load_scene
 from ..settings import apply_overrides
@@ -119,7 +120,7 @@ def joint_iteration_time(preset: str, generator: str = "ffhq", iterations: int =
         w = G.mapping(torch.randn(1, G.z_dim, device=device), cameras[:1])
     start = InversionResult(w, torch.zeros(2, G.num_ws, G.w_dim, device=device), 0.7, [])
     clock = StepClock(device, echo=False)
-    joint_fit(G, data, start, cfg, progress=clock)
+    joint_fit(G, data, start, cfg, run=StageRun(progress=clock))
     return {
         "preset": preset,
         "generator": generator,

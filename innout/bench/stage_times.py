@@ -19,6 +19,7 @@ from ..eg3d.cameras import orbit_label
 from ..fit.bootstrap import STAGE as HEAD_START
 from ..fit.config import FitConfig
 from ..fit.data import FitData
+from ..fit.loop import StageRun
 from ..fit.pipeline import planned_steps as stage_steps
 from ..fit.presets import get_preset
 
@@ -92,7 +93,7 @@ def stage_step_times(
     cfg.init.samples = n * iterations
     clock = StepClock(device)
     _reset_peak(device)
-    init = nearest_neighbour_init(G, data, cfg.init, progress=clock)
+    init = nearest_neighbour_init(G, data, cfg.init, run=StageRun(progress=clock))
     out["init"] = (clock.steady() / (n * len(data)), _peak(device))
 
     # inversion: one batch of frames per step, exactly `iterations` steps
@@ -101,7 +102,7 @@ def stage_step_times(
     inv.subset_frames, inv.subset_epochs, inv.all_epochs = len(data), iterations, 0
     clock = StepClock(device)
     _reset_peak(device)
-    result = invert(G, data, init.w_cano, inv, progress=clock)
+    result = invert(G, data, init.w_cano, inv, run=StageRun(progress=clock))
     out["invert"] = (clock.steady(), _peak(device))
 
     # joint: frames batched as the preset says, after `iterations` steps of its head start (timed apart)
@@ -113,7 +114,7 @@ def stage_step_times(
                             inv.residual_scale, [])  # fmt: skip
     clock = StepClock(device)
     _reset_peak(device)
-    fitted = joint_fit(G, data, start, joint, progress=clock)
+    fitted = joint_fit(G, data, start, joint, run=StageRun(progress=clock))
     out[HEAD_START] = (clock.steady(HEAD_START), None)
     out["joint"] = (clock.steady("joint"), _peak(device))
 
@@ -127,7 +128,7 @@ def stage_step_times(
     clock = StepClock(device)
     _reset_peak(device)
     begin = time.perf_counter()
-    finetune_superresolution(G, data, fitted.codes, fitted.ood, sr, settings, progress=clock)
+    finetune_superresolution(G, data, fitted.codes, fitted.ood, sr, settings, run=StageRun(progress=clock))
     total = time.perf_counter() - begin
     out["superres"] = (clock.steady(), _peak(device))
     steps = sum(clock.times)

@@ -18,7 +18,7 @@ from ..metrics.perceptual import get_lpips
 from .config import InitConfig
 from .data import FitData
 from .latents import RenderSettings, render_face
-from .loop import Progress
+from .loop import DEFAULT_RUN, StageRun
 
 
 @dataclass
@@ -34,9 +34,9 @@ def nearest_neighbour_init(
     data: FitData,
     cfg: InitConfig,
     *,
-    seed: int = 0,
-    progress: Progress | None = None,
+    run: StageRun = DEFAULT_RUN,
 ) -> InitResult:
+    seed, progress = run.seed, run.progress
     device = data.cameras.device
     settings = RenderSettings.of(cfg.resolution, cfg.samples_per_ray)
     use_sr = cfg.compare == "sr"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -18,7 +17,7 @@ from ..eg3d.generator import TriPlaneGenerator
 from .config import InversionConfig, PTIConfig
 from .data import FitData, evenly_spaced, frame_batches
 from .latents import LatentCodes, RenderSettings, render_face
-from .loop import Progress, lr_schedule, run_loop
+from .loop import DEFAULT_RUN, StageRun, lr_schedule, run_loop
 from .losses import backward_weighted, delta_regulariser, reconstruction_terms, w_regulariser
 
 
@@ -63,11 +62,10 @@ def invert(
     w_cano: torch.Tensor,
     cfg: InversionConfig,
     *,
-    seed: int = 0,
-    checkpoint: Path | None = None,
-    progress: Progress | None = None,
+    run: StageRun = DEFAULT_RUN,
 ) -> InversionResult:
     """Fit per-frame codes from the initial canonical code ``w_cano`` [1, 14, 512]."""
+    seed, checkpoint, progress = run.seed, run.checkpoint, run.progress
     if cfg.space not in ("w+", "w"):
         raise ValueError(f"inversion.space must be 'w+' or 'w', got {cfg.space!r}")
     start = w_cano if cfg.space == "w+" else w_cano[:, :1]
@@ -126,11 +124,10 @@ def pivotal_tuning(
     *,
     settings: RenderSettings,
     compare: str,
-    seed: int = 0,
-    checkpoint: Path | None = None,
-    progress: Progress | None = None,
+    run: StageRun = DEFAULT_RUN,
 ) -> tuple[TriPlaneGenerator, list[dict[str, float]]]:
     """A copy of G tuned so that the fixed pivots ``ws`` [F, 14, 512] reproduce the frames."""
+    seed, checkpoint, progress = run.seed, run.checkpoint, run.progress
     tuned = copy.deepcopy(G).requires_grad_(False)
     params = tunable_parameters(tuned)
     for p in params.values():

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -28,7 +27,7 @@ from .config import JointConfig
 from .data import FitData, frame_batches
 from .inversion import InversionResult
 from .latents import LatentCodes, RenderSettings
-from .loop import Progress, run_loop
+from .loop import DEFAULT_RUN, StageRun, run_loop
 from .losses import (
     backward_weighted,
     blend_area,
@@ -117,15 +116,14 @@ def joint_fit(
     start: InversionResult,
     cfg: JointConfig,
     *,
-    seed: int = 0,
-    checkpoint: Path | None = None,
-    progress: Progress | None = None,
+    run: StageRun = DEFAULT_RUN,
     guess_from: InversionResult | None = None,
     after_step: Callable[[int, LatentCodes, OODField], None] | None = None,
 ) -> JointResult:
     """The joint stage from the inversion ``start``; ``guess_from``: the inversion whose render errors make the
     unsupervised first guess (default ``start``; ``joint.guess_space``); ``after_step(n, codes, ood)`` sees the
     parameters after each step ``n`` (the world benchmark's curve keeps some of them)."""
+    seed, checkpoint, progress = run.seed, run.checkpoint, run.progress
     device = data.cameras.device
     codes = start.codes(G.num_ws).to(device)
     settings = RenderSettings.of(cfg.resolution, cfg.samples_per_ray)

@@ -66,6 +66,19 @@ def _restore(path: Path, params: dict[str, torch.Tensor], optimizer: torch.optim
         return None
 
 
+@dataclass(frozen=True)
+class StageRun:
+    """What every fit stage is run with, in one object: the seed its randomness comes from, the checkpoint file it
+    resumes from and writes beside (None: none), and where its progress reports go."""
+
+    seed: int = 0
+    checkpoint: Path | None = None
+    progress: Progress | None = None
+
+
+DEFAULT_RUN = StageRun()
+
+
 def run_loop(
     stage: str,
     total: int,

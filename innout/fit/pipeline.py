@@ -35,7 +35,7 @@ from .init import nearest_neighbour_init
 from .inversion import InversionResult, invert, pivotal_tuning
 from .joint import joint_fit, make_ood_field, makes_first_guess
 from .latents import RenderSettings
-from .loop import latest_checkpoint
+from .loop import StageRun, latest_checkpoint
 from .superres import finetune_superresolution
 
 METHODS = ("innout", "w+", "w", "pti")
@@ -181,7 +181,7 @@ class FitPipeline:
     def initialise(self) -> tuple[dict[str, torch.Tensor], str]:
         def compute(_: Path):
             result = nearest_neighbour_init(
-                self.G, self.data, self.config.init, seed=self.config.seed, progress=self.progress
+                self.G, self.data, self.config.init, run=StageRun(self.config.seed, None, self.progress)
             )
             return {"ws": result.ws, "w_cano": result.w_cano, "distances": result.distances}, []
 
@@ -193,8 +193,7 @@ class FitPipeline:
 
         def compute(checkpoint: Path):
             result = invert(
-                self.G, self.data, init["w_cano"], settings, seed=self.config.seed,
-                checkpoint=checkpoint, progress=self.progress,
+                self.G, self.data, init["w_cano"], settings, run=StageRun(self.config.seed, checkpoint, self.progress),
             )
             return {"w_cano": result.w_cano, "residuals": result.residuals}, result.history
 
@@ -243,8 +242,8 @@ class FitPipeline:
                     storage.save_tensors(joint_tensors(codes, ood), path, {"step": str(step)})
 
             result = joint_fit(
-                self.G, self.data, inversion, cfg, seed=self.config.seed, checkpoint=checkpoint,
-                progress=self.progress, guess_from=guess_from, after_step=keep if snapshots else None,
+                self.G, self.data, inversion, cfg, run=StageRun(self.config.seed, checkpoint, self.progress),
+                guess_from=guess_from, after_step=keep if snapshots else None,
             )  # fmt: skip
             return joint_tensors(result.codes, result.ood), result.history
 
@@ -287,8 +286,7 @@ class FitPipeline:
 
         def compute(checkpoint: Path):
             sr, history = finetune_superresolution(
-                self.G, self.data, codes, ood, cfg, settings, seed=self.config.seed,
-                checkpoint=checkpoint, progress=self.progress,
+                self.G, self.data, codes, ood, cfg, settings, run=StageRun(self.config.seed, checkpoint, self.progress),
             )
             return dict(sr.state_dict()), history
 
@@ -302,8 +300,8 @@ class FitPipeline:
 
         def compute(checkpoint: Path):
             tuned, history = pivotal_tuning(
-                self.G, self.data, ws, cfg, settings=settings, compare=inv.compare, seed=self.config.seed,
-                checkpoint=checkpoint, progress=self.progress,
+                self.G, self.data, ws, cfg, settings=settings, compare=inv.compare,
+                run=StageRun(self.config.seed, checkpoint, self.progress),
             )
             return dict(tuned.state_dict()), history
 

@@ -8,7 +8,6 @@ reused every epoch instead of re-rendering 128^2 x 96 samples per step.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -20,7 +19,7 @@ from .config import SuperResolutionConfig
 from .data import FitData, frame_batches
 from .joint import face_planes
 from .latents import LatentCodes, RenderSettings
-from .loop import Progress, run_loop
+from .loop import DEFAULT_RUN, StageRun, run_loop
 from .losses import backward_weighted, reconstruction_terms
 
 
@@ -50,11 +49,10 @@ def finetune_superresolution(
     cfg: SuperResolutionConfig,
     settings: RenderSettings,
     *,
-    seed: int = 0,
-    checkpoint: Path | None = None,
-    progress: Progress | None = None,
+    run: StageRun = DEFAULT_RUN,
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     """A fine-tuned copy of ``G.superresolution`` and the loss history."""
+    seed, checkpoint, progress = run.seed, run.checkpoint, run.progress
     device = data.cameras.device
     sr = copy.deepcopy(G.superresolution).requires_grad_(True)
     all_ws = codes.all_ws().detach()
