@@ -379,11 +379,17 @@ def test_the_fit_estimate_is_measured_pace_times_this_fits_steps(tmp_path):
     from innout.app.fit_times import StagePace, estimate_seconds, measured_hint, record_fit
     from innout.fit import planned_steps
 
-    clock = iter([0.0, 2.0, 2.0, 5.0, 9.0])
+    clock = iter([0.0, 6.0, 6.1, 8.0, 9.0, 15.0])  # the fit starts, then one time per report
     pace = StagePace(clock=lambda: next(clock))
-    for stage, done in (("invert", 0), ("invert", 4), ("joint", 1), ("joint", 3), ("init", 64)):
-        pace.report(stage, done)
-    assert pace.seconds_per_step() == {"invert": 0.5, "joint": 1.5}  # init only reported its end: cached, no pace
+    for stage, done in (("init", 64), ("invert", 4), ("invert", 8), ("ood head start", 20), ("joint", 4)):
+        pace.report(stage, done, done if stage != "invert" else 8)  # init and the head start report only their end
+    steps = {"init": 64, "invert": 8, "ood head start": 20, "joint": 4}
+    assert pace.seconds_per_step(steps) == pytest.approx({"init": 6 / 64, "invert": 2 / 8, "ood head start": 1 / 20,
+                                                          "joint": 6 / 4})  # fmt: skip
+    cached = StagePace(clock=iter([0.0, 0.05, 5.0]).__next__)
+    cached.report("init", 1, 1)  # read from the cache (a cached stage reports 1 of 1): no pace
+    cached.report("joint", 4, 4)
+    assert cached.seconds_per_step(steps) == {"joint": pytest.approx(4.95 / 4)}
 
     path = tmp_path / "fit_times.json"
     step_seconds = {"init": 0.01, "invert": 0.5, "ood head start": 0.2, "joint": 1.5}

@@ -23,26 +23,31 @@ def times_file() -> Path:
 
 
 class StagePace:
-    """Seconds per step of each stage, from its progress reports (a stage that only reported its end, a cached
-    one, has no pace)."""
+    """How long each stage of a fit took, from its progress reports: a stage starts when the one before it last
+    reported (or the fit started) and ends at its own last report; some stages report only their end (the init,
+    the OOD head start), so their time is the span, not a pace between reports."""
 
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self.clock = clock
-        self.first: dict[str, tuple[float, int]] = {}
-        self.last: dict[str, tuple[float, int]] = {}
+        self.latest = clock()
+        self.spans: dict[str, list[float]] = {}  # stage -> [start, end]
+        self.ran: set[str] = set()  # stages that did work (a cached stage reports 1 of 1 and nothing else)
 
-    def report(self, stage: str, done: int) -> None:
+    def report(self, stage: str, done: int, total: int) -> None:
         now = self.clock()
-        self.first.setdefault(stage, (now, done))
-        self.last[stage] = (now, done)
+        self.spans.setdefault(stage, [self.latest, now])[1] = now
+        self.latest = now
+        if total != 1 or done != 1:
+            self.ran.add(stage)
 
-    def seconds_per_step(self) -> dict[str, float]:
-        pace = {}
-        for stage, (t0, d0) in self.first.items():
-            t1, d1 = self.last[stage]
-            if d1 > d0 and t1 > t0:
-                pace[stage] = (t1 - t0) / (d1 - d0)
-        return pace
+    def seconds_per_step(self, steps: dict[str, float]) -> dict[str, float]:
+        """Each stage's seconds over its ``steps`` (``planned_steps`` of the fit that ran); a stage read from the
+        cache gives no pace."""
+        return {
+            stage: (end - start) / steps[stage]
+            for stage, (start, end) in self.spans.items()
+            if stage in self.ran and steps.get(stage, 0) > 0
+        }
 
 
 def record_fit(

@@ -26,7 +26,7 @@ from ..export import camera_path, export_camera_path, export_video, extract_mesh
 from ..export.dense import every_source_frame
 from ..export.mesh import Mesh
 from ..export.video import frame_spacing
-from ..fit import FitConfig, fit_video, get_preset, scaled
+from ..fit import FitConfig, fit_video, get_preset, planned_steps, scaled
 from ..frames import IMAGE_SUFFIXES
 from ..images import save_image
 from ..preprocess import InputError, PreparedVideo, PrepareOptions, prepare
@@ -239,7 +239,7 @@ class StudioSession:
         def report(stage: str, done: int, total: int, losses: dict[str, float]) -> None:
             if done < total:
                 worked.add(stage)
-            pace.report(stage, done)
+            pace.report(stage, done, total)
             if self.cancel.is_set():
                 raise FitCancelledError("Fit cancelled. Finished stages are cached: press Fit again to resume.")
             if progress is not None:
@@ -257,8 +257,9 @@ class StudioSession:
         scene = self.load_scene(path)
         self.scene_prepared = prepared
         if worked:
+            steps = planned_steps(config, scene.n_frames)
             record_fit(preset, scene.n_frames, time.perf_counter() - started, self.device_key, effort=effort,
-                       step_seconds=pace.seconds_per_step())  # fmt: skip
+                       step_seconds=pace.seconds_per_step(steps))  # fmt: skip
         return scene
 
     def fit_estimate(self, preset: str, *, max_frames: int | None = None, effort: float = 1.0) -> str | None:
