@@ -405,3 +405,13 @@ def test_the_fit_estimate_is_measured_pace_times_this_fits_steps(tmp_path):
     full.superres.epochs = 1  # a stage never timed here
     assert estimate_seconds("preview", full, 8, "cpu", path=path) is None
     assert measured_hint("preview", "cpu", path=path).startswith("measured here: 4 frames, effort 0.05 in 0.5 min")
+
+
+def test_the_camera_plots_colour_bar_leaves_its_legend_readable():
+    """The frame colour bar sits left of the plot, the legend at the right: the bar no longer covers the legend."""
+    from innout.eg3d.cameras import orbit_label
+
+    cameras = torch.cat([orbit_label(1.5 + 0.05 * i, 1.57) for i in range(5)]).numpy()
+    figure = plots.camera_trajectory(cameras, [0, 5, 10, 15, 20])
+    bar, legend = figure.data[0].marker.colorbar, figure.layout.legend
+    assert bar.x < 0 and bar.xanchor == "right" and legend.x >= 1 and legend.xanchor == "right"
