@@ -9,22 +9,33 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "innout"
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Every innout module a file imports (relative imports resolved), at any depth in the file."""
-    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
-    package = module.rsplit(".", 1)[0] if path.name != "__init__.py" else module.removesuffix(".__init__")
-    found = set()
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _imports(path: Path):
+    """(module a statement names, the names it imports) for every import in the file, at any depth, relative
+    imports resolved against the file's package."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names}
+            for alias in node.names:
+                yield alias.name, []
         elif isinstance(node, ast.ImportFrom):
+            name = node.module or ""
             if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                name = ".".join(base + ([node.module] if node.module else []))
-            else:
-                name = node.module or ""
-            found.add(name)
-            found |= {f"{name}.{a.name}" for a in node.names}  # `from .fit import config` imports a module
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                name = f"{base}.{node.module}" if node.module else base
+            yield name, [alias.name for alias in node.names]
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every innout module a file imports (relative imports resolved), at any depth in the file."""
+    found = set()
+    for name, names in _imports(path):
+        found.add(name)
+        found |= {f"{name}.{n}" for n in names}  # `from .fit import config` imports a module
     return {m for m in found if m == "innout" or m.startswith("innout.")}
 
 
@@ -105,28 +116,14 @@ def test_every_user_error_derives_from_the_one_base_class():
     assert not missing, missing
 
 
-def _module_name(path: Path) -> str:
-    return ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
-
-
 def import_edges(path: Path, modules: set[str]) -> set[str]:
     """The innout modules ``path`` makes Python load, at any depth in the file: ``from . import x`` of a
     submodule ``x`` loads ``x`` (its package is already loading), ``from .m import name`` loads ``m``."""
-    module = _module_name(path)
-    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     edges = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            edges |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
-                name = f"{base}.{node.module}" if node.module else base
-            else:
-                name = node.module or ""
-            submodules = {f"{name}.{a.name}" for a in node.names} & modules
-            edges |= submodules if len(submodules) == len(node.names) else {name} | submodules
-    return {m for m in edges if m in modules and m != module}
+    for name, names in _imports(path):
+        submodules = {f"{name}.{n}" for n in names} & modules
+        edges |= submodules if names and len(submodules) == len(names) else {name} | submodules
+    return {m for m in edges if m in modules and m != _module_name(path)}
 
 
 def import_circles() -> list[list[str]]:

@@ -19,9 +19,9 @@ from pathlib import Path
 import gradio as gr
 
 from ..errors import UserError
-from .handlers import SLICE_SECONDS, fit_slice
+from .handlers import fit_in_slices
 from .layout import Page
-from .runtime import MAX_GPU_SECONDS, gpu, on_zero_gpu
+from .runtime import MAX_GPU_SECONDS, gpu
 from .session import StudioError, StudioSession, View
 
 COMPUTE, RENDER = "compute", "render"  # the queues of ui.py: the API waits in the same ones as the page
@@ -88,9 +88,7 @@ def wire_api(demo: gr.Blocks, page: Page, sessions, config) -> None:
 
         def work() -> str:
             session.request_fit()
-            budget = SLICE_SECONDS if on_zero_gpu() else None  # on ZeroGPU: one GPU call per slice
-            while not fit_slice(session, preset, frames, effort, None, config.fit_workdir, None, budget):
-                pass
+            fit_in_slices(session, preset, frames, effort, None, config.fit_workdir, None)  # on ZeroGPU: slices
             scene = session.require_scene()
             return f"Fitted {scene.n_frames} frames of {session.input_name} ({preset})."
 

@@ -47,14 +47,25 @@ def view_of(edit_names: list[str], frame_v, yaw_v, pitch_v, follow_v, remove_v, 
 
 
 # --- 1. input ------------------------------------------------------------------------------------------------
+def upload_path(file) -> str | None:
+    """The server path of a Gradio upload (a str or a file object)."""
+    return file if isinstance(file, str) or file is None else getattr(file, "name", file)
+
+
+def retired(page: Page) -> Updates:
+    """What a retired (or refused) input leaves: no crops, no cameras, no mask, Fit off."""
+    inp, fit = page.inp, page.fit
+    return {inp.crops: None, inp.trajectory: None, fit.mask: None, fit.fit: gr.Button(interactive=False)}
+
+
 def input_changed(page: Page, max_seconds: float, session: StudioSession, file) -> Updates:
     """Any change of the upload (a new file, an example picked, the file removed): the prepared clip is retired at
     once (Fit off, its crops and mask gone) and the new input gets the cheap checks, so a bad file is said at once."""
-    inp, fit = page.inp, page.fit
-    cleared = {inp.crops: None, inp.trajectory: None, fit.mask: None, fit.fit: gr.Button(interactive=False)}
+    inp = page.inp
+    cleared = retired(page)
     if session is None:
         return cleared
-    path = file if isinstance(file, str) or file is None else getattr(file, "name", file)
+    path = upload_path(file)
     session.forget_input()
     if path is None:
         return cleared | {inp.status: ""}
@@ -69,19 +80,17 @@ def check_upload(page: Page, max_seconds: float, session: StudioSession, file, t
     """Prepare's first step, outside the compute queue: refuse a bad input at once (and forget the old
     one); a good one bumps the ticket, which starts the preparation."""
     inp, fit = page.inp, page.fit
-    path = file if isinstance(file, str) or file is None else getattr(file, "name", file)
     try:
-        checked = live(session).check(path, max_seconds=max_seconds)
+        checked = live(session).check(upload_path(file), max_seconds=max_seconds)
     except StudioError as exc:
-        cleared = {inp.crops: None, inp.trajectory: None, fit.mask: None, fit.fit: gr.Button(interactive=False)}
-        return failed(inp.status, exc) | cleared
+        return failed(inp.status, exc) | retired(page)
     message = f"Preparing {checked.name}: face detection, alignment, cameras…"
     return {inp.status: message, inp.ticket: ticket + 1, fit.fit: gr.Button(interactive=False)}
 
 
 def prepare_checked(page: Page, config, session: StudioSession, _ticket: int, progress=gr.Progress(track_tqdm=True)):
     inp, fit = page.inp, page.fit
-    cleared = {inp.crops: None, inp.trajectory: None, fit.mask: None, fit.fit: gr.Button(interactive=False)}
+    cleared = retired(page)
     if session is None or session.checked is None:
         return failed(inp.status, StudioError("Nothing to prepare: upload a video or a photo first.")) | cleared
     try:
@@ -197,6 +206,26 @@ def fit_slice(session: StudioSession, preset_v, frames_v, effort_v, mask, workdi
     return True
 
 
+def fit_in_slices(session: StudioSession, preset_v, frames_v, effort_v, mask, workdir, report) -> int:
+    """The whole fit: on ZeroGPU as slices of ``SLICE_SECONDS`` (one GPU call each), elsewhere in one call. A spent
+    GPU quota leaves the fit resumable and says so. Returns the number of calls."""
+    budget = SLICE_SECONDS if on_zero_gpu() else None
+    slices = 0
+    while True:
+        slices += 1
+        try:
+            if fit_slice(session, preset_v, frames_v, effort_v, mask, workdir, report, budget):
+                session.last_fit_slices = slices
+                return slices
+        except Exception as exc:  # a visitor's GPU quota is spent: the fit waits, resumable, in the cache
+            if "quota" not in str(exc).lower():
+                raise
+            raise StudioError(
+                f"The GPU quota ran out after {slices - 1} slice(s) of this fit: what is done is kept. Press Fit "
+                f"again (same settings) when the quota allows; the fit continues from its last checkpoint. ({exc})"
+            ) from exc
+
+
 def run_fit(
     page: Page, workdir, session: StudioSession, preset_v, frames_v, effort_v, mask_v, progress=gr.Progress()
 ):
@@ -218,22 +247,7 @@ def run_fit(
     try:
         name = live(session).input_name
         yield {page.fit.status: f"Fitting {name} with the {preset_v} preset: started."}
-        budget = SLICE_SECONDS if on_zero_gpu() else None
-        slices = 0
-        while True:
-            slices += 1
-            try:
-                if fit_slice(session, preset_v, frames_v, effort_v, mask, workdir, report, budget):
-                    break
-            except Exception as exc:  # a visitor's GPU quota is spent: the fit waits, resumable, in the cache
-                if "quota" not in str(exc).lower():
-                    raise
-                raise StudioError(
-                    f"The GPU quota ran out after {slices - 1} slice(s) of this fit: what is done is kept. Press Fit "
-                    "again (same settings) when the quota allows; the fit continues from its last checkpoint. "
-                    f"({exc})"
-                ) from exc
-        session.last_fit_slices = slices
+        fit_in_slices(session, preset_v, frames_v, effort_v, mask, workdir, report)
         scene = session.require_scene()
         message = f"Fitted {scene.n_frames} frames of {name} ({preset_v}). Go to step 3 to edit."
         gr.Info(message, title="Fit done")  # a fit takes minutes: said wherever the user has gone meanwhile

@@ -100,6 +100,14 @@ def check_input(path: str | Path | None, *, max_seconds: float) -> Path:
     return path
 
 
+def fit_config(preset: str, max_frames: int | None, effort: float) -> FitConfig:
+    """The settings of a fit from the page's choices: the preset, its frame count and its effort."""
+    config = get_preset(preset)
+    if max_frames:
+        config.max_frames = max_frames
+    return scaled(config, effort) if effort != 1.0 else config
+
+
 class StudioSession:
     """One page's work. Its ``runtime`` (the generator) is its own: setting up weights from another page
     never changes it."""
@@ -222,11 +230,7 @@ class StudioSession:
             raise StudioError("Prepare an input first (step 1).")
         if not self.runtime.ready:
             raise StudioError("No generator: see the setup panel at the top.")
-        config = get_preset(preset)  # the settings check their own ranges: refused before any work
-        if max_frames:
-            config.max_frames = max_frames
-        if effort != 1.0:
-            config = scaled(config, effort)
+        config = fit_config(preset, max_frames, effort)  # the settings check their own ranges: refused before work
         if mask is not None:  # the editor's drawing on the first crop: any painted pixel (or alpha) is OOD
             mask = np.asarray(mask)
             if mask.ndim == 3:
@@ -266,15 +270,11 @@ class StudioSession:
         """'about 1.6 min here for 8 frames' for a fit of the prepared clip with these settings, from the seconds
         per step of each stage measured in an earlier fit of this preset on this device (None: none measured)."""
         try:
-            config = get_preset(preset)
-            if max_frames:
-                config.max_frames = max_frames
-            config = scaled(config, effort) if effort != 1.0 else config
+            config = fit_config(preset, max_frames, effort)
         except UserError:
             return None
-        available = len(self.prepared) if self.prepared is not None else None
-        frames = min(available or config.max_frames or 1, config.max_frames or available or 1)
-        return estimate_text(preset, config, frames, self.device_key)
+        counts = [n for n in (len(self.prepared) if self.prepared is not None else None, config.max_frames) if n]
+        return estimate_text(preset, config, min(counts, default=1), self.device_key)
 
     def load_scene(self, path: str | Path) -> Scene:
         """Open a scene file; a file that is not one is refused by its own name (never the server's folder)."""

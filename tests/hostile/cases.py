@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from innout.bench.processes import peak_rss_mb  # noqa: F401 - the cases' shared helper
 from innout.errors import UserError
 
 CASE_MODULES = ("caches", "files", "inputs", "numbers")

@@ -26,9 +26,10 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from innout.bench.processes import peak_rss_mb
 from innout.errors import UserError
 
-from .cases import Case, CaseFailed, CaseSkipped, peak_rss_mb, run_cli
+from .cases import Case, CaseFailed, CaseSkipped, run_cli
 from .official_format import PERSISTENT_GLOBAL, generator_pickle
 
 MEMORY_BOUND_MB = 1000  # importing torch and the project alone takes 300-400 MB

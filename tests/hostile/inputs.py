@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from innout.bench.processes import EXAMPLE_CLIP, ffmpeg
+from innout.bench.processes import EXAMPLE_CLIP, ffmpeg, peak_rss_mb
 
-from .cases import Case, CaseFailed, peak_rss_mb, run_cli
+from .cases import Case, CaseFailed, run_cli
 
 
 def vfr_clip(path: Path, *, size: int = 256, burst: int = 6, every: int = 9, frames: int = 90) -> list[float]:
