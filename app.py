@@ -20,6 +20,8 @@ MAX_SECONDS = Range(0, 3600, lo_open=True, unit="seconds")
 QUEUE_SIZE = Range(1, 10_000, integer=True)
 CONCURRENCY = Range(1, 64, integer=True)
 UPLOAD_MB = Range(1, 100_000, integer=True, unit="MB")
+IDLE_MINUTES = Range(0, 7 * 24 * 60, lo_open=True, unit="minutes")
+MAX_SCENES = Range(1, 1000, integer=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +83,30 @@ def build_parser() -> argparse.ArgumentParser:
         type=CONCURRENCY.argtype(),
         default=1,
         help="fits/exports that run at once (default: 1; each takes the whole CPU or GPU)",
+    )
+    p.add_argument(
+        "--render-concurrency",
+        type=CONCURRENCY.argtype(),
+        default=2,
+        help="renders that run at once, in a queue of their own (never behind a fit or an export; default: 2)",
+    )
+    p.add_argument(
+        "--idle-minutes",
+        type=IDLE_MINUTES.argtype(),
+        default=30.0,
+        help="a page without any action for this long lets go of its scene and files (default: 30)",
+    )
+    p.add_argument(
+        "--max-scenes",
+        type=MAX_SCENES.argtype(),
+        default=8,
+        help="scenes held in memory at once; one more lets go of the least recently used page's (default: 8)",
+    )
+    p.add_argument(
+        "--page-disk-mb",
+        type=UPLOAD_MB.argtype(),
+        default=1000,
+        help="the most one page's files (upload, fitted scenes, exports) may take, in MB (default: 1000)",
     )
     p.add_argument(
         "--max-upload-mb",
@@ -178,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     root = app_temp_root(args.tmp_dir)  # before Gradio is imported: its uploads go there too
     from innout.app.runtime import learn_demo_directions, load_runtime
+    from innout.app.sessions import Limits
     from innout.app.ui import CSS, THEME, AppConfig, build_ui
 
     runtime = load_runtime(
@@ -189,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         if learned:
             print(f"learned the demo directions {', '.join(learned)} (saved; later starts reuse them)")
     print(runtime.label if runtime.ready else f"no generator: {runtime.problem}")
-    config = AppConfig(max_seconds=args.max_seconds, tmp_root=str(root / "sessions"), allow_setup=args.allow_setup)
+    limits = Limits(idle_minutes=args.idle_minutes, max_scenes=args.max_scenes, page_disk_mb=args.page_disk_mb)
+    config = AppConfig(max_seconds=args.max_seconds, tmp_root=str(root / "sessions"), allow_setup=args.allow_setup,
+                       limits=limits, render_concurrency=args.render_concurrency)  # fmt: skip
     demo = build_ui(runtime, config)
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
     try:

@@ -20,9 +20,10 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).float().movedim(-1, -3) / 127.5 - 1
 
 
-def save_image(image: torch.Tensor | np.ndarray, path: str | os.PathLike) -> None:
+def save_image(image: torch.Tensor | np.ndarray, path: str | os.PathLike, *, fast: bool = False) -> None:
     """Write a [3, H, W] tensor in [-1, 1], or a uint8 array (HWC or HW), as an image file (format from
-    the extension)."""
+    the extension). ``fast``: a PNG compressed lightly (a 512² render: 8 ms and 100 KB instead of 23 ms and
+    77 KB), for images served one after another."""
     import imageio.v3 as iio
 
     from . import storage
@@ -31,8 +32,10 @@ def save_image(image: torch.Tensor | np.ndarray, path: str | os.PathLike) -> Non
     partial = storage.partial_name(Path(path))  # the file appears only when complete
     try:
         with storage.writing("the image", path):
+            extension = Path(path).suffix.lower()
+            options = {"compress_level": 1} if fast and extension == ".png" else {}
             encoded = iio.imwrite("<bytes>", image if isinstance(image, np.ndarray) else to_uint8(image),
-                                  extension=Path(path).suffix.lower())  # fmt: skip
+                                  extension=extension, **options)  # fmt: skip
             partial.write_bytes(encoded)
             os.replace(partial, path)
     finally:

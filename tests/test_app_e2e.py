@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -41,6 +42,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+APPS: dict[str, subprocess.Popen] = {}  # the running apps' processes, by URL
+
+
 @contextlib.contextmanager
 def running_app(home: Path, demo: str, pretrained: Path | None = None, extra: tuple[str, ...] = ()):
     """``python app.py --demo-generator <demo> [extra]`` in its own cache folders; yields its URL, stops it after."""
@@ -67,6 +71,7 @@ def running_app(home: Path, demo: str, pretrained: Path | None = None, extra: tu
                 time.sleep(1)
         else:
             pytest.fail("the app did not start in 300 s")
+        APPS[f"http://127.0.0.1:{port}"] = proc
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -497,6 +502,62 @@ def test_the_app_removes_its_folder_when_it_stops(browser, tmp_path, page):
         wait_until(lambda: any((root / "gradio").rglob(CLIP.name)), "the upload in the app's own folder")
         pg.close()
     assert not root.exists(), sorted(root.rglob("*"))[:10]
+
+
+def test_a_fit_cut_by_kill_9_resumes_after_a_restart_and_ends_with_the_same_scene(browser, tmp_path, page, monkeypatch):
+    """The app is killed (SIGKILL: no clean-up at all) in the middle of a fit, after the joint stage's first
+    checkpoint; started again, the same fit of the same clip resumes (its status says from which step) and ends
+    with the scene a fit straight through gives (the joint stage computed again without the checkpoint)."""
+    import safetensors.torch
+    import torch
+
+    home, settings = tmp_path / "app", {"frames": 2, "effort": 0.3}
+    home.mkdir()
+    pretrained = HOMES["tiny"] / "pretrained"  # its demo directions, learned by the first app
+    with running_app(home, "tiny", pretrained=pretrained) as url:
+        pg = open_page(browser, url)
+        pg.locator("#world-example").click()
+        assert "Done." in wait_status(pg, "#prepare-status")
+        goto_tab(pg, "2. Fit")
+        pg.get_by_text("Advanced").click()
+        set_slider(pg, "max-frames", settings["frames"])
+        set_slider(pg, "effort", settings["effort"])
+        pg.locator("#fit-button").click()
+        wait_until(lambda: any(home.glob("cache/**/joint-*/checkpoint-*.pt")), "the joint stage's checkpoint", 300)
+        assert not list(home.glob("tmp/innout-app-*/sessions/*/scene-*.safetensors"))  # the fit is not over
+        APPS[url].kill()  # kill -9
+        APPS[url].wait(30)
+        pg.close()
+    with running_app(home, "tiny", pretrained=pretrained) as url:
+        pg = open_page(browser, url)
+        pg.locator("#world-example").click()
+        assert "Done." in wait_status(pg, "#prepare-status")
+        message = short_fit(pg, **settings)
+        pg.close()
+        found = re.search(r"joint from its checkpoint at step (\d+) of (\d+)", message)
+        assert found and 0 < int(found.group(1)) < int(found.group(2)), message  # resumed, past zero
+        assert "init, invert from the cache" in message, message
+        (resumed,) = home.glob("tmp/innout-app-*/sessions/*/scene-*.safetensors")
+        resumed = safetensors.torch.load_file(resumed)
+    # the same fit straight through: the same cached stages before it, the joint stage without its checkpoint
+    from innout.app.runtime import load_runtime, world_example_clip
+    from innout.app.session import StudioSession
+
+    straight_cache = tmp_path / "straight"
+    shutil.copytree(home / "cache", straight_cache)
+    for folder in straight_cache.glob("**/joint-*"):
+        shutil.rmtree(folder)
+    monkeypatch.setenv("INNOUT_CACHE_DIR", str(straight_cache))
+    session = StudioSession(load_runtime(demo="tiny", download=False), tmp_root=tmp_path / "sessions")
+    session.prepare(world_example_clip(), max_seconds=60)
+    session.request_fit()
+    session.fit("preview", max_frames=settings["frames"], effort=settings["effort"])
+    assert "joint" not in session.fit_resumed and "invert from the cache" in session.fit_resumed
+    straight = safetensors.torch.load_file(session.scene_path)
+    assert resumed.keys() == straight.keys()
+    for name in straight:
+        torch.testing.assert_close(resumed[name], straight[name], msg=name)
+    session.close()
 
 
 @pytest.fixture(scope="module")

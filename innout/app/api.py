@@ -24,7 +24,7 @@ from .layout import Page
 from .runtime import MAX_GPU_SECONDS, gpu
 from .session import StudioError, StudioSession, View
 
-COMPUTE, RENDER = "compute", "render"  # the queues of ui.py: the API waits in the same ones as the page
+COMPUTE = "compute"  # the queues of ui.py: the API waits in the same ones as the page (renders: config.renders())
 
 
 def _view(frame: int, yaw: float, pitch: float, remove: bool, blend: float, edits: dict[str, float] | None) -> View:
@@ -60,7 +60,9 @@ def wire_api(demo: gr.Blocks, page: Page, sessions, config) -> None:
             fn.api_visibility = "undocumented"
 
     def session_of(request: gr.Request) -> StudioSession:
-        return sessions.for_request(request)
+        session = sessions.for_request(request)
+        _answer(session.touch)
+        return session
 
     def open_example(request: gr.Request) -> str:
         """Open the bundled synthetic clip, fitted beforehand with the preview preset (faces demo only)."""
@@ -104,10 +106,11 @@ def wire_api(demo: gr.Blocks, page: Page, sessions, config) -> None:
         @gpu(duration=30)
         def work() -> gr.FileData:
             session.sync_directions()
-            out = session.folder / f"api_render_{frame}.png"
+            out = session.output_folder() / f"api_render_{frame}.png"
             from ..images import save_image
 
-            save_image(session.render(_view(frame, yaw, pitch, remove, blend, edits), quality=quality).image, out)
+            save_image(session.render(_view(frame, yaw, pitch, remove, blend, edits), quality=quality).image, out,
+                       fast=True)  # fmt: skip
             return gr.FileData(path=str(out), orig_name=out.name)
 
         return _answer(work)
@@ -137,8 +140,9 @@ def wire_api(demo: gr.Blocks, page: Page, sessions, config) -> None:
 
         return _answer(work)
 
-    gr.api(open_example, api_name="open_example", concurrency_id=RENDER)
+    renders = config.renders()
+    gr.api(open_example, api_name="open_example", **renders)
     gr.api(prepare, api_name="prepare", concurrency_id=COMPUTE)
     gr.api(fit, api_name="fit", concurrency_id=COMPUTE)
-    gr.api(render, api_name="render", concurrency_id=RENDER)
+    gr.api(render, api_name="render", **renders)
     gr.api(export, api_name="export", concurrency_id=COMPUTE)

@@ -26,9 +26,11 @@ Updates = dict[Any, Any]  # component -> its new value or gr.update
 
 
 def live(session: StudioSession | None) -> StudioSession:
-    """The page's session; a StudioError while the page is still connecting (its load event not yet done)."""
+    """The page's session, marked as in use; a StudioError while the page is still connecting (its load event not
+    yet done) or once the server closed it."""
     if session is None:
         raise StudioError("The page is still connecting: try again in a moment.")
+    session.touch()
     return session
 
 
@@ -210,12 +212,14 @@ def fit_in_slices(session: StudioSession, preset_v, frames_v, effort_v, mask, wo
     """The whole fit: on ZeroGPU as slices of ``SLICE_SECONDS`` (one GPU call each), elsewhere in one call. A spent
     GPU quota leaves the fit resumable and says so. Returns the number of calls."""
     budget = SLICE_SECONDS if on_zero_gpu() else None
-    slices = 0
+    slices, first_note = 0, None
     while True:
         slices += 1
         try:
-            if fit_slice(session, preset_v, frames_v, effort_v, mask, workdir, report, budget):
-                session.last_fit_slices = slices
+            ended = fit_slice(session, preset_v, frames_v, effort_v, mask, workdir, report, budget)
+            first_note = session.fit_resumed if first_note is None else first_note  # the fit's start, not a slice's
+            if ended:
+                session.last_fit_slices, session.fit_resumed = slices, first_note
                 return slices
         except Exception as exc:  # a visitor's GPU quota is spent: the fit waits, resumable, in the cache
             if "quota" not in str(exc).lower():
@@ -249,7 +253,8 @@ def run_fit(
         yield {page.fit.status: f"Fitting {name} with the {preset_v} preset: started."}
         fit_in_slices(session, preset_v, frames_v, effort_v, mask, workdir, report)
         scene = session.require_scene()
-        message = f"Fitted {scene.n_frames} frames of {name} ({preset_v}). Go to step 3 to edit."
+        resumed = f" {session.fit_resumed}" if session.fit_resumed else ""
+        message = f"Fitted {scene.n_frames} frames of {name} ({preset_v}).{resumed} Go to step 3 to edit."
         gr.Info(message, title="Fit done")  # a fit takes minutes: said wherever the user has gone meanwhile
         yield scene_updates(page, session, message)
     except Exception as exc:  # noqa: BLE001 - shown in the page

@@ -9,12 +9,13 @@ with a message for the page.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from ..export.dense import every_source_frame
 from ..export.mesh import Mesh
 from ..export.video import frame_spacing
 from ..fit import FitConfig, fit_video, get_preset, planned_steps, scaled
+from ..fit.pipeline import CACHED, RESUMING
 from ..frames import IMAGE_SUFFIXES
 from ..images import save_image
 from ..preprocess import InputError, PreparedVideo, PrepareOptions, prepare
@@ -100,6 +102,32 @@ def check_input(path: str | Path | None, *, max_seconds: float) -> Path:
     return path
 
 
+class ResumeNote:
+    """What a fit found of an earlier one (stages in the cache, a stage's checkpoint), from the fit's own log lines
+    ("joint: cached (...)", "joint: resuming from the checkpoint in ...") and the first step reported after them."""
+
+    def __init__(self) -> None:
+        self.cached: list[str] = []
+        self.resumed: list[str] = []
+        self._resuming: str | None = None
+
+    def line(self, text: str, *_) -> None:
+        name, _, rest = str(text).partition(": ")
+        if rest.startswith(CACHED):
+            self.cached.append(name)
+        elif rest.startswith(RESUMING):
+            self._resuming = name
+
+    def step(self, done: int, total: int) -> None:
+        if self._resuming is not None:
+            self.resumed.append(f"{self._resuming} from its checkpoint at step {done - 1} of {total}")
+            self._resuming = None
+
+    def text(self) -> str:
+        parts = ([f"{', '.join(self.cached)} from the cache"] if self.cached else []) + self.resumed
+        return f"Resumed: {'; '.join(parts)}." if parts else ""
+
+
 def fit_config(preset: str, max_frames: int | None, effort: float) -> FitConfig:
     """The settings of a fit from the page's choices: the preset, its frame count and its effort."""
     config = get_preset(preset)
@@ -108,16 +136,42 @@ def fit_config(preset: str, max_frames: int | None, effort: float) -> FitConfig:
     return scaled(config, effort) if effort != 1.0 else config
 
 
+CLOSED = "This page was closed on the server: reload it to start again."
+
+
+def folder_mb(folder: Path) -> float:
+    """The size of the files under ``folder``, in MB (0 for a folder that is gone)."""
+    total = 0
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):
+            total += path.stat().st_size if path.is_file() else 0
+    return total / 2**20
+
+
 class StudioSession:
     """One page's work. Its ``runtime`` (the generator) is its own: setting up weights from another page
-    never changes it."""
+    never changes it.
 
-    def __init__(self, runtime: Runtime, *, tmp_root: str | Path | None = None) -> None:
+    What a page holds is bounded (``innout.app.sessions``): its scene can be let go (``release``) when the page
+    is idle or other pages need the memory, and its files are held to ``disk_quota_mb``. A page whose scene was
+    let go while its file is still here gets it back on its next use; otherwise it is told what to do."""
+
+    def __init__(
+        self, runtime: Runtime, *, tmp_root: str | Path | None = None, disk_quota_mb: float | None = None,
+        on_scene: Callable[[StudioSession], None] | None = None,
+    ) -> None:  # fmt: skip
         self.runtime = runtime
         self.id = uuid.uuid4().hex[:12]
         root = Path(tmp_root or Path(tempfile.gettempdir()) / "innout-app")
         root.mkdir(parents=True, exist_ok=True)
         self.folder = Path(tempfile.mkdtemp(prefix=f"session-{self.id}-", dir=root))
+        self.disk_quota_mb = disk_quota_mb  # the most this page's files may take (None: no limit)
+        self.on_scene = on_scene  # told when a scene is opened (the registry's cap on live scenes)
+        self.last_used = time.monotonic()
+        self.busy = 0  # long work running (a fit, an export, learning): never released under it
+        self.let_go: str | None = None  # why the scene was let go, said when the page asks for it
+        self.closed = False
+        self._rendering = threading.RLock()
         self.checked: Path | None = None  # an input that passed the cheap checks, waiting to be prepared
         self.input: Path | None = None
         self.prepared: PreparedVideo | None = None
@@ -128,13 +182,71 @@ class StudioSession:
         self.cancel = threading.Event()
         self.fit_requested = False  # a fit is queued or running (what Cancel stops)
         self.fit_config: FitConfig | None = None  # the settings of the fit running or last run
+        self.fit_resumed = ""  # what the last fit took from an earlier one ("Resumed: ..."), or ""
         self.timings: dict[str, float] = {}
         self.shown_edits: list[str] = []  # the edit sliders' names, in slot order, as the page shows them
         self.shown: tuple[View, str] | None = None  # the view on the edit screen and whether it is a drag preview
 
     def close(self) -> None:
-        """Remove the session's files (when the page is closed, and when the server stops)."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Let go of everything and remove the session's files (when the page is closed, when the server stops).
+        Gradio keeps a closed page's state for an hour: what it holds must not be the scene."""
+        self.closed = True
+        self.release(CLOSED, files=True)
+
+    def touch(self) -> None:
+        """The page did something: it is not idle. A closed page is told to reload."""
+        if self.closed:
+            raise StudioError(CLOSED)
+        self.last_used = time.monotonic()
+
+    @contextlib.contextmanager
+    def working(self) -> Iterator[None]:
+        """Long work on this page (a fit, an export): its scene and files stay while it runs."""
+        self.busy += 1
+        try:
+            yield
+        finally:
+            self.busy -= 1
+            self.last_used = time.monotonic()
+
+    def release(self, reason: str, *, files: bool) -> None:
+        """Let go of the scene's memory (its planes and caches go with it); with ``files``, also of the
+        prepared clip and of every file of the page (its scenes and exports). ``reason`` is what the page is
+        told when it next asks for the scene and it cannot be reopened."""
+        self.scene = self.ood_series = None
+        self.shown = None
+        self.let_go = reason
+        if files:
+            self.forget_input()
+            self.scene_prepared = None
+            self.scene_path = None
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def disk_used_mb(self) -> float:
+        """This page's files: its folder (fitted scenes, exports) and its upload."""
+        upload = 0.0
+        for path in {self.input, self.checked} - {None}:
+            with contextlib.suppress(OSError):
+                upload += path.stat().st_size / 2**20 if path.is_file() and self.folder not in path.parents else 0
+        return folder_mb(self.folder) + upload
+
+    def check_disk(self) -> None:
+        """Refuse new files once this page's files reach its quota (``app.py --page-disk-mb``)."""
+        if self.disk_quota_mb is None:
+            return
+        used = self.disk_used_mb()
+        if used >= self.disk_quota_mb:
+            raise StudioError(
+                f"This page keeps {used:.0f} MB of files here (its upload, fitted scenes and exports), the most a "
+                f"page may keep is {self.disk_quota_mb:.0f} MB. Download what you need, then reload the page to start "
+                "afresh (its files are removed)."
+            )
+
+    def output_folder(self) -> Path:
+        """The page's folder, made again if an idle release removed it; refused when the quota is reached."""
+        self.check_disk()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self.folder
 
     @property
     def device_key(self) -> str:
@@ -153,6 +265,7 @@ class StudioSession:
         self.forget_input()
         try:
             self.checked = check_input(path, max_seconds=max_seconds)
+            self.check_disk()
         except StudioError:
             self.forget_input()
             raise
@@ -219,8 +332,9 @@ class StudioSession:
         """Fit the prepared input; ``request_cancel()`` (or ``cancel.set()``) from another thread stops it at
         the next step (the finished stages and the last checkpoint stay cached, so fitting again resumes)."""
         try:
-            return self._fit(preset, max_frames=max_frames, effort=effort, mask=mask, progress=progress,
-                             workdir=workdir)  # fmt: skip
+            with self.working():
+                return self._fit(preset, max_frames=max_frames, effort=effort, mask=mask, progress=progress,
+                                 workdir=workdir)  # fmt: skip
         finally:
             self.fit_requested = False
             self.cancel.clear()
@@ -239,8 +353,10 @@ class StudioSession:
 
         worked: set[str] = set()  # stages that reported a step short of their end ran (a cached one reports 1/1)
         pace = StagePace()  # seconds per step of each stage that ran: what the next fit's estimate is made of
+        found = ResumeNote()  # what an earlier fit of the same clip and settings left: said when this one ends
 
         def report(stage: str, done: int, total: int, losses: dict[str, float]) -> None:
+            found.step(done, total)
             if done < total:
                 worked.add(stage)
             pace.report(stage, done, total)
@@ -252,12 +368,15 @@ class StudioSession:
         prepared, self.fit_config = self.prepared, config
         if self.cancel.is_set():  # pressed while the fit waited in the queue
             raise FitCancelledError("Fit cancelled before it started.")
-        output = self.folder / f"scene-{uuid.uuid4().hex[:6]}.safetensors"
+        output = self.output_folder() / f"scene-{uuid.uuid4().hex[:6]}.safetensors"
         started = time.perf_counter()
-        path = fit_video(
-            self.prepared, self.runtime.generator, config, mask=mask, output=output, workdir=workdir,
-            progress=report, log=lambda *_: None, device=self.runtime.device,
-        )  # fmt: skip
+        try:
+            path = fit_video(
+                self.prepared, self.runtime.generator, config, mask=mask, output=output, workdir=workdir,
+                progress=report, log=found.line, device=self.runtime.device,
+            )  # fmt: skip
+        finally:
+            self.fit_resumed = found.text()  # also for a fit cut short (a slice): what its start found
         scene = self.load_scene(path)
         self.scene_prepared = prepared
         if worked:
@@ -284,9 +403,14 @@ class StudioSession:
         except UserError as exc:
             reason = str(exc).replace(f"{path}: ", "").replace(str(path), path.name).replace(str(path.parent), "")
             raise StudioError(f"{path.name} could not be opened as an In-N-Out scene: {reason}") from exc
+        previous = self.scene_path
         self.scene, self.scene_path, self.ood_series, self.scene_prepared = scene, path, None, None
-        self.shown = None
+        self.shown, self.let_go = None, None
+        if previous is not None and previous != path and self.folder in previous.parents:
+            previous.unlink(missing_ok=True)  # an earlier fit's scene: the page shows one scene at a time
         self.sync_directions()
+        if self.on_scene is not None:
+            self.on_scene(self)
         return scene
 
     def sync_directions(self) -> list[str]:
@@ -322,8 +446,9 @@ class StudioSession:
             plan = standard_plan(G, demo=runtime.demo, use_clip=False)
             note = f" The CLIP edits (age, glasses, ...) were not learned: {str(exc).splitlines()[0]}"
         count = samples or default_samples(runtime.device)
-        result = learn_standard(plan.source, plan.labellers, plan.edits, samples=count, out_dir=plan.folder,
-                                progress=progress)  # fmt: skip
+        with self.working():
+            result = learn_standard(plan.source, plan.labellers, plan.edits, samples=count, out_dir=plan.folder,
+                                    progress=progress)  # fmt: skip
         record_learn_time(plan.key, runtime.device, result.seconds_per_sample)
         runtime.refresh_directions()
         self.sync_directions()
@@ -338,8 +463,14 @@ class StudioSession:
         return scene
 
     def require_scene(self) -> Scene:
+        """The page's scene; one let go for memory is opened again from its file (the page's edits and view
+        are the page's controls: nothing else is lost)."""
+        if self.scene is None and self.let_go and self.scene_path is not None and self.scene_path.is_file():
+            prepared = self.scene_prepared
+            self.load_scene(self.scene_path)
+            self.scene_prepared = prepared
         if self.scene is None:
-            raise StudioError("No fitted scene yet: run a fit (step 2) first.")
+            raise StudioError(self.let_go or "No fitted scene yet: run a fit (step 2) first.")
         return self.scene
 
     def ood_opacity_series(self) -> np.ndarray:
@@ -357,10 +488,11 @@ class StudioSession:
     def render(self, view: View, *, quality: str, drag: bool = False) -> SceneRender:
         """The edit screen's image: ``drag`` for a slider being dragged (interpolated edit planes,
         preview quality), else exact at ``quality``."""
-        scene = self.require_scene()
-        start = time.perf_counter()
-        result = scene.render(self.request(view, "preview" if drag else quality, drag=drag))
-        self.timings["drag" if drag else quality] = time.perf_counter() - start
+        with self._rendering:  # one render of a page at a time (pages render side by side)
+            scene = self.require_scene()
+            start = time.perf_counter()
+            result = scene.render(self.request(view, "preview" if drag else quality, drag=drag))
+            self.timings["drag" if drag else quality] = time.perf_counter() - start
         return result
 
     def input_crop(self, frame: int) -> np.ndarray | None:
@@ -392,12 +524,13 @@ class StudioSession:
         """The edited video; with ``every_frame`` (and the clip the scene was fitted on at hand) every source
         frame of the fitted span, the ones between fitted frames interpolated (``every_source_frame``)."""
         scene = self.require_scene()
-        out = self.folder / ("edited_video.mp4" if paste else "edited_crops.mp4")
+        out = self.output_folder() / ("edited_video.mp4" if paste else "edited_crops.mp4")
         if every_frame and self.scene_prepared is not None:
             scene = every_source_frame(scene, self.scene_prepared)
-        return export_video(
-            scene, out, self.request(view, quality), paste=paste, source=self.input, progress=progress
-        )
+        with self.working():
+            return export_video(
+                scene, out, self.request(view, quality), paste=paste, source=self.input, progress=progress
+            )
 
     def video_note(self) -> str:
         """What a video export of this scene will hold, said before the export."""
@@ -425,20 +558,23 @@ class StudioSession:
 
     def export_orbit(self, view: View, *, path: str, n_views: int, quality: str, progress=None) -> Path:
         scene = self.require_scene()
-        out = self.folder / f"orbit_frame{view.frame}.mp4"
+        out = self.output_folder() / f"orbit_frame{view.frame}.mp4"
         views = camera_path(path, n_views)  # the view count, frame and view's numbers: checked before any render
-        return export_camera_path(scene, out, view.frame, views, self.request(view, quality), progress=progress)
+        with self.working():
+            return export_camera_path(scene, out, view.frame, views, self.request(view, quality), progress=progress)
 
     def export_png(self, view: View) -> Path:
         result = self.render(view, quality="full")
-        out = self.folder / f"frame{view.frame}.png"
+        out = self.output_folder() / f"frame{view.frame}.png"
         save_image(result.image, out)
         return out
 
     def export_mesh(self, view: View, *, resolution: int = 128) -> tuple[Path, Mesh]:
         """The frame's geometry as .glb, at the density level read off the fitted density."""
         scene = self.require_scene()
-        mesh = extract_mesh(scene, view.frame, view.edits, resolution=resolution, remove_ood=view.remove_ood)
+        out = self.output_folder() / f"frame{view.frame}.glb"
+        with self.working():
+            mesh = extract_mesh(scene, view.frame, view.edits, resolution=resolution, remove_ood=view.remove_ood)
         if len(mesh.faces) == 0:
             raise StudioError("The density field has no surface at this level: nothing to export as a mesh.")
-        return write_glb(mesh, self.folder / f"frame{view.frame}.glb"), mesh
+        return write_glb(mesh, out), mesh

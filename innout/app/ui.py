@@ -18,8 +18,7 @@ What the page can be trusted with:
 from __future__ import annotations
 
 import functools
-import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gradio as gr
 
@@ -28,9 +27,9 @@ from . import api, texts
 from . import handlers as h
 from .layout import CSS, PAPER_URL, PRESET_VIEWS, THEME, Page, edit_tab, export_tab, fit_tab, input_tab, setup_panel
 from .runtime import Runtime
-from .session import StudioSession
+from .sessions import Limits, Sessions
 
-__all__ = ["CSS", "THEME", "AppConfig", "Sessions", "build_ui"]
+__all__ = ["CSS", "THEME", "AppConfig", "Limits", "Sessions", "build_ui"]
 
 COMPUTE = "compute"  # prepare, fit, exports: one at a time (each takes the whole CPU or GPU)
 RENDER = "render"  # edit-screen renders
@@ -51,52 +50,17 @@ class AppConfig:
     fit_workdir: str | None = None
     prepare_options: PrepareOptions | None = None
     allow_setup: bool = False  # offer the setup actions in the page (app.py --allow-setup, local only)
+    limits: Limits = field(default_factory=Limits)  # what a page may hold (idle release, live scenes, disk)
+    render_concurrency: int = 2  # renders at once, in their own group: never behind a fit or an export
 
-
-class Sessions:
-    """The pages open now, by Gradio's session hash: a closed page's files are removed at once, and every
-    page's when the server stops. ``runtime`` is the generator new pages get."""
-
-    def __init__(self, runtime: Runtime, tmp_root: str | None) -> None:
-        self.runtime = runtime
-        self.tmp_root = tmp_root
-        self._open: dict[str, StudioSession] = {}
-        self._lock = threading.Lock()
-
-    def open(self, request: gr.Request) -> StudioSession:
-        session = StudioSession(self.runtime, tmp_root=self.tmp_root)
-        with self._lock:
-            old = self._open.pop(request.session_hash, None)
-            self._open[request.session_hash] = session
-        if old is not None:
-            old.close()
-        return session
-
-    def for_request(self, request: gr.Request) -> StudioSession:
-        """The session of this client (an API client's calls share one, as a page's events do); opened on first use."""
-        with self._lock:
-            session = self._open.get(request.session_hash)
-        return session if session is not None else self.open(request)
-
-    def close(self, request: gr.Request) -> None:
-        with self._lock:
-            session = self._open.pop(request.session_hash, None)
-        if session is not None:
-            session.close()
-
-    def close_all(self) -> None:
-        with self._lock:
-            sessions, self._open = list(self._open.values()), {}
-        for session in sessions:
-            session.close()
-
-    def __len__(self) -> int:
-        return len(self._open)
+    def renders(self) -> dict:
+        """The queue of the renders: their own group with its own limit."""
+        return {"concurrency_id": RENDER, "concurrency_limit": self.render_concurrency}
 
 
 def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
     config = config or AppConfig()
-    sessions = Sessions(runtime, config.tmp_root)
+    sessions = Sessions(runtime, config.tmp_root, config.limits)
     with gr.Blocks(title="In-N-Out studio", delete_cache=(1800, 3600)) as demo:
         demo.studio_sessions = sessions  # for the server's clean-up at exit and for tests
         state = gr.State(None, delete_callback=lambda s: s.close() if s is not None else None)
@@ -126,7 +90,7 @@ def build_ui(runtime: Runtime, config: AppConfig | None = None) -> gr.Blocks:
         demo.unload(sessions.close)
         wire_input(page, state, config)
         wire_fit(page, state, config)
-        wire_edit(page, state)
+        wire_edit(page, state, config)
         wire_export(page, state)
         if setup is not None:
             wire_setup(page, sessions, state)
@@ -145,7 +109,7 @@ def wire_input(page: Page, state: gr.State, config: AppConfig) -> None:
         inp.world.click(world, [state, inp.ticket], page.check_outputs, **CHECK)
     if inp.example_scene is not None:
         inp.open_example.click(functools.partial(h.open_example, page), [state], [inp.status, *page.scene_outputs],
-                               concurrency_id=RENDER).then(None, js=SHOW_EDIT_STEP)  # fmt: skip
+                               **config.renders()).then(None, js=SHOW_EDIT_STEP)  # fmt: skip
     inp.ticket.change(functools.partial(h.prepare_checked, page, config), [state, inp.ticket], page.check_outputs,
                       concurrency_id=COMPUTE)  # fmt: skip
 
@@ -165,19 +129,19 @@ def wire_fit(page: Page, state: gr.State, config: AppConfig) -> None:
                             concurrency_id=COMPUTE)  # fmt: skip
 
 
-def wire_edit(page: Page, state: gr.State) -> None:
+def wire_edit(page: Page, state: gr.State, config: AppConfig) -> None:
     edit = page.edit
     outputs = [edit.image, edit.blend, edit.status]
     release_inputs = [state, edit.full_on_release, *edit.view_inputs]
     drag, release = functools.partial(h.drag_render, page), functools.partial(h.release_render, page)
     for slider in [edit.yaw, edit.pitch, edit.blend_weight, *edit.edits]:
         slider.input(drag, [state, *edit.view_inputs], outputs, trigger_mode="always_last", show_progress="hidden",
-                     concurrency_id=RENDER)  # fmt: skip
-        slider.release(release, release_inputs, outputs, trigger_mode="always_last", concurrency_id=RENDER)
+                     **config.renders())  # fmt: skip
+        slider.release(release, release_inputs, outputs, trigger_mode="always_last", **config.renders())
     edit.frame.release(functools.partial(h.frame_release, page), release_inputs, [edit.before, *outputs],
-                       concurrency_id=RENDER)  # fmt: skip
+                       **config.renders())  # fmt: skip
     for control in (edit.remove, edit.follow):
-        control.input(release, release_inputs, outputs, concurrency_id=RENDER)
+        control.input(release, release_inputs, outputs, **config.renders())
     edit.tab.select(functools.partial(h.refresh_directions, page), [state], edit.direction_outputs, **CHECK)
     edit.learn.click(functools.partial(h.learn_directions, page), [state], edit.direction_outputs,
                      concurrency_id=COMPUTE)  # fmt: skip
@@ -185,7 +149,7 @@ def wire_edit(page: Page, state: gr.State) -> None:
         # the sliders are set in the browser first, then the render reads them: what the sliders show is
         # what is rendered, however fast the buttons are pressed
         edit.view_buttons[name].click(None, None, [edit.yaw, edit.pitch], js=f"() => [{yaw_deg}, {pitch_deg}]").then(
-            release, release_inputs, outputs, concurrency_id=RENDER
+            release, release_inputs, outputs, **config.renders()
         )
 
 

@@ -15,6 +15,7 @@ BENCHMARKS = {
     "robustness": "innout.bench.robustness",
     "memory": "innout.bench.memory",
     "directions": "innout.bench.directions",
+    "studio": "innout.bench.studio",
 }
 
 

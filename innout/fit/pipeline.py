@@ -92,6 +92,11 @@ def planned_steps(cfg: FitConfig, n_frames: int) -> dict[str, float]:
     }
 
 
+# the log's words for a stage read from the cache and one resumed from its checkpoint (the studio says them back)
+CACHED = "cached"
+RESUMING = "resuming from the checkpoint"
+
+
 class FitPipeline:
     """Runs a fit of ``data`` with generator ``G`` under ``config``, caching stages in ``workdir``."""
 
@@ -149,7 +154,7 @@ class FitPipeline:
             storage.remove_orphans(folder, r"result\.safetensors|checkpoint\.pt|snapshot-\d+\.safetensors")
             checkpoint = folder / "checkpoint.pt"
             if latest_checkpoint(checkpoint) is not None:
-                self.log(f"{name}: resuming from the checkpoint in {folder}")
+                self.log(f"{name}: {RESUMING} in {folder}")
             tensors, history = compute(checkpoint)
             self.history[name] = history
             storage.save_tensors(tensors, result, {"history": json.dumps(history), "settings": settings_json})
@@ -172,7 +177,7 @@ class FitPipeline:
                 self.log(f"{name}: the cached result was damaged ({exc}); computing it again")
             return None
         self.history[name] = history
-        self.log(f"{name}: cached ({result.parent})")
+        self.log(f"{name}: {CACHED} ({result.parent})")
         if self.progress is not None:
             self.progress(name, 1, 1, {})
         return tensors
