@@ -96,6 +96,8 @@ def test_an_idle_page_lets_go_of_its_scene_and_files_and_is_told_when_it_comes_b
     assert idle.scene is None and not idle.folder.exists() and used.scene is not None and used.folder.is_dir()
     with pytest.raises(StudioError, match="idle for over 30 minutes"):
         idle.render(View(), quality="preview")
+    with pytest.raises(StudioError, match="idle for over 30 minutes"):  # Fit says why there is no clip either
+        idle.request_fit()
     idle.load_scene(scene_file)  # opened again: the page works as before
     assert idle.export_png(View()).is_file()
     assert sessions.release_idle(now=later + 31 * 60) == 2  # both idle now

@@ -105,12 +105,12 @@ def wire_api(demo: gr.Blocks, page: Page, sessions, config) -> None:
 
         @gpu(duration=30)
         def work() -> gr.FileData:
-            session.sync_directions()
-            out = session.output_folder() / f"api_render_{frame}.png"
             from ..images import save_image
 
-            save_image(session.render(_view(frame, yaw, pitch, remove, blend, edits), quality=quality).image, out,
-                       fast=True)  # fmt: skip
+            session.sync_directions()
+            image = session.render(_view(frame, yaw, pitch, remove, blend, edits), quality=quality).image
+            out = session.output_folder() / f"api_render_{frame}.png"
+            save_image(image, out, fast=True)
             return gr.FileData(path=str(out), orig_name=out.name)
 
         return _answer(work)

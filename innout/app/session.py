@@ -307,7 +307,8 @@ class StudioSession:
         """Arm a fit of the prepared input (before it waits in the queue): a Cancel from now on stops it,
         even before it starts. Returns the input's path."""
         if self.input is None or self.prepared is None:
-            raise StudioError("Prepare an input first (step 1).")
+            idle = self.let_go if self.let_go and self.scene_path is None else None  # released with its files
+            raise StudioError(idle or "Prepare an input first (step 1).")
         self.cancel.clear()
         self.fit_requested = True
         return self.input

@@ -16,7 +16,8 @@ each a page of its own (its own session), opening the pre-fitted example (``/ope
 - ``studio/vanished``: a client that sends a render and disconnects at once, while another renders: the other's
   latency.
 
-The server's memory is its resident set (VmRSS of the app's process), sampled twice a second.
+The server's memory is its resident set (VmRSS of the app's process), sampled twice a second; "after" figures are
+taken ``SETTLE_S`` after the work, once the app has handed freed memory back (it does every 5 s).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .processes import REPO, MeasurementError
+
+SETTLE_S = 8.0  # more than the app's TRIM_EVERY_S: freed memory is handed back every 5 s
 
 
 def rss_mb(pid: int) -> float:
@@ -224,11 +227,13 @@ def burst(server: Server, memory: MemorySampler, pages: int, renders: int, n_fra
 
     at_once(work, pages)
     latencies = [s for c in clients for s in c.latencies]
+    seconds, at_end = time.monotonic() - start, memory.mark()
+    time.sleep(SETTLE_S)  # the pages still open: what they hold once the server has handed freed memory back
     peak, after = memory.peak_since(start), memory.mark()
     for c in clients:
         c.close()
     return {
-        "pages": pages, "renders_each": renders, "renders": len(latencies), "seconds": time.monotonic() - start,
+        "pages": pages, "renders_each": renders, "renders": len(latencies), "seconds": seconds, "rss_at_end_mb": at_end,
         "median_s": statistics.median(latencies) if latencies else None, "p95_s": percentile(latencies, 0.95),
         "errors": [e for c in clients for e in c.errors], "rss_before_mb": before, "rss_peak_mb": peak,
         "rss_after_mb": after, "rss_growth_mb": after - before,
@@ -255,16 +260,36 @@ def soak(server: Server, memory: MemorySampler, pages: int, minutes: float, n_fr
     at_once(work, pages)
     for c in clients:
         c.close()
-    warm = per_100[0]["rss_mb"] if per_100 else None
     return {
         "pages": pages, "minutes": minutes, "renders": count[0], "rss_every_100": per_100,
-        "growth_after_warmup_mb": (per_100[-1]["rss_mb"] - warm) if per_100 else None,
+        **growth_after_warmup([m["minutes"] for m in per_100], [m["rss_mb"] for m in per_100]),
         "errors": [e for c in clients for e in c.errors],
     }  # fmt: skip
 
 
+def growth_after_warmup(minutes: list[float], rss: list[float]) -> dict:
+    """The memory's drift over a soak, past its first 100 renders (the warm-up): the mean of the last tenth of the
+    samples minus that of the first tenth, and the least-squares trend over the span. One sample against another
+    would measure the render buffers alive at that moment (about +-100 MB on the faces demo), not a drift."""
+    x, y = minutes[1:], rss[1:]
+    if len(y) < 2:
+        return {"growth_after_warmup_mb": None, "trend_after_warmup_mb": None}
+    k = max(1, len(y) // 10)
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    spread = sum((a - mx) ** 2 for a in x)
+    slope = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / spread if spread else 0.0
+    return {"growth_after_warmup_mb": sum(y[-k:]) / k - sum(y[:k]) / k, "trend_after_warmup_mb": slope * (x[-1] - x[0])}
+
+
+def settled(server: Server) -> int:
+    """The session folders once the pages closed before are gone (a closed client is seen within a heartbeat, 15 s)."""
+    wait_for(lambda: not server.session_folders(), 60)
+    return len(server.session_folders())
+
+
 def open_close(server: Server, memory: MemorySampler, total: int, at_a_time: int, downloads: Path) -> dict:
-    folders_before, before = len(server.session_folders()), memory.mark()
+    folders_before = settled(server)
+    before = memory.mark()
     errors: list[str] = []
     for wave in range(0, total, at_a_time):
         size = min(at_a_time, total - wave)
@@ -278,7 +303,7 @@ def open_close(server: Server, memory: MemorySampler, total: int, at_a_time: int
         at_once(work, size)
         errors += [e for c in clients for e in c.errors]
     wait_for(lambda: len(server.session_folders()) <= folders_before, 60)
-    time.sleep(2)
+    time.sleep(SETTLE_S)
     after = memory.mark()
     folders_after = len(server.session_folders())
     return {"pages": total, "rss_before_mb": before, "rss_after_mb": after, "rss_growth_mb": after - before,
@@ -286,14 +311,15 @@ def open_close(server: Server, memory: MemorySampler, total: int, at_a_time: int
 
 
 def abandoned(server: Server, memory: MemorySampler, count: int, idle_minutes: float, downloads: Path) -> dict:
-    folders_before, before = len(server.session_folders()), memory.mark()
+    folders_before = settled(server)
+    before = memory.mark()
     clients = [Page(server.url, downloads) for _ in range(count)]
     for c in clients:
         n = c.open_example()
         c.render(random_views(5000, 1, n))
     holding, folders_holding = memory.mark(), len(server.session_folders())
     wait_for(lambda: len(server.session_folders()) <= folders_before, idle_minutes * 60 + 120, every_s=5)
-    time.sleep(2)
+    time.sleep(SETTLE_S)
     after = memory.mark()
     late = clients[0].call("/render")  # an abandoned page that comes back: told to reopen, nothing crashes
     told = clients[0].errors[-1] if late is None and clients[0].errors else ""
@@ -356,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.minutes > 0:
                 s = report["soak"] = soak(server, memory, args.pages, args.minutes, n_frames, downloads)
                 print(f"studio/soak pages={args.pages} minutes={args.minutes:g} renders={s['renders']} "
-                      f"growth-after-warmup={s['growth_after_warmup_mb']} MB errors={len(s['errors'])}", flush=True)
+                      f"growth-after-warmup={s['growth_after_warmup_mb']:+.0f} MB (trend "
+                      f"{s['trend_after_warmup_mb']:+.0f} MB) errors={len(s['errors'])}", flush=True)  # fmt: skip
             if args.open_close > 0:
                 o = report["pages"] = open_close(server, memory, args.open_close, args.pages, downloads)
                 print(f"studio/pages opened-closed={args.open_close} rss {o['rss_before_mb']:.0f}->"
