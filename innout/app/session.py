@@ -35,6 +35,7 @@ from ..preprocess import InputError, PreparedVideo, PrepareOptions, prepare
 from ..preprocess.media import probe_video
 from ..preprocess.prepared import display_name
 from ..scene import RenderRequest, Scene, SceneRender
+from .cores import RENDER_CORES
 from .fit_times import StagePace, estimate_text, record_fit
 from .runtime import Runtime
 
@@ -489,10 +490,11 @@ class StudioSession:
     def render(self, view: View, *, quality: str, drag: bool = False) -> SceneRender:
         """The edit screen's image: ``drag`` for a slider being dragged (interpolated edit planes,
         preview quality), else exact at ``quality``."""
-        with self._rendering:  # one render of a page at a time (pages render side by side)
+        with self._rendering:  # one render of a page at a time (pages render side by side, sharing the cores)
             scene = self.require_scene()
             start = time.perf_counter()
-            result = scene.render(self.request(view, "preview" if drag else quality, drag=drag))
+            with RENDER_CORES.share():
+                result = scene.render(self.request(view, "preview" if drag else quality, drag=drag))
             self.timings["drag" if drag else quality] = time.perf_counter() - start
         return result
 

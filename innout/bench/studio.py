@@ -52,6 +52,15 @@ def rss_mb(pid: int) -> float:
     raise MeasurementError(f"no VmRSS for process {pid}")
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of process ``pid`` so far (None: this process, the clients)."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class MemorySampler:
     """The server's resident memory, sampled in a thread: ``mark()`` returns now's figure, ``peak_since(t)``."""
 
@@ -220,6 +229,7 @@ def alone(server: Server, renders: int, downloads: Path) -> dict:
 def burst(server: Server, memory: MemorySampler, pages: int, renders: int, n_frames: int, downloads: Path) -> dict:
     before, start = memory.mark(), time.monotonic()
     clients = [Page(server.url, downloads) for _ in range(pages)]
+    cpu = cpu_seconds(server.proc.pid), cpu_seconds()
 
     def work(i: int) -> None:
         clients[i].open_example()
@@ -228,12 +238,14 @@ def burst(server: Server, memory: MemorySampler, pages: int, renders: int, n_fra
     at_once(work, pages)
     latencies = [s for c in clients for s in c.latencies]
     seconds, at_end = time.monotonic() - start, memory.mark()
+    server_cpu, clients_cpu = cpu_seconds(server.proc.pid) - cpu[0], cpu_seconds() - cpu[1]
     time.sleep(SETTLE_S)  # the pages still open: what they hold once the server has handed freed memory back
     peak, after = memory.peak_since(start), memory.mark()
     for c in clients:
         c.close()
     return {
         "pages": pages, "renders_each": renders, "renders": len(latencies), "seconds": seconds, "rss_at_end_mb": at_end,
+        "server_cpu_s": server_cpu, "clients_cpu_s": clients_cpu,
         "median_s": statistics.median(latencies) if latencies else None, "p95_s": percentile(latencies, 0.95),
         "errors": [e for c in clients for e in c.errors], "rss_before_mb": before, "rss_peak_mb": peak,
         "rss_after_mb": after, "rss_growth_mb": after - before,
@@ -371,11 +383,13 @@ def main(argv: list[str] | None = None) -> int:
             n_frames = one["n_frames"]
             b = report["burst"] = burst(server, memory, args.pages, args.renders, n_frames, downloads)
             ratio = b["p95_s"] / one["median_s"] if one["median_s"] else float("nan")
+            n = max(b["renders"], 1)
             b["p95_over_alone_median"] = ratio
             print(f"studio/burst pages={args.pages} renders={b['renders']} median={b['median_s']:.3f}s "
                   f"p95={b['p95_s']:.3f}s p95/alone-median={ratio:.2f} errors={len(b['errors'])} "
                   f"rss {b['rss_before_mb']:.0f}->{b['rss_peak_mb']:.0f} (peak)->{b['rss_after_mb']:.0f} MB "
-                  f"growth={b['rss_growth_mb']:+.0f} MB", flush=True)  # fmt: skip
+                  f"growth={b['rss_growth_mb']:+.0f} MB; cpu per render: server {b['server_cpu_s'] / n:.3f}s, "
+                  f"clients {b['clients_cpu_s'] / n:.3f}s", flush=True)  # fmt: skip
             v = report["vanished"] = vanished(server, 10, n_frames, downloads)
             print(f"studio/vanished renders=10 median={v['median_s']:.3f}s p95={v['p95_s']:.3f}s "
                   f"errors={len(v['errors'])}", flush=True)  # fmt: skip
