@@ -27,8 +27,7 @@ from ..export import camera_path, export_camera_path, export_video, extract_mesh
 from ..export.dense import every_source_frame
 from ..export.mesh import Mesh
 from ..export.video import frame_spacing
-from ..fit import FitConfig, fit_video, get_preset, planned_steps, scaled
-from ..fit.pipeline import CACHED, RESUMING
+from ..fit import CACHED, RESUMING, FitConfig, fit_video, get_preset, planned_steps, scaled
 from ..frames import IMAGE_SUFFIXES
 from ..images import save_image
 from ..preprocess import InputError, PreparedVideo, PrepareOptions, prepare

@@ -9,13 +9,15 @@ from ..settings import SettingError, apply_overrides
 from .budget import FitUnfinished, time_budget
 from .config import FitConfig
 from .masks import MaskError, read_mask
-from .pipeline import METHODS, planned_stages, planned_steps
+from .pipeline import CACHED, METHODS, RESUMING, planned_stages, planned_steps
 from .presets import PRESETS, get_preset, scaled
 from .run import fit_video, scene_source
 
 __all__ = [
+    "CACHED",
     "METHODS",
     "PRESETS",
+    "RESUMING",
     "FitConfig",
     "FitUnfinished",
     "MaskError",
