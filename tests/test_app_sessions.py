@@ -45,6 +45,7 @@ def test_a_closed_page_lets_go_of_its_scene_and_files_and_says_so(tiny_generator
     assert a.scene is None and not a.folder.exists() and len(sessions) == 0
     with pytest.raises(StudioError, match="closed"):
         a.touch()
+    assert a.cancel.is_set()  # a fit the page left running stops at its next step
     assert CLOSED.startswith("This page was closed")
     sessions.close_all()
 

@@ -191,6 +191,7 @@ class StudioSession:
         """Let go of everything and remove the session's files (when the page is closed, when the server stops).
         Gradio keeps a closed page's state for an hour: what it holds must not be the scene."""
         self.closed = True
+        self.cancel.set()  # a fit of a closed page stops at its next step (its checkpoints stay for a later resume)
         self.release(CLOSED, files=True)
 
     def touch(self) -> None:

@@ -7,8 +7,8 @@ each a page of its own (its own session), opening the pre-fitted example (``/ope
 - ``studio/alone``: one client, ``--renders`` renders: latency median and p95 (the anchor of the burst);
 - ``studio/burst``: ``--pages`` clients at once, ``--renders`` each: latency median / p95, p95 over the alone
   median, errors, the server's resident memory before, at its peak and after;
-- ``studio/soak`` (``--minutes T``): ``--pages`` clients rendering for T minutes; memory every 100 renders and its
-  growth after the warm-up (the first 100);
+- ``studio/soak`` (``--minutes T``): ``--pages`` clients rendering for T minutes; memory every 100 renders, its
+  growth after the warm-up (the soak's first tenth) and the lowest memory of each minute;
 - ``studio/pages``: ``--open-close K`` pages opened (example + one render) and closed, ``--pages`` at a time: memory
   and the pages' folders before and after;
 - ``studio/abandoned`` (``--abandoned V``): V pages that open the example and are never used nor closed; after the
@@ -272,25 +272,40 @@ def soak(server: Server, memory: MemorySampler, pages: int, minutes: float, n_fr
     at_once(work, pages)
     for c in clients:
         c.close()
+    floors = floors_by_minute(memory.samples, started)
     return {
         "pages": pages, "minutes": minutes, "renders": count[0], "rss_every_100": per_100,
         **growth_after_warmup([m["minutes"] for m in per_100], [m["rss_mb"] for m in per_100]),
+        "floor_by_minute_mb": floors,
         "errors": [e for c in clients for e in c.errors],
     }  # fmt: skip
 
 
 def growth_after_warmup(minutes: list[float], rss: list[float]) -> dict:
-    """The memory's drift over a soak, past its first 100 renders (the warm-up): the mean of the last tenth of the
-    samples minus that of the first tenth, and the least-squares trend over the span. One sample against another
-    would measure the render buffers alive at that moment (about +-100 MB on the faces demo), not a drift."""
-    x, y = minutes[1:], rss[1:]
-    if len(y) < 2:
+    """The memory's drift over a soak after its warm-up (its first tenth: the pages' plane caches fill over minutes,
+    not over the first renders): the mean of the last tenth of the samples minus that of the first tenth, and the
+    least-squares trend over the span. One sample against another would measure the render buffers alive at that
+    moment (a standard deviation of about 65 MB on the faces demo), not a drift."""
+    if len(minutes) < 4:
         return {"growth_after_warmup_mb": None, "trend_after_warmup_mb": None}
+    after = [(t, mb) for t, mb in zip(minutes, rss, strict=True) if t >= minutes[-1] / 10]
+    x, y = [t for t, _ in after], [mb for _, mb in after]
     k = max(1, len(y) // 10)
     mx, my = sum(x) / len(x), sum(y) / len(y)
     spread = sum((a - mx) ** 2 for a in x)
     slope = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / spread if spread else 0.0
     return {"growth_after_warmup_mb": sum(y[-k:]) / k - sum(y[:k]) / k, "trend_after_warmup_mb": slope * (x[-1] - x[0])}
+
+
+def floors_by_minute(samples: list[tuple[float, float]], start: float) -> list[float]:
+    """The lowest resident memory of each minute since ``start`` (the sampler's readings, twice a second): what the
+    server keeps between renders, without the buffers of the renders running at that moment."""
+    floors: dict[int, float] = {}
+    for t, mb in samples:
+        if t >= start:
+            minute = int((t - start) // 60)
+            floors[minute] = min(mb, floors.get(minute, mb))
+    return [floors[m] for m in sorted(floors)]
 
 
 def settled(server: Server) -> int:
@@ -397,7 +412,9 @@ def main(argv: list[str] | None = None) -> int:
                 s = report["soak"] = soak(server, memory, args.pages, args.minutes, n_frames, downloads)
                 print(f"studio/soak pages={args.pages} minutes={args.minutes:g} renders={s['renders']} "
                       f"growth-after-warmup={s['growth_after_warmup_mb']:+.0f} MB (trend "
-                      f"{s['trend_after_warmup_mb']:+.0f} MB) errors={len(s['errors'])}", flush=True)  # fmt: skip
+                      f"{s['trend_after_warmup_mb']:+.0f} MB; floor per minute "
+                      f"{' '.join(f'{mb:.0f}' for mb in s['floor_by_minute_mb'])} MB) errors={len(s['errors'])}",
+                      flush=True)  # fmt: skip
             if args.open_close > 0:
                 o = report["pages"] = open_close(server, memory, args.open_close, args.pages, downloads)
                 print(f"studio/pages opened-closed={args.open_close} rss {o['rss_before_mb']:.0f}->"
