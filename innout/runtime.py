@@ -93,16 +93,25 @@ class set_precision:  # noqa: N801 - used like a function, as torch's own contex
         self._put(self._saved)
 
 
+def process_memory_mb(field: str, pid: int | str = "self") -> float | None:
+    """A memory figure of process ``pid`` from /proc/<pid>/status (``VmRSS`` now, ``VmHWM`` its peak), in MB; None
+    where there is no such file or field (not Linux, a process that is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def peak_memory_mb() -> float:
     """This process's peak resident memory in MB since it started (or exec'd). Linux's ``ru_maxrss`` is not
     that: a child keeps its parent's high-water mark across fork and exec, so a small process started from a
     4 GB test runner reports 4 GB. ``VmHWM`` in /proc/self/status belongs to the process's own memory map."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    peak = process_memory_mb("VmHWM")
+    if peak is not None:
+        return peak
     import resource
 
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -39,6 +40,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..runtime import process_memory_mb
 from .processes import REPO, MeasurementError
 
 SETTLE_S = 8.0  # more than the app's TRIM_EVERY_S: freed memory is handed back every 5 s
@@ -46,10 +48,10 @@ SETTLE_S = 8.0  # more than the app's TRIM_EVERY_S: freed memory is handed back 
 
 def rss_mb(pid: int) -> float:
     """Resident memory of process ``pid`` now, in MB (VmRSS)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise MeasurementError(f"no VmRSS for process {pid}")
+    mb = process_memory_mb("VmRSS", pid)
+    if mb is None:
+        raise MeasurementError(f"no VmRSS for process {pid}")
+    return mb
 
 
 def cpu_seconds(pid: int | None = None) -> float:
@@ -73,7 +75,7 @@ class MemorySampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            with contextlib.suppress(OSError, MeasurementError):
+            with contextlib.suppress(MeasurementError):
                 self.samples.append((time.monotonic(), rss_mb(self.pid)))
             self._stop.wait(self.every_s)
 
@@ -180,11 +182,9 @@ class Page:
         return int(found.group(1)) if found else 1
 
     def render(self, views: list[dict], until: float | None = None, on_render=None) -> None:
-        for i, view in enumerate(views if until is None else iter(int, 1)):
-            if until is not None:
-                if time.monotonic() >= until:
-                    return
-                view = views[i % len(views)]
+        for view in views if until is None else itertools.cycle(views):  # with ``until``: round and round
+            if until is not None and time.monotonic() >= until:
+                return
             self.call("/render", **view)
             if on_render is not None:
                 on_render()
