@@ -313,6 +313,27 @@ def test_the_joint_loss_weighs_the_blend_terms_by_that_schedule(tiny_generator):
         assert row["loss"] == pytest.approx(total, rel=1e-5), (share, row)
 
 
+def test_the_area_term_limited_to_the_planes_leaves_the_decoder_and_codes_to_the_other_terms(tiny_generator):
+    """``area_reach``: with every other term off, one step of the area term moves the OOD decoder and the frames'
+    codes with 'all' (the official: through the shared decoder, everywhere at once) and leaves them exactly where
+    they began with 'planes', which still moves the tri-plane."""
+    from innout.fit.joint import make_ood_field
+    from innout.fit.presets import get_preset
+
+    only_area = {"lambda_l2": 0.0, "lambda_entropy": 0.0, "latent_lr": 0.0, "lambda_guide": 0.0, "cano_reinit": 0.0}
+    cfg = get_preset("preview").joint
+    cfg.ood_resolution = 16  # as _tiny_joint's
+    began = make_ood_field(2, cfg, seed=0)  # the stage's start (its seed is 0)
+    moved = {}
+    for reach in ("all", "planes"):
+        fitted, _ = _tiny_joint(tiny_generator, 1, {**only_area, "area_reach": reach})
+        assert fitted.history[0]["area"] > 0
+        moved[reach] = {name: not torch.equal(value, began.state_dict()[name])
+                        for name, value in fitted.ood.state_dict().items()}  # fmt: skip
+    assert all(moved["all"].values()), moved["all"]
+    assert moved["planes"] == {name: name == "triplanes" for name in moved["planes"]}, moved["planes"]
+
+
 def test_a_moving_field_is_the_shared_field_translated_by_each_frames_offset():
     """``OODField(motion=True)``: frame t's field at x is the field at x - d_t; without motion there is no offset
     tensor (scenes written before motion existed load as they are)."""

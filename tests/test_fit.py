@@ -434,6 +434,19 @@ def test_the_area_allowance_penalises_only_each_images_coverage_beyond_it():
     assert float(blend_area(blend, coarse=1, allowance=torch.tensor([0.5, 0.1]))) == pytest.approx(0.0625 / 2)
 
 
+def test_a_limited_term_trains_only_the_tensors_it_is_limited_to_and_the_rest_train_everything():
+    from innout.fit.losses import backward_weighted
+
+    a, b = torch.nn.Parameter(torch.tensor(2.0)), torch.nn.Parameter(torch.tensor(3.0))
+    # x = a b (weight 1) trains a and b; y = (a b)^2 (weight 2) is limited to a: d/da 2 (a b)^2 = 4 a b^2 = 72
+    result = backward_weighted({"x": (1.0, a * b), "y": (2.0, (a * b) ** 2)}, (("y",), [a]))
+    assert float(a.grad) == 3.0 + 72.0 and float(b.grad) == 2.0
+    assert result == {"loss": 6.0 + 72.0, "x": 6.0, "y": 36.0}
+    a.grad = b.grad = None
+    backward_weighted({"x": (1.0, a * b), "y": (2.0, (a * b) ** 2)})  # unlimited: both terms train both
+    assert float(a.grad) == 75.0 and float(b.grad) == 2.0 + 4 * 2.0**2 * 3.0
+
+
 def test_the_largest_blend_cross_entropy_on_hand_computed_numbers():
     from innout.fit.losses import largest_blend_cross_entropy
 

@@ -103,6 +103,7 @@ AREA_ALLOWANCES = ("none", "masks", "guess")  # what the joint stage's area term
 BLEND_SPANS = ("shell", "front", "ray")  # where the OOD head start puts b = 1 on a masked ray (fit/bootstrap.py)
 OOD_MOTIONS = ("none", "translation", "auto")  # how the OOD field may move from frame to frame (scene/ood_field.py)
 EMPTY_SPANS = ("front", "everywhere")  # where the OOD head start teaches the field to be empty (fit/bootstrap.py)
+AREA_REACHES = ("all", "planes")  # which OOD parameters the area term trains (fit/joint.py)
 
 
 @dataclass
@@ -155,11 +156,16 @@ class JointConfig(Settings):
         2.0, Number(Range(0, 100, lo_open=True)), help="the skew in the entropy H(b ** skew); 2 as the official code"
     )
     lambda_area: float = setting(1.0, WEIGHT, help="weight of the blend area term (each ray's largest b costs); 0: off")
+    area_reach: str = setting(
+        "planes",
+        Choice(AREA_REACHES),
+        help="beyond the paper: what the area term trains: 'planes' (the OOD tri-plane only) or 'all' (paper)",
+    )
     blend_warmup: float = setting(
-        0.5, SHARE, help="beyond the paper: share of the steps with entropy and area off; 0: on from the start (paper)"
+        0.0, SHARE, help="beyond the paper: share of the steps with entropy and area off; 0: on from the start (paper)"
     )
     blend_ramp: float = setting(
-        0.5,
+        0.0,
         SHARE,
         help="beyond the paper: share of the steps over which they then rise to full; 0: full at once (paper)",
     )

@@ -244,7 +244,10 @@ def joint_fit(
                 terms["guide"] = (share * cfg.lambda_guide, l2_inside)
             if cfg.lambda_guide_blend:
                 terms["guide_blend"] = (share * cfg.lambda_guide_blend, largest_blend_cross_entropy(out.blend, mask))
-        result = backward_weighted(terms)
+        # 'planes': the area term shrinks b where it acts, through the tri-plane, not everywhere at once through the
+        # shared decoder and the frame's code, which took the object with it (docs/settings.md, area_reach)
+        limited = (("area",), [ood.triplanes]) if cfg.area_reach == "planes" else None
+        result = backward_weighted(terms, limited)
         result["ood_opacity"] = float(out.ood_opacity.detach().mean())
         return result
 

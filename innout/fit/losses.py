@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -112,9 +114,27 @@ def largest_blend_cross_entropy(blend: torch.Tensor, mask: torch.Tensor) -> torc
     return F.binary_cross_entropy(largest, mask.flatten(1).to(largest.dtype))
 
 
-def backward_weighted(terms: dict[str, tuple[float, torch.Tensor]]) -> dict[str, float]:
+def backward_weighted(
+    terms: dict[str, tuple[float, torch.Tensor]],
+    limited: tuple[Collection[str], Sequence[torch.Tensor]] | None = None,
+) -> dict[str, float]:
     """Back-propagate sum(weight * term) over ``{name: (weight, term)}`` (zero weights left out) and return
-    the total and every term as floats, for the loss history."""
+    the total and every term as floats, for the loss history. ``limited`` = (names, tensors): the gradient of
+    those terms reaches only those tensors (added to their ``.grad``), not every parameter they depend on."""
     loss = sum(weight * value for weight, value in terms.values() if weight)
-    loss.backward()
+    if limited is None:
+        loss.backward()
+        return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, (_, v) in terms.items()}}
+    names, reached = limited
+    kept = sum(weight * value for name, (weight, value) in terms.items() if weight and name in names)
+    if isinstance(kept, torch.Tensor) and kept.requires_grad:
+        grads = torch.autograd.grad(kept, list(reached), retain_graph=True, allow_unused=True)
+    else:
+        grads = ()
+    free = sum(weight * value for name, (weight, value) in terms.items() if weight and name not in names)
+    if isinstance(free, torch.Tensor) and free.requires_grad:
+        free.backward()
+    for tensor, grad in zip(reached, grads, strict=False):
+        if grad is not None:
+            tensor.grad = grad if tensor.grad is None else tensor.grad + grad
     return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, (_, v) in terms.items()}}
