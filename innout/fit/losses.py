@@ -124,17 +124,23 @@ def backward_weighted(
     loss = sum(weight * value for weight, value in terms.values() if weight)
     if limited is None:
         loss.backward()
-        return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, (_, v) in terms.items()}}
-    names, reached = limited
+    else:
+        _backward_limited(terms, *limited)
+    return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, (_, v) in terms.items()}}
+
+
+def _backward_limited(
+    terms: dict[str, tuple[float, torch.Tensor]], names: Collection[str], reached: Sequence[torch.Tensor]
+) -> None:
+    """The named terms' gradient into ``reached`` only (taken first, keeping the graph), then every other term's
+    into everything."""
     kept = sum(weight * value for name, (weight, value) in terms.items() if weight and name in names)
+    grads = ()
     if isinstance(kept, torch.Tensor) and kept.requires_grad:
         grads = torch.autograd.grad(kept, list(reached), retain_graph=True, allow_unused=True)
-    else:
-        grads = ()
     free = sum(weight * value for name, (weight, value) in terms.items() if weight and name not in names)
     if isinstance(free, torch.Tensor) and free.requires_grad:
         free.backward()
     for tensor, grad in zip(reached, grads, strict=False):
         if grad is not None:
             tensor.grad = grad if tensor.grad is None else tensor.grad + grad
-    return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, (_, v) in terms.items()}}
