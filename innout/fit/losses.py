@@ -121,24 +121,25 @@ def backward_weighted(
     """Back-propagate sum(weight * term) over ``{name: (weight, term)}`` (zero weights left out) and return
     the total and every term as floats, for the loss history. ``limited`` = (names, tensors): the gradient of
     those terms reaches only those tensors (added to their ``.grad``), not every parameter they depend on."""
-    loss = sum(weight * value for weight, value in terms.values() if weight)
+    weighted = {name: weight * value for name, (weight, value) in terms.items() if weight}
+    loss = sum(weighted.values())
     if limited is None:
         loss.backward()
     else:
-        _backward_limited(terms, *limited)
+        _backward_limited(weighted, *limited)
     return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, (_, v) in terms.items()}}
 
 
 def _backward_limited(
-    terms: dict[str, tuple[float, torch.Tensor]], names: Collection[str], reached: Sequence[torch.Tensor]
+    weighted: dict[str, torch.Tensor], names: Collection[str], reached: Sequence[torch.Tensor]
 ) -> None:
-    """The named terms' gradient into ``reached`` only (taken first, keeping the graph), then every other term's
-    into everything."""
-    kept = sum(weight * value for name, (weight, value) in terms.items() if weight and name in names)
+    """The named weighted terms' gradient into ``reached`` only (taken first, keeping the graph), then every other
+    term's into everything."""
+    kept = sum(value for name, value in weighted.items() if name in names)
     grads = ()
     if isinstance(kept, torch.Tensor) and kept.requires_grad:
         grads = torch.autograd.grad(kept, list(reached), retain_graph=True, allow_unused=True)
-    free = sum(weight * value for name, (weight, value) in terms.items() if weight and name not in names)
+    free = sum(value for name, value in weighted.items() if name not in names)
     if isinstance(free, torch.Tensor) and free.requires_grad:
         free.backward()
     for tensor, grad in zip(reached, grads, strict=False):
