@@ -3,6 +3,8 @@ that puts the field where they say."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -320,9 +322,10 @@ def test_the_area_term_limited_to_the_planes_leaves_the_decoder_and_codes_to_the
     from innout.fit.joint import make_ood_field
     from innout.fit.presets import get_preset
 
-    only_area = {"lambda_l2": 0.0, "lambda_entropy": 0.0, "latent_lr": 0.0, "lambda_guide": 0.0, "cano_reinit": 0.0}
+    only_area = {"lambda_l2": 0.0, "lambda_entropy": 0.0, "latent_lr": 0.0, "lambda_guide": 0.0, "cano_reinit": 0.0,
+                 "ood_motion": "none"}  # fmt: skip
     cfg = get_preset("preview").joint
-    cfg.ood_resolution = 16  # as _tiny_joint's
+    cfg.ood_resolution, cfg.ood_motion = 16, "none"  # as _tiny_joint's
     began = make_ood_field(2, cfg, seed=0)  # the stage's start (its seed is 0)
     moved = {}
     for reach in ("all", "planes"):
@@ -373,7 +376,7 @@ def test_with_motion_the_head_start_begins_at_the_centroid_offsets_and_the_joint
     result, _ = _tiny_joint(tiny_generator, 3, {"ood_motion": "translation", "bootstrap_steps": 2})
     assert result.ood.motion and result.ood.offsets.shape == (2, 3)
     assert float(result.ood.offsets.abs().max()) > 0
-    plain, _ = _tiny_joint(tiny_generator, 3, {"bootstrap_steps": 2})
+    plain, _ = _tiny_joint(tiny_generator, 3, {"ood_motion": "none", "bootstrap_steps": 2})
     assert not plain.ood.motion
 
 
@@ -401,33 +404,92 @@ def test_the_empty_span_everywhere_teaches_an_empty_density_off_the_shell_and_ke
         bootstrap_ood(OODField(1, resolution=8), guess, cameras, rendering, steps=1, lr=1e-2, empty_span="nowhere")
 
 
-def test_auto_motion_moves_the_field_only_when_the_guessed_object_moves_by_more_than_its_size():
-    """``object_moves``: a 6 x 6 blob of points (RMS radius 2.42 pixels) whose centroid shifts by 4 pixels a frame
-    moves; one that shifts by 1 (what a change of view does to an object fixed to the head) does not."""
-    from innout.fit.bootstrap import MOTION_RATIO, object_moves
+def _a_disc_on_a_wall(centres_x: list[float], object_depth: float | None = None, stand_off: float = 0.0):
+    """Three orbit views (yaw -0.4, 0, +0.4 rad about frontal) of a wall z = 0.1 (the head) with a disc of radius
+    0.15 at (x, 0, 0.1 + ``stand_off``) per frame, facing the cameras; far from the wall the rays see the background
+    at depth 3.3. The guess's depths are the wall's (the inversion's surface), or ``object_depth`` on the disc's
+    pixels (a card reaching past the face). Returns the guess, rays and cameras."""
+    res = 32
+    cams = orbit_label(torch.tensor([math.pi / 2 - 0.4, math.pi / 2, math.pi / 2 + 0.4]), math.pi / 2)
+    origins, directions = camera_rays(cams, res)
+    to_wall = (0.1 - origins[..., 2]) / directions[..., 2]
+    hit = origins + to_wall[..., None] * directions
+    on_head = hit[..., :2].abs().amax(-1) < 0.5
+    depths = torch.where(on_head, to_wall, torch.full_like(to_wall, 3.3))
+    to_disc = (0.1 + stand_off - origins[..., 2]) / directions[..., 2]
+    on_disc = origins + to_disc[..., None] * directions
+    disc = torch.stack([(on_disc[t, :, :2] - torch.tensor([x, 0.0])).norm(dim=-1) < 0.15
+                        for t, x in enumerate(centres_x)])  # fmt: skip
+    if object_depth is not None:
+        depths = torch.where(disc, torch.full_like(depths, object_depth), depths)
+    guess = FirstGuess(disc.reshape(3, 1, res, res), depths.reshape(3, 1, res, res), torch.zeros(3, 3, res, res))
+    return guess, origins, directions, cams
 
-    n, res = 3, 16
-    origins = torch.zeros(n, res * res, 3)
-    ys, xs = torch.meshgrid(torch.arange(res, dtype=torch.float32), torch.arange(res, dtype=torch.float32),
-                            indexing="ij")  # fmt: skip
-    # depth 1 along each ray is the point (x, y, 1)
-    directions = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(1, -1, 3).expand(n, -1, -1)
 
-    def guess(shift: int) -> FirstGuess:
-        masks = torch.zeros(n, 1, res, res, dtype=torch.bool)
-        for t in range(n):
-            masks[t, 0, 2:8, t * shift : t * shift + 6] = True
-        return FirstGuess(masks, torch.ones(n, 1, res, res), torch.zeros(n, 3, res, res))
+def test_auto_motion_turns_on_for_an_object_that_moves_against_the_head_and_not_for_one_fixed_to_it():
+    """``object_moves`` in the image plane: a disc fixed on the wall moves across the image as the view turns, but
+    exactly as the wall carries it (ratio ~0); one that slides 0.3 a frame across the wall moves against it (its
+    image radius is about 0.15, so 0.3 is about two radii). Depths of the background on the disc's pixels (a card
+    past the face) neither hide the motion nor invent one."""
+    from innout.fit.bootstrap import MOTION_RATIO, motion_ratio, object_moves
 
-    assert MOTION_RATIO == 1.0
-    assert object_moves(guess(4), origins, directions)  # offsets -4, 0, 4 against a radius of 2.42
-    assert not object_moves(guess(1), origins, directions)  # offsets -1, 0, 1
-    nothing = torch.zeros(n, 1, res, res, dtype=torch.bool)
-    empty = FirstGuess(nothing, torch.ones(n, 1, res, res), torch.zeros(n, 3, res, res))
-    assert not object_moves(empty, origins, directions)
+    assert MOTION_RATIO == 1.5
+    for object_depth in (None, 3.3):
+        fixed = _a_disc_on_a_wall([0.0, 0.0, 0.0], object_depth)
+        sliding = _a_disc_on_a_wall([-0.3, 0.0, 0.3], object_depth)
+        assert motion_ratio(*fixed) < 0.3, object_depth
+        assert not object_moves(*fixed)
+        assert 1.7 < motion_ratio(*sliding) < 2.5, object_depth
+        assert object_moves(*sliding)
+    guess, origins, directions, cams = _a_disc_on_a_wall([0.0, 0.0, 0.0])
+    nothing = FirstGuess(torch.zeros_like(guess.masks), guess.depths, guess.targets)
+    assert motion_ratio(nothing, origins, directions, cams) == 0.0
+    one_frame = FirstGuess(guess.masks * torch.tensor([0, 1, 0]).bool()[:, None, None, None], guess.depths,
+                           guess.targets)  # fmt: skip
+    assert motion_ratio(one_frame, origins, directions, cams) == 0.0
+
+
+def test_the_views_agree_where_the_object_stands_off_the_inversions_surface():
+    """``views_depth_offset``: a disc 0.08 in front of the wall, whose guessed depths are the wall's, is carried
+    onto its masks in the other views when its pixels move about 0.08 towards the cameras (the side views see the
+    wall at a slant, so a bit more along their rays); a disc on the wall needs no offset. ``at_depth_offset`` moves
+    the masked pixels' depths only."""
+    from innout.fit.bootstrap import DEPTH_STEP, at_depth_offset, views_depth_offset
+
+    standing = _a_disc_on_a_wall([0.0, 0.0, 0.0], stand_off=0.08)
+    assert -0.10 <= views_depth_offset(*standing) <= -0.07
+    assert abs(views_depth_offset(*_a_disc_on_a_wall([0.0, 0.0, 0.0]))) <= DEPTH_STEP
+    guess = standing[0]
+    moved = at_depth_offset(guess, -0.08)
+    torch.testing.assert_close(moved.depths[guess.masks], guess.depths[guess.masks] - 0.08)
+    assert torch.equal(moved.depths[~guess.masks], guess.depths[~guess.masks]) and moved.masks is guess.masks
+    one_frame = FirstGuess(guess.masks * torch.tensor([0, 1, 0]).bool()[:, None, None, None], guess.depths,
+                           guess.targets)  # fmt: skip
+    assert views_depth_offset(one_frame, *standing[1:]) == 0.0
+
+
+def test_masked_pixels_that_see_the_background_take_the_objects_depth_on_the_head():
+    """``background_onto_object``: halfway between the clip's nearest (2.4) and farthest (3.3) depth is 2.85; a
+    masked pixel past it takes the median of its frame's masked pixels on the head (torch's median of an even count
+    is the lower middle), or the clip's when its frame has none; unmasked pixels keep theirs."""
+    from innout.fit.bootstrap import background_onto_object
+
+    depths = torch.tensor([[2.5, 2.6, 3.3, 2.4], [3.3, 3.3, 3.3, 2.4], [2.7, 3.3, 2.4, 3.3]]).reshape(3, 1, 2, 2)
+    masks = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 0, 0]]).bool().reshape(3, 1, 2, 2)
+    moved = background_onto_object(FirstGuess(masks, depths, torch.zeros(3, 3, 2, 2))).depths.reshape(3, 4)
+    want = torch.tensor([[2.5, 2.6, 2.5, 2.4], [2.6, 2.6, 3.3, 2.4], [2.7, 2.7, 2.4, 3.3]])
+    torch.testing.assert_close(moved, want, rtol=0, atol=0)  # the clip's median of 2.5, 2.6, 2.7: 2.6
+    on_head = FirstGuess(masks, torch.full_like(depths, 2.5), torch.zeros(3, 3, 2, 2))
+    assert background_onto_object(on_head) is on_head
 
 
 def test_auto_motion_keeps_the_translations_at_zero_for_an_object_that_does_not_move(tiny_generator):
-    """The tiny clip's red band is fixed to the frame: with 'auto' the field has translations, they stay 0."""
-    result, _ = _tiny_joint(tiny_generator, 3, {"ood_motion": "auto", "bootstrap_steps": 2})
+    """The tiny clip's red band is fixed to the frame: with 'auto' the field has translations, they stay 0, and the
+    fit is the one without motion, tensor for tensor."""
+    result, start = _tiny_joint(tiny_generator, 3, {"ood_motion": "auto", "bootstrap_steps": 2})
     assert result.ood.motion and float(result.ood.offsets.abs().max()) == 0.0
+    still, _ = _tiny_joint(tiny_generator, 3, {"ood_motion": "none", "bootstrap_steps": 2}, start=start)
+    moving = {k: v for k, v in result.ood.state_dict().items() if k != "offsets"}
+    assert moving.keys() == still.ood.state_dict().keys()
+    for name, tensor in still.ood.state_dict().items():  # the same fit, exactly
+        torch.testing.assert_close(moving[name], tensor, rtol=0, atol=0, msg=name)

@@ -44,6 +44,21 @@ def test_label_layout_and_rays():
     torch.testing.assert_close(dirs.norm(dim=-1), torch.ones(1, 128 * 128))
 
 
+def test_projecting_points_along_each_ray_lands_on_that_rays_pixel_centre():
+    """``project_points`` inverts ``camera_rays`` for any depth, also for a camera with skew and a shifted centre."""
+    yawed = cameras.orbit_label(torch.tensor([1.2, 1.9]), torch.tensor([1.5, 1.7]))
+    yawed[1, 16 + 1] = 0.3  # skew
+    yawed[1, 16 + 2] = 0.45  # principal point
+    res = 6
+    origins, dirs = cameras.camera_rays(yawed, res)
+    depths = torch.linspace(2.0, 3.3, res * res).reshape(1, -1, 1)
+    got = cameras.project_points(yawed, origins + depths * dirs)
+    centres = (torch.arange(res, dtype=torch.float32) + 0.5) / res
+    v, u = torch.meshgrid(centres, centres, indexing="ij")
+    want = torch.stack([u.reshape(-1), v.reshape(-1)], dim=-1).expand(2, -1, -1)
+    torch.testing.assert_close(got, want, atol=2e-5, rtol=0)
+
+
 def test_split_label_rejects_bad_shapes():
     with pytest.raises(ValueError, match=r"\[N, 25\]"):
         cameras.split_label(torch.zeros(2, 16))

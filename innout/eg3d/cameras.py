@@ -158,3 +158,13 @@ def camera_rays(c: torch.Tensor, resolution: int) -> tuple[torch.Tensor, torch.T
     origins = cam2world[:, None, :3, 3]
     dirs = torch.nn.functional.normalize(world - origins, dim=2)
     return origins.expand_as(dirs), dirs
+
+
+def project_points(c: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """World points [N, P, 3] seen by cameras [N, 25] -> image coordinates [N, P, 2] (u right, v down, 0..1 across
+    the image, pixel i's centre at (i + 0.5) / R): the inverse of ``camera_rays``."""
+    cam2world, k = split_label(c.float())
+    world2cam = torch.linalg.inv(cam2world)
+    in_camera = points.float() @ world2cam[:, :3, :3].transpose(1, 2) + world2cam[:, None, :3, 3]
+    on_image = in_camera @ k.transpose(1, 2)
+    return on_image[..., :2] / on_image[..., 2:3]

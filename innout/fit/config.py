@@ -104,6 +104,7 @@ BLEND_SPANS = ("shell", "front", "ray")  # where the OOD head start puts b = 1 o
 OOD_MOTIONS = ("none", "translation", "auto")  # how the OOD field may move from frame to frame (scene/ood_field.py)
 EMPTY_SPANS = ("front", "everywhere")  # where the OOD head start teaches the field to be empty (fit/bootstrap.py)
 AREA_REACHES = ("all", "planes")  # which OOD parameters the area term trains (fit/joint.py)
+BOOTSTRAP_DEPTHS = ("surface", "background", "views")  # at what depth the OOD head start puts the object (bootstrap.py)
 
 
 @dataclass
@@ -133,7 +134,7 @@ class JointConfig(Settings):
         32, Number(Range(1, 4096, integer=True)), help="length of each frame's code fed to the OOD decoder"
     )
     ood_motion: str = setting(
-        "none",
+        "auto",
         Choice(OOD_MOTIONS),
         help="beyond the paper: 'none': a still OOD field; 'translation': a per-frame shift; 'auto': one if it moves",
     )
@@ -201,6 +202,11 @@ class JointConfig(Settings):
         "everywhere",
         Choice(EMPTY_SPANS),
         help="where the head start empties the OOD field: 'front' (before the shell) or 'everywhere' but the shell",
+    )
+    bootstrap_depth: str = setting(
+        "views",
+        Choice(BOOTSTRAP_DEPTHS),
+        help="head start's depth: 'surface' (inversion's), 'background' (masked off it), 'views' (and views agree)",
     )
     lambda_guide: float = setting(
         1.0, WEIGHT, help="beyond the paper, without masks: weight of the OOD-only L2 inside the first guess; 0: off"

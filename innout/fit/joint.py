@@ -22,7 +22,16 @@ from ..eg3d.cameras import camera_rays
 from ..eg3d.generator import TriPlaneGenerator
 from ..scene.composite import render_composite
 from ..scene.ood_field import OODField
-from .bootstrap import FirstGuess, bootstrap_ood, centroid_offsets, first_guess, object_moves
+from .bootstrap import (
+    FirstGuess,
+    at_depth_offset,
+    background_onto_object,
+    bootstrap_ood,
+    centroid_offsets,
+    first_guess,
+    object_moves,
+    views_depth_offset,
+)
 from .config import JointConfig
 from .data import FitData, frame_batches
 from .inversion import InversionResult
@@ -136,7 +145,8 @@ def joint_fit(
         """Where the inversion's own latents cannot explain the frames (innout/fit/bootstrap.py), computed once;
         deterministic, so a resumed stage computes the same."""
         guessed = start if semi_supervised or guess_from is None else guess_from
-        return first_guess(G, data, guessed.codes(G.num_ws).to(device), settings, cfg.bootstrap_floor)
+        guess = first_guess(G, data, guessed.codes(G.num_ws).to(device), settings, cfg.bootstrap_floor)
+        return guess if cfg.bootstrap_depth == "surface" else background_onto_object(guess)
 
     def start_offsets() -> torch.Tensor | None:
         """The OOD field's starting translations (``ood_motion``): the first guess's centroid offsets when the field
@@ -146,7 +156,7 @@ def joint_fit(
             return None
         guess = the_first_guess()
         origins, directions = camera_rays(data.cameras, guess.masks.shape[-1])
-        if cfg.ood_motion == "auto" and not object_moves(guess, origins, directions):
+        if cfg.ood_motion == "auto" and not object_moves(guess, origins, directions, data.cameras):
             return None
         return centroid_offsets(guess, origins, directions)
 
@@ -154,8 +164,12 @@ def joint_fit(
 
     def head_start() -> None:
         """The OOD field's head start (innout/fit/bootstrap.py), which also sets the translations' start (even
-        without steps); a resumed stage has its result in the checkpoint."""
+        without steps); with ``bootstrap_depth`` 'views' a still object is put where its views agree, not on the
+        inversion's surface. A resumed stage has its result in the checkpoint."""
         guess = the_first_guess()
+        if cfg.bootstrap_depth == "views" and moving_offsets is None:  # a moving object's views never agree
+            origins, directions = camera_rays(data.cameras, guess.masks.shape[-1])
+            guess = at_depth_offset(guess, views_depth_offset(guess, origins, directions, data.cameras))
         coarse = settings.coarse or G.rendering.depth_resolution
         spacing = (G.rendering.ray_end - G.rendering.ray_start) / coarse
         bootstrap_ood(ood, guess, data.cameras, G.rendering, steps=cfg.bootstrap_steps, lr=cfg.lr, seed=seed,
