@@ -230,7 +230,7 @@ def views_depth_offset(guess: FirstGuess, origins: torch.Tensor, directions: tor
     refs = seen[:: max(1, len(seen) // DEPTH_FRAMES)][:DEPTH_FRAMES]
     steps = round(DEPTH_SEARCH / DEPTH_STEP)
     offsets = sorted((DEPTH_STEP * i for i in range(-steps, steps + 1)), key=lambda o: (abs(o), o))
-    scores = torch.zeros(len(offsets), dtype=torch.float64)
+    scores = torch.zeros(len(offsets), dtype=torch.float64, device=origins.device)  # no host sync per offset
     for ref in refs:
         others = [f for f in seen if f != ref]
         others = others[:: max(1, len(others) // DEPTH_FRAMES)][:DEPTH_FRAMES]
