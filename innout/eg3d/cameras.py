@@ -141,13 +141,20 @@ def split_label(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return c[:, :16].reshape(-1, 4, 4), c[:, 16:25].reshape(-1, 3, 3)
 
 
+def pixel_centres(resolution: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Image coordinates (v down, u right; each [R, R], 0..1 across the image) of the pixel centres that
+    ``camera_rays`` shoots its rays through and ``project_points`` lands on."""
+    coords = torch.arange(resolution, dtype=torch.float32, device=device) * (1.0 / resolution) + (0.5 / resolution)
+    v, u = torch.meshgrid(coords, coords, indexing="ij")
+    return v, u
+
+
 def camera_rays(c: torch.Tensor, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Ray origins and unit directions [N, R*R, 3] through pixel centres, row-major (as EG3D's RaySampler)."""
     cam2world, k = split_label(c.float())
     n = c.shape[0]
     fx, fy, cx, cy, sk = (k[:, 0, 0, None], k[:, 1, 1, None], k[:, 0, 2, None], k[:, 1, 2, None], k[:, 0, 1, None])
-    coords = torch.arange(resolution, dtype=torch.float32, device=c.device) * (1.0 / resolution) + (0.5 / resolution)
-    v, u = torch.meshgrid(coords, coords, indexing="ij")
+    v, u = pixel_centres(resolution, c.device)
     u = u.reshape(1, -1)
     v = v.reshape(1, -1)
     x_cam = (u - cx + cy * sk / fy - sk * v / fy) / fx

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..eg3d.cameras import camera_rays, project_points
+from ..eg3d.cameras import camera_rays, pixel_centres, project_points
 from ..eg3d.generator import TriPlaneGenerator
 from ..progress import Progress
 from ..scene.ood_field import OODField
@@ -111,14 +111,13 @@ MOTION_RATIO = 1.5
 
 def _centroids(guess: FirstGuess, origins: torch.Tensor, directions: torch.Tensor):
     """Per frame: the centroid [F, 3] of the masked pixels' surface points (origins + depth * directions, rays
-    [F, R*R, 3]), their RMS distance from it [F], and whether the frame has a masked pixel [F]."""
+    [F, R*R, 3]) and whether the frame has a masked pixel [F]."""
     n = guess.masks.shape[0]
     masks = guess.masks.reshape(n, -1, 1).to(origins.dtype)
     points = origins + guess.depths.reshape(n, -1, 1).to(origins.dtype) * directions
     count = masks.sum(dim=1)
     centroids = (points * masks).sum(dim=1) / count.clamp_min(1)
-    spread = (((points - centroids[:, None]).square().sum(-1, keepdim=True) * masks).sum(dim=1) / count.clamp_min(1))
-    return centroids, spread[:, 0].sqrt(), count[:, 0] > 0
+    return centroids, count[:, 0] > 0
 
 
 @torch.no_grad()
@@ -126,7 +125,7 @@ def centroid_offsets(guess: FirstGuess, origins: torch.Tensor, directions: torch
     """Each frame's translation of the object [F, 3] from the first guess: the centroid of its masked pixels'
     surface points less the median centroid over the frames, so that an object fixed to the head starts with
     offsets near zero. A frame without a masked pixel takes the median (offset zero)."""
-    centroids, _, seen = _centroids(guess, origins, directions)
+    centroids, seen = _centroids(guess, origins, directions)
     return _less_median(centroids, seen)
 
 
@@ -170,9 +169,8 @@ def motion_ratio(guess: FirstGuess, origins: torch.Tensor, directions: torch.Ten
     depth = (on_head if len(on_head) else own).median()
     lifted = origins[ref][masks[ref]] + depth * directions[ref][masks[ref]]
     carried = project_points(cameras[seen], lifted.expand(len(seen), -1, -1)).mean(dim=1)
-    centres_1d = (torch.arange(res, dtype=origins.dtype, device=origins.device) + 0.5) / res
-    v, u = torch.meshgrid(centres_1d, centres_1d, indexing="ij")
-    pixels = torch.stack([u.reshape(-1), v.reshape(-1)], dim=-1)
+    v, u = pixel_centres(res, origins.device)
+    pixels = torch.stack([u.reshape(-1), v.reshape(-1)], dim=-1).to(origins.dtype)
     weights = masks[seen].to(origins.dtype)
     count = weights.sum(dim=1, keepdim=True)
     centres = weights @ pixels / count
@@ -235,12 +233,14 @@ def views_depth_offset(guess: FirstGuess, origins: torch.Tensor, directions: tor
         others = [f for f in seen if f != ref]
         others = others[:: max(1, len(others) // DEPTH_FRAMES)][:DEPTH_FRAMES]
         pixels = masks[ref]
+        starts, rays, surface = origins[ref][pixels], directions[ref][pixels], depths[ref][pixels]
+        their_cameras, their_masks = cameras[others], masks[others]
         for k, offset in enumerate(offsets):
-            lifted = origins[ref][pixels] + (depths[ref][pixels] + offset)[:, None] * directions[ref][pixels]
-            where = (project_points(cameras[others], lifted.expand(len(others), -1, -1)) * res).floor().long()
+            lifted = starts + (surface + offset)[:, None] * rays
+            where = (project_points(their_cameras, lifted.expand(len(others), -1, -1)) * res).floor().long()
             inside = ((where >= 0) & (where < res)).all(dim=-1)
             index = where[..., 1].clamp(0, res - 1) * res + where[..., 0].clamp(0, res - 1)
-            landed = torch.gather(masks[others], 1, index) & inside
+            landed = torch.gather(their_masks, 1, index) & inside
             scores[k] += landed.double().mean(dim=1).sum() / (len(others) * len(refs))
     best = int(scores.argmax())  # the first best: the nearest 0 of the ties
     return float(offsets[best]) if scores[best] - scores[0] >= DEPTH_MIN_GAIN else 0.0  # offsets[0] is 0
