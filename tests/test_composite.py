@@ -112,6 +112,33 @@ def test_opaque_ood_object_shows_in_the_blend_map_and_removal_restores_the_face(
     torch.testing.assert_close(out.face_feature_image, eg3d.feature_image, atol=0.3, rtol=0)
 
 
+def test_the_ood_field_alone_over_a_background_is_its_own_render_on_that_background(tiny_generator):
+    """``separate``: the OOD-only image and its own opacity (``ood_alone_weight``) put it over any background
+    (``over_background``, the joint stage's 'random' ``ood_background``): over white, that is the OOD field rendered
+    alone by the marcher with ``white_back`` (coarse samples only, so both renders sample the same depths); on black,
+    an empty ray shows black, which a dark object's pixels match without any density."""
+    import dataclasses
+
+    from innout.fit.losses import over_background
+
+    G = tiny_generator
+    planes, c = planes_and_camera(G, yaw=1.5708, pitch=1.5708)
+    origins, dirs = camera_rays(c, 32)
+    band = band_field()
+    coarse_only = {"deterministic": True, "depth_resolution_importance": 0}
+    with torch.no_grad():
+        out = render_rays([G.face_field(planes), band], origins, dirs, G.rendering, separate=True, **coarse_only)
+        white = dataclasses.replace(G.rendering, white_back=True)
+        alone_on_white = render_rays([band], origins, dirs, white, **coarse_only)
+    weight = out.ood_alone_weight
+    assert weight.shape == (1, 1, 32, 32) and float(weight.min()) < 0.05 and float(weight.max()) > 0.95
+    on_white = over_background(out.ood_feature_image, weight, torch.ones(1, out.ood_feature_image.shape[1], 1, 1))
+    torch.testing.assert_close(on_white, alone_on_white.feature_image, atol=1e-5, rtol=0)
+    empty = weight[0, 0] < 0.05
+    torch.testing.assert_close(out.ood_feature_image[0, :3].permute(1, 2, 0)[empty],
+                               torch.full((int(empty.sum()), 3), -1.0), atol=0.1, rtol=0)  # fmt: skip
+
+
 def test_gradients_reach_the_ood_field_and_the_latents(device_generator, device):
     G = device_generator
     c = frontal_label().to(device)

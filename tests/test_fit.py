@@ -141,6 +141,19 @@ def test_loss_terms():
     assert float(masked_l2(image, target, mask)) == 1
 
 
+def test_the_background_colours_are_drawn_from_the_seed_and_the_step_alone():
+    """``background_colours``: a resumed stage draws the same colour for a step; steps and seeds differ."""
+    from innout.fit.losses import background_colours
+
+    cpu = torch.device("cpu")
+    first = background_colours(2, seed=0, step=7, device=cpu)
+    torch.rand(5)  # the global generator is not used
+    assert first.shape == (2, 3, 1, 1) and 0 <= float(first.min()) and float(first.max()) <= 1
+    assert torch.equal(first, background_colours(2, seed=0, step=7, device=cpu))
+    assert not torch.equal(first, background_colours(2, seed=0, step=8, device=cpu))
+    assert not torch.equal(first, background_colours(2, seed=1, step=7, device=cpu))
+
+
 def test_loop_resumes_exactly(tmp_path):
     """A run interrupted after a checkpoint and resumed ends where an uninterrupted run ends."""
 
@@ -249,6 +262,47 @@ def test_pipeline_caches_stages_resumes_and_writes_a_scene(tmp_path, grey_genera
     log.clear()
     FitPipeline(G, data, _tiny_config(iterations=12, sr_epochs=0), tmp_path / "a", log=log.append).run("innout")
     assert any(m.startswith("invert: cached") for m in log) and not any(m.startswith("joint: cached") for m in log)
+
+
+def test_the_joint_stages_decisions_are_logged_kept_with_its_result_and_made_again_on_resume(tmp_path, grey_generator):
+    """``FitPipeline.decisions["joint"]``: what the stage decided from its first guess, logged in words: with 'auto'
+    motion the motion ratio (the grey clip's guess moves: no head-start depth then), without motion the head start's
+    depth offset. A cached result gives them back; a resumed stage (its head start is not run again) reports the
+    same decisions as the straight run."""
+    from innout.fit.bootstrap import MOTION_RATIO
+
+    data = make_synthetic_video(grey_generator, 2).fit_data()
+    cfg = _tiny_config(iterations=12, sr_epochs=0)
+    log: list[str] = []
+    auto = FitPipeline(grey_generator, data, cfg, tmp_path, log=log.append)
+    auto.run("innout")
+    decided = auto.decisions["joint"]
+    assert decided["moves"] == float(decided["motion_ratio"] > MOTION_RATIO) == 1.0
+    assert set(decided) == {"motion_ratio", "moves"}
+    assert sum(m.startswith("joint: the object moves against the head (motion ratio") for m in log) == 1
+    cached = FitPipeline(grey_generator, data, cfg, tmp_path)
+    cached.run("innout")
+    assert cached.decisions["joint"] == decided
+
+    cfg.joint.ood_motion = "none"
+    straight = FitPipeline(grey_generator, data, cfg, tmp_path)
+    straight.run("innout")
+    decided = straight.decisions["joint"]
+    assert set(decided) == {"depth_offset", "depth_gain"}
+
+    def killer(stage, done, total, losses):
+        if stage == "joint" and done == 11:
+            raise KeyboardInterrupt
+
+    cfg.joint.iterations = 14  # another joint stage (the same start, so the same decisions), on the cached inversion
+    with pytest.raises(KeyboardInterrupt):
+        FitPipeline(grey_generator, data, cfg, tmp_path, progress=killer).run("innout")
+    log.clear()
+    resumed = FitPipeline(grey_generator, data, cfg, tmp_path, log=log.append)
+    resumed.run("innout")
+    assert any(m.startswith("joint: resuming") for m in log)
+    assert resumed.decisions["joint"] == decided
+    assert any(m.startswith("joint: head start") for m in log)
 
 
 def test_joint_snapshots_keep_the_parameters_of_their_step_and_change_nothing_else(tmp_path, grey_generator):

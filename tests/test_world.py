@@ -211,7 +211,8 @@ def test_the_preset_scale_keeps_each_presets_own_lengths_and_losses(preset):
 
 def test_the_curve_scores_the_joint_stage_at_its_points_within_one_fit_and_keys_spec_objects_by_name(tmp_path):
     """``--curve``: one fit as long as its largest point, scored at each point; the last point is the fit's own
-    scene (the same figures exactly); every row scores the removal inside the object beside the input there.
+    scene (the same figures exactly); every row scores the removal inside the object beside the input there, and
+    the In-N-Out rows carry the joint stage's decisions.
     An ``--object-spec`` object is keyed by its spec's name, not its file's path (a tiny fit: about a minute)."""
     from innout.bench.world import main
 
@@ -239,6 +240,10 @@ def test_the_curve_scores_the_joint_stage_at_its_points_within_one_fit_and_keys_
     for row in rows.values():
         assert math.isfinite(row["removal_psnr_ood"]) and math.isfinite(row["input_vs_clean_psnr_ood"])
     assert "curve" not in rows["w+"]  # no joint stage, no curve
+    decided = rows["innout"]["decisions"]  # what the joint stage decided from its first guess
+    assert "motion_ratio" in decided and decided["moves"] in (0.0, 1.0)
+    assert ("depth_offset" in decided) == (decided["moves"] == 0.0)
+    assert "decisions" not in rows["w+"]
 
 
 def test_the_curve_option_is_checked_before_any_work(capsys):

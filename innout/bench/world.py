@@ -13,6 +13,8 @@ poses; edit fidelity (smile +1 with the shipped direction against the world with
 direction's measured amount, outside the object) and edit leakage (the change inside the object); seconds
 per iteration of the method's main stage. With ``--curve``, the In-N-Out methods are scored again at those joint
 iterations of the same fit (snapshots kept by the joint stage): how early the split forms and whether it lasts.
+Each In-N-Out row also holds ``decisions``: what the joint stage decided from its first guess (whether the object
+moves against the head, and its motion ratio; the head start's depth offset and how much better its views agree).
 
 The prior's super-resolution is a bilinear upsampling, so the scores, the initialisation and the inversion are at
 its neural resolution (``compare=raw``). The joint stage keeps the paper's L2 of the SR image all the same: it
@@ -201,8 +203,11 @@ def run_world_benchmark(
             for method in methods:
                 results[method] = _run_method(G, clip, cfg, method, root / obj.name, heldout, smile, timings,
                                               strips, mask_propagation, curve)  # fmt: skip
-                shown = {k: v for k, v in results[method].items() if k != "curve"}
+                shown = {k: v for k, v in results[method].items() if k not in ("curve", "decisions")}
                 log(f"world/{obj.name}/{method}: " + " ".join(_fmt(k, v) for k, v in shown.items()))
+                if results[method].get("decisions"):
+                    decided = results[method]["decisions"].items()
+                    log(f"world/{obj.name}/{method}/decisions: " + " ".join(_fmt(k, v) for k, v in decided))
                 for point in results[method].get("curve", []):
                     log(f"world/{obj.name}/{method}/curve: " + " ".join(_fmt(k, v) for k, v in point.items()))
             if images:
@@ -258,6 +263,8 @@ def _run_method(
     seconds = time.perf_counter() - start
     scene = Scene(load_scene(path))
     row = score(scene, clip, heldout, smile)
+    if pipeline_method == "innout":  # what the joint stage decided from its first guess (motion, head-start depth)
+        row["decisions"] = dict(pipeline.decisions.get("joint", {}))
     if keep:
         row["curve"] = [
             {"iterations": n, **score(Scene(load_scene(pipeline.snapshot_scene(n, workdir / f"curve-{n}.safetensors"))),

@@ -213,17 +213,25 @@ DEPTH_MIN_GAIN = 0.07
 @torch.no_grad()
 def views_depth_offset(guess: FirstGuess, origins: torch.Tensor, directions: torch.Tensor, cameras: torch.Tensor,
                        ) -> float:  # fmt: skip
-    """The offset along the rays at which the object's views agree: each reference frame's masked pixels are lifted
-    to their depth plus the offset and carried to other frames by their cameras [F, 25]; the score is the mean share
-    that lands on those frames' masks, the offset the best of -``DEPTH_SEARCH`` .. +``DEPTH_SEARCH`` (ties: the one
-    nearest 0) when it scores ``DEPTH_MIN_GAIN`` more than 0, else 0. The inversion's depth is the face's surface,
-    which an object standing off the face (a clown nose, sunglasses) is not on: its views then agree some hundredths
-    in front (docs/results.md). 0 with fewer than two frames with a masked pixel."""
+    """The offset along the rays at which the object's views agree (``views_depth_choice``'s offset)."""
+    return views_depth_choice(guess, origins, directions, cameras)[0]
+
+
+@torch.no_grad()
+def views_depth_choice(guess: FirstGuess, origins: torch.Tensor, directions: torch.Tensor, cameras: torch.Tensor,
+                       ) -> tuple[float, float]:  # fmt: skip
+    """(offset, gain): the offset along the rays at which the object's views agree, and how much better they agree
+    there than at the surface. Each reference frame's masked pixels are lifted to their depth plus the offset and
+    carried to other frames by their cameras [F, 25]; the score is the mean share that lands on those frames' masks,
+    the offset the best of -``DEPTH_SEARCH`` .. +``DEPTH_SEARCH`` (ties: the one nearest 0) when it scores
+    ``DEPTH_MIN_GAIN`` more than 0, else 0. The inversion's depth is the face's surface, which an object standing
+    off the face (a clown nose, sunglasses) is not on: its views then agree some hundredths in front
+    (docs/results.md). (0, 0) with fewer than two frames with a masked pixel."""
     n, _, res, _ = guess.masks.shape
     masks = guess.masks.reshape(n, -1)
     seen = masks.any(dim=1).nonzero()[:, 0].tolist()
     if len(seen) < 2:
-        return 0.0
+        return 0.0, 0.0
     depths = guess.depths.reshape(n, -1).to(origins.dtype)
     refs = seen[:: max(1, len(seen) // DEPTH_FRAMES)][:DEPTH_FRAMES]
     steps = round(DEPTH_SEARCH / DEPTH_STEP)
@@ -243,7 +251,8 @@ def views_depth_offset(guess: FirstGuess, origins: torch.Tensor, directions: tor
             landed = torch.gather(their_masks, 1, index) & inside
             scores[k] += landed.double().mean(dim=1).sum() / (len(others) * len(refs))
     best = int(scores.argmax())  # the first best: the nearest 0 of the ties
-    return float(offsets[best]) if scores[best] - scores[0] >= DEPTH_MIN_GAIN else 0.0  # offsets[0] is 0
+    gain = float(scores[best] - scores[0])  # offsets[0] is 0
+    return (float(offsets[best]), gain) if gain >= DEPTH_MIN_GAIN else (0.0, gain)
 
 
 def at_depth_offset(guess: FirstGuess, offset: float) -> FirstGuess:

@@ -104,6 +104,7 @@ BLEND_SPANS = ("shell", "front", "ray")  # where the OOD head start puts b = 1 o
 OOD_MOTIONS = ("none", "translation", "auto")  # how the OOD field may move from frame to frame (scene/ood_field.py)
 EMPTY_SPANS = ("front", "everywhere")  # where the OOD head start teaches the field to be empty (fit/bootstrap.py)
 AREA_REACHES = ("all", "planes")  # which OOD parameters the area term trains (fit/joint.py)
+OOD_BACKGROUNDS = ("black", "random")  # what the OOD-only image is seen against in its losses (losses.py)
 BOOTSTRAP_DEPTHS = ("surface", "background", "views")  # at what depth the OOD head start puts the object (bootstrap.py)
 
 
@@ -227,6 +228,11 @@ class JointConfig(Settings):
         "start",
         Choice(W_ALLOWANCES),
         help="beyond the paper: L_w counts 'start': the distance beyond each latent's start; 'none': all (paper)",
+    )
+    ood_background: str = setting(
+        "black",
+        Choice(OOD_BACKGROUNDS),
+        help="the OOD-only image's background in its L2 terms: 'black' (official) or 'random' (a colour per step)",
     )
     # semi-supervised (only with OOD masks)
     lambda_l2_ood: float = setting(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -23,14 +23,15 @@ from ..eg3d.generator import TriPlaneGenerator
 from ..scene.composite import render_composite
 from ..scene.ood_field import OODField
 from .bootstrap import (
+    MOTION_RATIO,
     FirstGuess,
     at_depth_offset,
     background_onto_object,
     bootstrap_ood,
     centroid_offsets,
     first_guess,
-    object_moves,
-    views_depth_offset,
+    motion_ratio,
+    views_depth_choice,
 )
 from .config import JointConfig
 from .data import FitData, frame_batches
@@ -38,6 +39,7 @@ from .inversion import InversionResult
 from .latents import LatentCodes, RenderSettings
 from .loop import DEFAULT_RUN, StageRun, run_loop
 from .losses import (
+    background_colours,
     backward_weighted,
     blend_area,
     blend_entropy,
@@ -46,6 +48,7 @@ from .losses import (
     l2,
     largest_blend_cross_entropy,
     masked_l2,
+    over_background,
     reconstruction_terms,
     w_distance,
     w_regulariser,
@@ -54,9 +57,15 @@ from .losses import (
 
 @dataclass
 class JointResult:
+    """``decisions``: what the stage decided from its first guess before its steps, for the log and the reports:
+    ``motion_ratio`` ('auto' motion: how far the object moves against the head, in its image radii; it moves above
+    ``MOTION_RATIO``), ``moves`` (1 or 0), ``depth_offset`` and ``depth_gain`` ('views' depth: the head start's
+    offset along the rays, and how much better the views agree there than at the surface)."""
+
     codes: LatentCodes
     ood: OODField
     history: list[dict[str, float]]
+    decisions: dict[str, float] = field(default_factory=dict)
 
 
 def joint_schedule(n_frames: int, iterations: int, batch: int, seed: int) -> list[torch.Tensor]:
@@ -148,6 +157,8 @@ def joint_fit(
         guess = first_guess(G, data, guessed.codes(G.num_ws).to(device), settings, cfg.bootstrap_floor)
         return guess if cfg.bootstrap_depth == "surface" else background_onto_object(guess)
 
+    decisions: dict[str, float] = {}
+
     def start_offsets() -> torch.Tensor | None:
         """The OOD field's starting translations (``ood_motion``): the first guess's centroid offsets when the field
         moves ('translation', or 'auto' and the guess's object moves), else None (the translations stay 0 and are
@@ -156,20 +167,34 @@ def joint_fit(
             return None
         guess = the_first_guess()
         origins, directions = camera_rays(data.cameras, guess.masks.shape[-1])
-        if cfg.ood_motion == "auto" and not object_moves(guess, origins, directions, data.cameras):
-            return None
+        if cfg.ood_motion == "auto":
+            ratio = motion_ratio(guess, origins, directions, data.cameras)
+            decisions.update(motion_ratio=ratio, moves=float(ratio > MOTION_RATIO))
+            if not ratio > MOTION_RATIO:
+                return None
         return centroid_offsets(guess, origins, directions)
 
     moving_offsets = start_offsets()
 
-    def head_start() -> None:
-        """The OOD field's head start (innout/fit/bootstrap.py), which also sets the translations' start (even
-        without steps); with ``bootstrap_depth`` 'views' a still object is put where its views agree, not on the
-        inversion's surface. A resumed stage has its result in the checkpoint."""
+    def depth_offset() -> float:
+        """The head start's offset along the rays (``bootstrap_depth`` 'views', a still object: where its views
+        agree, not on the inversion's surface; a moving object's views never agree); decided before the steps, so
+        a resumed stage reports it too."""
+        if cfg.bootstrap_depth != "views" or moving_offsets is not None or cfg.bootstrap_steps == 0:
+            return 0.0
         guess = the_first_guess()
-        if cfg.bootstrap_depth == "views" and moving_offsets is None:  # a moving object's views never agree
-            origins, directions = camera_rays(data.cameras, guess.masks.shape[-1])
-            guess = at_depth_offset(guess, views_depth_offset(guess, origins, directions, data.cameras))
+        origins, directions = camera_rays(data.cameras, guess.masks.shape[-1])
+        offset, gain = views_depth_choice(guess, origins, directions, data.cameras)
+        decisions.update(depth_offset=offset, depth_gain=gain)
+        return offset
+
+    start_depth = depth_offset()
+
+    def head_start() -> None:
+        """The OOD field's head start (innout/fit/bootstrap.py) at ``start_depth`` off the first guess's depths,
+        which also sets the translations' start (even without steps). A resumed stage has its result in the
+        checkpoint."""
+        guess = at_depth_offset(the_first_guess(), start_depth)
         coarse = settings.coarse or G.rendering.depth_resolution
         spacing = (G.rendering.ray_end - G.rendering.ray_start) / coarse
         bootstrap_ood(ood, guess, data.cameras, G.rendering, steps=cfg.bootstrap_steps, lr=cfg.lr, seed=seed,
@@ -246,15 +271,20 @@ def joint_fit(
         if train_latents:
             terms["delta"] = (cfg.lambda_delta, delta_regulariser(ws))
             terms["w"] = (cfg.lambda_w, w_regulariser(ws, w_avg, None if free_w is None else free_w[frames]))
+        ood_image = None if out.ood_feature_image is None else out.ood_feature_image[:, :3]
+        if ood_image is not None and cfg.ood_background == "random":
+            # on black, a dark object's pixels are matched by an empty OOD field: nothing would hold its density
+            colours = background_colours(len(frames), seed, i, device)
+            ood_image = over_background(ood_image, out.ood_alone_weight, colours)
         if user_masks is not None:
-            terms["l2_ood"] = (cfg.lambda_l2_ood, masked_l2(out.ood_feature_image[:, :3], target, user_masks))
+            terms["l2_ood"] = (cfg.lambda_l2_ood, masked_l2(ood_image, target, user_masks))
             terms["sparsity"] = (cfg.lambda_sparsity, blend_sparsity(out.blend, 1 - user_masks.flatten(1)))
             if cfg.lambda_mask_blend:
                 terms["mask_blend"] = (cfg.lambda_mask_blend, largest_blend_cross_entropy(out.blend, user_masks))
         if share > 0:
             mask = the_first_guess().masks[frames].float()
             if cfg.lambda_guide:
-                l2_inside = masked_l2(out.ood_feature_image[:, :3], target, mask)
+                l2_inside = masked_l2(ood_image, target, mask)
                 terms["guide"] = (share * cfg.lambda_guide, l2_inside)
             if cfg.lambda_guide_blend:
                 terms["guide_blend"] = (share * cfg.lambda_guide_blend, largest_blend_cross_entropy(out.blend, mask))
@@ -278,4 +308,5 @@ def joint_fit(
         fresh_start=head_start if cfg.bootstrap_steps > 0 or moving_offsets is not None else None,
         after_step=None if after_step is None else (lambda n: after_step(n, codes, ood)),
     )
-    return JointResult(codes=codes.requires_grad_(False), ood=ood.requires_grad_(False), history=history)
+    return JointResult(codes=codes.requires_grad_(False), ood=ood.requires_grad_(False), history=history,
+                       decisions=decisions)  # fmt: skip

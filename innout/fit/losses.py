@@ -21,6 +21,19 @@ def masked_l2(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     return ((image - target).square() * weight).sum() / weight.sum().clamp_min(1.0)
 
 
+def over_background(image: torch.Tensor, weight: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
+    """A raw image [N, C, H, W] in [-1, 1] rendered on black, with its opacity ``weight`` [N, 1, H, W], seen over
+    ``colour`` [N, C, 1, 1] in [0, 1] instead: what shows through is the background's, not black."""
+    return image + 2 * (1 - weight) * colour
+
+
+def background_colours(n: int, seed: int, step: int, device: torch.device) -> torch.Tensor:
+    """``n`` random RGB colours [n, 3, 1, 1] in [0, 1] for step ``step``: drawn from the seed and the step alone, so
+    a resumed stage draws the same."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    return torch.rand(n, 3, 1, 1, generator=generator).to(device)
+
+
 def perceptual(image: torch.Tensor, target: torch.Tensor, net: str, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean LPIPS over the batch (the spatial mean of the distance map, as the official code); with ``mask``
     [N, 1, H, W] only the features inside it count."""

@@ -28,6 +28,7 @@ from .. import storage
 from ..eg3d.generator import TriPlaneGenerator
 from ..progress import Progress
 from ..scene.file import SceneData, SceneSource, save_scene
+from .bootstrap import DEPTH_MIN_GAIN, MOTION_RATIO
 from .bootstrap import STAGE as HEAD_START_STAGE
 from .config import FitConfig, JointConfig
 from .data import FitData
@@ -124,6 +125,8 @@ class FitPipeline:
         self.log = log or (lambda message: None)
         self.base_key = _key(PIPELINE_VERSION, data.content_key(), generator_digest(G), config.seed)
         self.history: dict[str, list[dict[str, float]]] = {}
+        # what a stage decided before its steps (the joint stage's motion and head-start depth: JointResult)
+        self.decisions: dict[str, dict[str, float]] = {}
         self.joint_snapshots = tuple(sorted(set(joint_snapshots)))
         self.stage_folders: dict[str, Path] = {}
 
@@ -157,7 +160,10 @@ class FitPipeline:
                 self.log(f"{name}: {RESUMING} in {folder}")
             tensors, history = compute(checkpoint)
             self.history[name] = history
-            storage.save_tensors(tensors, result, {"history": json.dumps(history), "settings": settings_json})
+            meta = {"history": json.dumps(history), "settings": settings_json}
+            if name in self.decisions:
+                meta["decisions"] = json.dumps(self.decisions[name])
+            storage.save_tensors(tensors, result, meta)
             for old in folder.glob("checkpoint-*.pt"):
                 old.unlink(missing_ok=True)
         return tensors, key
@@ -171,12 +177,15 @@ class FitPipeline:
         try:
             tensors, meta = storage.load_tensors(result, self.data.cameras.device)
             history = json.loads(meta.get("history", "[]"))
+            decisions = json.loads(meta["decisions"]) if "decisions" in meta else None
         except (storage.CorruptEntryError, ValueError) as exc:
             if repair:
                 result.unlink(missing_ok=True)
                 self.log(f"{name}: the cached result was damaged ({exc}); computing it again")
             return None
         self.history[name] = history
+        if decisions is not None:
+            self.decisions[name] = decisions
         self.log(f"{name}: {CACHED} ({result.parent})")
         if self.progress is not None:
             self.progress(name, 1, 1, {})
@@ -250,6 +259,9 @@ class FitPipeline:
                 self.G, self.data, inversion, cfg, run=StageRun(self.config.seed, checkpoint, self.progress),
                 guess_from=guess_from, after_step=keep if snapshots else None,
             )  # fmt: skip
+            self.decisions["joint"] = result.decisions
+            if result.decisions:
+                self.log(f"joint: {describe_decisions(result.decisions)}")
             return joint_tensors(result.codes, result.ood), result.history
 
         extras = tuple(snapshot_name(n) for n in snapshots)
@@ -316,6 +328,20 @@ class FitPipeline:
 
 def snapshot_name(step: int) -> str:
     return f"snapshot-{step}.safetensors"
+
+
+def describe_decisions(decisions: dict[str, float]) -> str:
+    """The joint stage's decisions (``JointResult.decisions``) in words, for the log."""
+    parts = []
+    if "motion_ratio" in decisions:
+        moves = "moves" if decisions.get("moves") else "stays still"
+        parts.append(f"the object {moves} against the head (motion ratio {decisions['motion_ratio']:.2f},"
+                     f" moving above {MOTION_RATIO})")  # fmt: skip
+    if "depth_offset" in decisions:
+        offset, gain = decisions["depth_offset"], decisions["depth_gain"]
+        parts.append(f"head start {offset:+.2f} along the rays off the inversion's surface (the best offset's views"
+                     f" agree {gain:+.3f} better than the surface's; taken from {DEPTH_MIN_GAIN})")  # fmt: skip
+    return "; ".join(parts)
 
 
 def joint_tensors(codes, ood) -> dict[str, torch.Tensor]:

@@ -34,7 +34,8 @@ class Render:
     ``ood_opacity``, the share of each pixel's colour that comes from it, and ``blend`` [N, R*R, S], its
     blend weight at every sample in evaluation order: the ``coarse_samples`` coarse ones, then the fine ones
     (the losses treat the two sets apart, as the official code). With ``separate``: each field rendered alone
-    through its own densities, at the same samples (``face_feature_image``, ``ood_feature_image``)."""
+    through its own densities, at the same samples (``face_feature_image``, ``ood_feature_image``; the OOD field's own
+    opacity ``ood_alone_weight``, which puts its image over any background)."""
 
     feature_image: torch.Tensor
     depth_image: torch.Tensor
@@ -44,6 +45,7 @@ class Render:
     coarse_samples: int = 0
     face_feature_image: torch.Tensor | None = None
     ood_feature_image: torch.Tensor | None = None
+    ood_alone_weight: torch.Tensor | None = None
 
     @property
     def image_raw(self) -> torch.Tensor:
@@ -171,6 +173,7 @@ def render_rays(
     rays_per_chunk = max(1, chunk // (n * (coarse + max(fine, 0))))
     outputs: dict[str, list[torch.Tensor]] = {"features": [], "depth": [], "weight": [], "opacity": [], "blend": []}
     alone: list[list[torch.Tensor]] = [[] for _ in fields]
+    alone_weight: list[torch.Tensor] = []
     lo, hi = [], []
     for start in range(0, m, rays_per_chunk):
         sl = slice(start, min(m, start + rays_per_chunk))
@@ -204,7 +207,10 @@ def render_rays(
             outputs["blend"].append(blend)
         if separate:
             for k, (sigma, c) in enumerate(zip(sigmas, colours, strict=True)):
-                alone[k].append(_colour(order, interval_weights([sigma], t_sorted)[0], c) * 2 - 1)
+                own = interval_weights([sigma], t_sorted)[0]
+                alone[k].append(_colour(order, own, c) * 2 - 1)
+                if k == 1:
+                    alone_weight.append(own.sum(-1, keepdim=True))
         lo.append(t_sorted.amin())
         hi.append(t_sorted.amax())
 
@@ -222,4 +228,5 @@ def render_rays(
         coarse_samples=coarse,
         face_feature_image=image(alone[0]) if separate else None,
         ood_feature_image=image(alone[1]) if separate and overlay else None,
+        ood_alone_weight=image(alone_weight) if separate and overlay else None,
     )
