@@ -104,8 +104,8 @@ def first_guess(
 
 
 # 'auto' motion: the object moves when in some frame it is this many of its image radii from where the head would
-# carry it. Measured on the world (test scale, two seeds): objects fixed to the head 0.11-0.96 (the clown nose
-# stands in front of the face's surface: parallax), the card crossing the face 2.51-5.60.
+# carry it. Measured on the world (test scale, two seeds): objects fixed to the head 0.10-0.98 (the clown nose
+# stands in front of the face's surface: parallax), the card crossing the face 2.49-5.61 (docs/results.md).
 MOTION_RATIO = 1.5
 
 
@@ -205,8 +205,8 @@ DEPTH_SEARCH = 0.25  # 'views' depth: offsets tried along the rays, -0.25 to +0.
 DEPTH_STEP = 0.01  # ... in steps of 0.01 (the world's coarse samples are 0.02 apart, the shell at least 0.03 thick)
 DEPTH_FRAMES = 8  # ... judged on at most this many reference frames, each against at most this many others
 # ... and taken only when its views agree this much better than at the surface (the share of lifted pixels that land on
-# the masks). Set from the world (test scale, two seeds): the offsets that helped gained 0.09-0.61 (clown nose,
-# sunglasses), those that hurt 0.00-0.045 (face paint, surgical mask: small offsets of objects on the skin).
+# the masks). Set from the world (test scale, two seeds): the offsets that helped gained 0.10-0.62 (clown nose,
+# sunglasses), those that hurt 0.004-0.045 (face paint, surgical mask: small offsets of objects on the skin).
 DEPTH_MIN_GAIN = 0.07
 
 
