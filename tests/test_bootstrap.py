@@ -427,20 +427,18 @@ def _a_disc_on_a_wall(centres_x: list[float], object_depth: float | None = None,
 
 
 def test_auto_motion_turns_on_for_an_object_that_moves_against_the_head_and_not_for_one_fixed_to_it():
-    """``object_moves`` in the image plane: a disc fixed on the wall moves across the image as the view turns, but
+    """``motion_ratio`` in the image plane: a disc fixed on the wall moves across the image as the view turns, but
     exactly as the wall carries it (ratio ~0); one that slides 0.3 a frame across the wall moves against it (its
     image radius is about 0.15, so 0.3 is about two radii). Depths of the background on the disc's pixels (a card
     past the face) neither hide the motion nor invent one."""
-    from innout.fit.bootstrap import MOTION_RATIO, motion_ratio, object_moves
+    from innout.fit.bootstrap import MOTION_RATIO, motion_ratio
 
     assert MOTION_RATIO == 1.5
     for object_depth in (None, 3.3):
         fixed = _a_disc_on_a_wall([0.0, 0.0, 0.0], object_depth)
         sliding = _a_disc_on_a_wall([-0.3, 0.0, 0.3], object_depth)
-        assert motion_ratio(*fixed) < 0.3, object_depth
-        assert not object_moves(*fixed)
-        assert 1.7 < motion_ratio(*sliding) < 2.5, object_depth
-        assert object_moves(*sliding)
+        assert motion_ratio(*fixed) < 0.3 < MOTION_RATIO, object_depth
+        assert MOTION_RATIO < 1.7 < motion_ratio(*sliding) < 2.5, object_depth
     guess, origins, directions, cams = _a_disc_on_a_wall([0.0, 0.0, 0.0])
     nothing = FirstGuess(torch.zeros_like(guess.masks), guess.depths, guess.targets)
     assert motion_ratio(nothing, origins, directions, cams) == 0.0
@@ -450,22 +448,23 @@ def test_auto_motion_turns_on_for_an_object_that_moves_against_the_head_and_not_
 
 
 def test_the_views_agree_where_the_object_stands_off_the_inversions_surface():
-    """``views_depth_offset``: a disc 0.08 in front of the wall, whose guessed depths are the wall's, is carried
+    """``views_depth_choice``: a disc 0.08 in front of the wall, whose guessed depths are the wall's, is carried
     onto its masks in the other views when its pixels move about 0.08 towards the cameras (the side views see the
-    wall at a slant, so a bit more along their rays); a disc on the wall needs no offset. ``at_depth_offset`` moves
-    the masked pixels' depths only."""
-    from innout.fit.bootstrap import DEPTH_STEP, at_depth_offset, views_depth_offset
+    wall at a slant, so a bit more along their rays), and that offset is taken; a disc on the wall needs no offset.
+    ``at_depth_offset`` moves the masked pixels' depths only."""
+    from innout.fit.bootstrap import DEPTH_MIN_GAIN, DEPTH_STEP, at_depth_offset, views_depth_choice
 
     standing = _a_disc_on_a_wall([0.0, 0.0, 0.0], stand_off=0.08)
-    assert -0.10 <= views_depth_offset(*standing) <= -0.07
-    assert abs(views_depth_offset(*_a_disc_on_a_wall([0.0, 0.0, 0.0]))) <= DEPTH_STEP
+    choice = views_depth_choice(*standing)
+    assert -0.10 <= choice.offset <= -0.07 and choice.best == choice.offset and choice.gain >= DEPTH_MIN_GAIN
+    assert abs(views_depth_choice(*_a_disc_on_a_wall([0.0, 0.0, 0.0])).offset) <= DEPTH_STEP
     guess = standing[0]
     moved = at_depth_offset(guess, -0.08)
     torch.testing.assert_close(moved.depths[guess.masks], guess.depths[guess.masks] - 0.08)
     assert torch.equal(moved.depths[~guess.masks], guess.depths[~guess.masks]) and moved.masks is guess.masks
     one_frame = FirstGuess(guess.masks * torch.tensor([0, 1, 0]).bool()[:, None, None, None], guess.depths,
                            guess.targets)  # fmt: skip
-    assert views_depth_offset(one_frame, *standing[1:]) == 0.0
+    assert views_depth_choice(one_frame, *standing[1:]) == (0.0, 0.0, 0.0)
 
 
 def test_masked_pixels_that_see_the_background_take_the_objects_depth_on_the_head():

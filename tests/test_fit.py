@@ -152,6 +152,8 @@ def test_the_background_colours_are_drawn_from_the_seed_and_the_step_alone():
     assert torch.equal(first, background_colours(2, seed=0, step=7, device=cpu))
     assert not torch.equal(first, background_colours(2, seed=0, step=8, device=cpu))
     assert not torch.equal(first, background_colours(2, seed=1, step=7, device=cpu))
+    torch.manual_seed(0 * 1_000_003 + 7)  # what the loop seeds step 7 with: the render's jitter, not the colours
+    assert not torch.equal(first.flatten(), torch.rand(6))
 
 
 def test_loop_resumes_exactly(tmp_path):
@@ -288,7 +290,7 @@ def test_the_joint_stages_decisions_are_logged_kept_with_its_result_and_made_aga
     straight = FitPipeline(grey_generator, data, cfg, tmp_path)
     straight.run("innout")
     decided = straight.decisions["joint"]
-    assert set(decided) == {"depth_offset", "depth_gain"}
+    assert set(decided) == {"depth_offset", "depth_best", "depth_gain"}
 
     def killer(stage, done, total, losses):
         if stage == "joint" and done == 11:
@@ -303,6 +305,9 @@ def test_the_joint_stages_decisions_are_logged_kept_with_its_result_and_made_aga
     assert any(m.startswith("joint: resuming") for m in log)
     assert resumed.decisions["joint"] == decided
     assert any(m.startswith("joint: head start") for m in log)
+    log.clear()
+    FitPipeline(grey_generator, data, cfg, tmp_path, log=log.append).run("innout")  # cached: said again
+    assert any(m.startswith("joint: cached") for m in log) and any(m.startswith("joint: head start") for m in log)
 
 
 def test_joint_snapshots_keep_the_parameters_of_their_step_and_change_nothing_else(tmp_path, grey_generator):

@@ -25,6 +25,7 @@ when the inversion fails there too).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -105,7 +106,7 @@ def first_guess(
 
 # 'auto' motion: the object moves when in some frame it is this many of its image radii from where the head would
 # carry it. Measured on the world (test scale, two seeds): objects fixed to the head 0.10-0.98 (the clown nose
-# stands in front of the face's surface: parallax), the card crossing the face 2.49-5.61 (docs/results.md).
+# stands in front of the face's surface: parallax), the card crossing the face 2.48-5.60 (docs/results.md).
 MOTION_RATIO = 1.5
 
 
@@ -135,11 +136,6 @@ def _less_median(centroids: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(centroids)
     middle = centroids[seen].median(dim=0).values
     return torch.where(seen[:, None], centroids - middle, torch.zeros_like(centroids))
-
-
-def object_moves(guess: FirstGuess, origins: torch.Tensor, directions: torch.Tensor, cameras: torch.Tensor) -> bool:
-    """Whether the first guess's object moves against the head: its ``motion_ratio`` is above ``MOTION_RATIO``."""
-    return motion_ratio(guess, origins, directions, cameras) > MOTION_RATIO
 
 
 @torch.no_grad()
@@ -210,28 +206,30 @@ DEPTH_FRAMES = 8  # ... judged on at most this many reference frames, each again
 DEPTH_MIN_GAIN = 0.07
 
 
-@torch.no_grad()
-def views_depth_offset(guess: FirstGuess, origins: torch.Tensor, directions: torch.Tensor, cameras: torch.Tensor,
-                       ) -> float:  # fmt: skip
-    """The offset along the rays at which the object's views agree (``views_depth_choice``'s offset)."""
-    return views_depth_choice(guess, origins, directions, cameras)[0]
+class DepthChoice(NamedTuple):
+    """The 'views' depth decision: ``offset`` the one taken (0 unless ``gain`` reaches ``DEPTH_MIN_GAIN``), ``best``
+    the offset at which the views agree best, ``gain`` how much better they agree there than at the surface (also
+    when it is too small and the offset not taken)."""
+
+    offset: float
+    best: float
+    gain: float
 
 
 @torch.no_grad()
 def views_depth_choice(guess: FirstGuess, origins: torch.Tensor, directions: torch.Tensor, cameras: torch.Tensor,
-                       ) -> tuple[float, float]:  # fmt: skip
-    """(offset, gain): the offset along the rays at which the object's views agree, and how much better they agree
-    there than at the surface. Each reference frame's masked pixels are lifted to their depth plus the offset and
-    carried to other frames by their cameras [F, 25]; the score is the mean share that lands on those frames' masks,
-    the offset the best of -``DEPTH_SEARCH`` .. +``DEPTH_SEARCH`` (ties: the one nearest 0) when it scores
-    ``DEPTH_MIN_GAIN`` more than 0, else 0. The inversion's depth is the face's surface, which an object standing
-    off the face (a clown nose, sunglasses) is not on: its views then agree some hundredths in front
-    (docs/results.md). (0, 0) with fewer than two frames with a masked pixel."""
+                       ) -> DepthChoice:  # fmt: skip
+    """The offset along the rays at which the object's views agree. Each reference frame's masked pixels are lifted to
+    their depth plus the offset and carried to other frames by their cameras [F, 25]; the score is the mean share that
+    lands on those frames' masks, the best offset the best of -``DEPTH_SEARCH`` .. +``DEPTH_SEARCH`` (ties: the one
+    nearest 0), taken when it scores ``DEPTH_MIN_GAIN`` more than 0. The inversion's depth is the face's surface,
+    which an object standing off the face (a clown nose, sunglasses) is not on: its views then agree some hundredths
+    in front (docs/results.md). All 0 with fewer than two frames with a masked pixel."""
     n, _, res, _ = guess.masks.shape
     masks = guess.masks.reshape(n, -1)
     seen = masks.any(dim=1).nonzero()[:, 0].tolist()
     if len(seen) < 2:
-        return 0.0, 0.0
+        return DepthChoice(0.0, 0.0, 0.0)
     depths = guess.depths.reshape(n, -1).to(origins.dtype)
     refs = seen[:: max(1, len(seen) // DEPTH_FRAMES)][:DEPTH_FRAMES]
     steps = round(DEPTH_SEARCH / DEPTH_STEP)
@@ -252,7 +250,7 @@ def views_depth_choice(guess: FirstGuess, origins: torch.Tensor, directions: tor
             scores[k] += landed.double().mean(dim=1).sum() / (len(others) * len(refs))
     best = int(scores.argmax())  # the first best: the nearest 0 of the ties
     gain = float(scores[best] - scores[0])  # offsets[0] is 0
-    return (float(offsets[best]), gain) if gain >= DEPTH_MIN_GAIN else (0.0, gain)
+    return DepthChoice(float(offsets[best]) if gain >= DEPTH_MIN_GAIN else 0.0, float(offsets[best]), gain)
 
 
 def at_depth_offset(guess: FirstGuess, offset: float) -> FirstGuess:

@@ -59,8 +59,9 @@ from .losses import (
 class JointResult:
     """``decisions``: what the stage decided from its first guess before its steps, for the log and the reports:
     ``motion_ratio`` ('auto' motion: how far the object moves against the head, in its image radii; it moves above
-    ``MOTION_RATIO``), ``moves`` (1 or 0), ``depth_offset`` and ``depth_gain`` ('views' depth: the head start's
-    offset along the rays, and how much better the views agree there than at the surface)."""
+    ``MOTION_RATIO``), ``moves`` (1 or 0), ``depth_offset``, ``depth_best`` and ``depth_gain`` ('views' depth: the
+    head start's offset along the rays, the offset at which the views agree best, and how much better they agree
+    there than at the surface; the best is taken only from a gain of ``DEPTH_MIN_GAIN``)."""
 
     codes: LatentCodes
     ood: OODField
@@ -137,10 +138,12 @@ def joint_fit(
     run: StageRun = DEFAULT_RUN,
     guess_from: InversionResult | None = None,
     after_step: Callable[[int, LatentCodes, OODField], None] | None = None,
+    decided: Callable[[dict[str, float]], None] | None = None,
 ) -> JointResult:
     """The joint stage from the inversion ``start``; ``guess_from``: the inversion whose render errors make the
     unsupervised first guess (default ``start``; ``joint.guess_space``); ``after_step(n, codes, ood)`` sees the
-    parameters after each step ``n`` (the world benchmark's curve keeps some of them)."""
+    parameters after each step ``n`` (the world benchmark's curve keeps some of them); ``decided(decisions)`` hears
+    the stage's decisions (``JointResult.decisions``) as soon as they are made, before the first step."""
     seed, checkpoint, progress = run.seed, run.checkpoint, run.progress
     device = data.cameras.device
     codes = start.codes(G.num_ws).to(device)
@@ -184,11 +187,13 @@ def joint_fit(
             return 0.0
         guess = the_first_guess()
         origins, directions = camera_rays(data.cameras, guess.masks.shape[-1])
-        offset, gain = views_depth_choice(guess, origins, directions, data.cameras)
-        decisions.update(depth_offset=offset, depth_gain=gain)
-        return offset
+        choice = views_depth_choice(guess, origins, directions, data.cameras)
+        decisions.update(depth_offset=choice.offset, depth_best=choice.best, depth_gain=choice.gain)
+        return choice.offset
 
     start_depth = depth_offset()
+    if decided is not None and decisions:
+        decided(dict(decisions))
 
     def head_start() -> None:
         """The OOD field's head start (innout/fit/bootstrap.py) at ``start_depth`` off the first guess's depths,

@@ -29,8 +29,9 @@ def over_background(image: torch.Tensor, weight: torch.Tensor, colour: torch.Ten
 
 def background_colours(n: int, seed: int, step: int, device: torch.device) -> torch.Tensor:
     """``n`` random RGB colours [n, 3, 1, 1] in [0, 1] for step ``step``: drawn from the seed and the step alone, so
-    a resumed stage draws the same."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    a resumed stage draws the same, from a stream of their own (the step's global generator, seeded from the same
+    pair by the loop, draws the render's sample jitter: the colours must not be those numbers)."""
+    generator = torch.Generator().manual_seed((seed + 1) * 998_244_353 + step)
     return torch.rand(n, 3, 1, 1, generator=generator).to(device)
 
 

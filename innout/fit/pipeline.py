@@ -186,6 +186,8 @@ class FitPipeline:
         self.history[name] = history
         if decisions is not None:
             self.decisions[name] = decisions
+        else:  # a result written without them (before they were kept, or a stage that decides nothing)
+            self.decisions.pop(name, None)
         self.log(f"{name}: {CACHED} ({result.parent})")
         if self.progress is not None:
             self.progress(name, 1, 1, {})
@@ -255,17 +257,23 @@ class FitPipeline:
                     path = checkpoint.parent / snapshot_name(step)
                     storage.save_tensors(joint_tensors(codes, ood), path, {"step": str(step)})
 
+            def decided(decisions: dict[str, float]) -> None:  # before the first step: a stopped fit has said them
+                self.decisions["joint"] = decisions
+                said.append(True)
+                self.log(f"joint: {describe_decisions(decisions)}")
+
             result = joint_fit(
                 self.G, self.data, inversion, cfg, run=StageRun(self.config.seed, checkpoint, self.progress),
-                guess_from=guess_from, after_step=keep if snapshots else None,
+                guess_from=guess_from, after_step=keep if snapshots else None, decided=decided,
             )  # fmt: skip
             self.decisions["joint"] = result.decisions
-            if result.decisions:
-                self.log(f"joint: {describe_decisions(result.decisions)}")
             return joint_tensors(result.codes, result.ood), result.history
 
+        said: list[bool] = []
         extras = tuple(snapshot_name(n) for n in snapshots)
         tensors, key = self._stage("joint", cfg, upstream, compute, extras)
+        if not said and self.decisions.get("joint"):  # read from the cache: said again
+            self.log(f"joint: {describe_decisions(self.decisions['joint'])}")
         codes, ood = self._joint_from(tensors, inversion.residual_scale)
         return codes, ood, key
 
@@ -338,9 +346,9 @@ def describe_decisions(decisions: dict[str, float]) -> str:
         parts.append(f"the object {moves} against the head (motion ratio {decisions['motion_ratio']:.2f},"
                      f" moving above {MOTION_RATIO})")  # fmt: skip
     if "depth_offset" in decisions:
-        offset, gain = decisions["depth_offset"], decisions["depth_gain"]
-        parts.append(f"head start {offset:+.2f} along the rays off the inversion's surface (the best offset's views"
-                     f" agree {gain:+.3f} better than the surface's; taken from {DEPTH_MIN_GAIN})")  # fmt: skip
+        offset, best, gain = decisions["depth_offset"], decisions["depth_best"], decisions["depth_gain"]
+        parts.append(f"head start {offset:+.2f} along the rays off the inversion's surface (the views agree best at"
+                     f" {best:+.2f}, {gain:.3f} better than at the surface; taken from {DEPTH_MIN_GAIN})")  # fmt: skip
     return "; ".join(parts)
 
 
