@@ -134,6 +134,21 @@ def wait_status(page, selector: str, previous: str = "", timeout_s: float = 300)
     return page.locator(selector).inner_text()
 
 
+def settled_status(page, selector: str, quiet_s: float = 1.5, timeout_s: float = 60) -> str:
+    """A step's status box once it reports (Done. / Problem: / Cancelled.) and has not changed for ``quiet_s``: an
+    answer said twice (a refused upload's check, then Prepare's own refusal) has then been said in full."""
+    pattern = re.compile(r"^\s*(Done\.|Problem:|Cancelled\.)")
+    deadline, last, since = time.time() + timeout_s, None, time.time()
+    while time.time() < deadline:
+        text = page.locator(selector).inner_text()
+        if text != last:
+            last, since = text, time.time()
+        elif pattern.match(text) and time.time() - since >= quiet_s:
+            return text
+        time.sleep(0.1)
+    raise AssertionError(f"the status {selector} never settled: {last!r}")
+
+
 def set_slider(page, elem_id: str, value: float, *, release: bool = True, timeout_s: float = 30) -> None:
     """Move a slider as a drag does (input events), then let it go (pointerup) when ``release``.
 
@@ -462,12 +477,14 @@ def test_the_page_stays_true_to_its_controls(page, browser, artifacts):
     page.set_viewport_size({"width": 1400, "height": 1000})
 
     # a failed prepare leaves nothing stale to fit
-    refused = upload_and_prepare(page, bad)
+    upload_and_prepare(page, bad)
     assert page.locator("#fit-button").is_disabled()
 
     # the synthetic example's preparation says its cameras came with it (not "MTCNN found the face in 0 of 8");
-    # the refusal is said twice (the upload's check and Prepare's): the second may land after the click, so the
-    # answer awaited is one that is not the refusal (the box's text, read while a request runs, has its timer)
+    # the refusal is said twice (the upload's check and Prepare's, in either order): both are awaited before the
+    # click, so the answer awaited after it is the example's (the box's text, read while a request runs, has its
+    # timer)
+    refused = settled_status(page, "#prepare-status")
     page.locator("#world-example").click()
     message = wait_status(page, "#prepare-status", refused)
     assert "Done." in message and "no face detection needed" in message and "MTCNN" not in message, message
