@@ -160,6 +160,11 @@ def joint_fit(
         guess = first_guess(G, data, guessed.codes(G.num_ws).to(device), settings, cfg.bootstrap_floor)
         return guess if cfg.bootstrap_depth == "surface" else background_onto_object(guess)
 
+    @functools.cache
+    def guess_rays() -> tuple[torch.Tensor, torch.Tensor]:
+        """The rays [F, R*R, 3] through the first guess's pixels, for the decisions below."""
+        return camera_rays(data.cameras, the_first_guess().masks.shape[-1])
+
     decisions: dict[str, float] = {}
 
     def start_offsets() -> torch.Tensor | None:
@@ -168,8 +173,7 @@ def joint_fit(
         not trained). Deterministic, so a resumed stage decides the same."""
         if cfg.ood_motion == "none":
             return None
-        guess = the_first_guess()
-        origins, directions = camera_rays(data.cameras, guess.masks.shape[-1])
+        guess, (origins, directions) = the_first_guess(), guess_rays()
         if cfg.ood_motion == "auto":
             ratio = motion_ratio(guess, origins, directions, data.cameras)
             decisions.update(motion_ratio=ratio, moves=float(ratio > MOTION_RATIO))
@@ -185,9 +189,8 @@ def joint_fit(
         a resumed stage reports it too."""
         if cfg.bootstrap_depth != "views" or moving_offsets is not None or cfg.bootstrap_steps == 0:
             return 0.0
-        guess = the_first_guess()
-        origins, directions = camera_rays(data.cameras, guess.masks.shape[-1])
-        choice = views_depth_choice(guess, origins, directions, data.cameras)
+        origins, directions = guess_rays()
+        choice = views_depth_choice(the_first_guess(), origins, directions, data.cameras)
         decisions.update(depth_offset=choice.offset, depth_best=choice.best, depth_gain=choice.gain)
         return choice.offset
 

@@ -189,6 +189,8 @@ class FitPipeline:
         else:  # a result written without them (before they were kept, or a stage that decides nothing)
             self.decisions.pop(name, None)
         self.log(f"{name}: {CACHED} ({result.parent})")
+        if decisions:  # said again, as when the stage decided them
+            self.log(f"{name}: {describe_decisions(decisions)}")
         if self.progress is not None:
             self.progress(name, 1, 1, {})
         return tensors
@@ -259,7 +261,6 @@ class FitPipeline:
 
             def decided(decisions: dict[str, float]) -> None:  # before the first step: a stopped fit has said them
                 self.decisions["joint"] = decisions
-                said.append(True)
                 self.log(f"joint: {describe_decisions(decisions)}")
 
             result = joint_fit(
@@ -269,11 +270,8 @@ class FitPipeline:
             self.decisions["joint"] = result.decisions
             return joint_tensors(result.codes, result.ood), result.history
 
-        said: list[bool] = []
         extras = tuple(snapshot_name(n) for n in snapshots)
         tensors, key = self._stage("joint", cfg, upstream, compute, extras)
-        if not said and self.decisions.get("joint"):  # read from the cache: said again
-            self.log(f"joint: {describe_decisions(self.decisions['joint'])}")
         codes, ood = self._joint_from(tensors, inversion.residual_scale)
         return codes, ood, key
 
