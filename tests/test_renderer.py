@@ -144,3 +144,32 @@ def test_gradients_reach_latents(tiny_generator):
     out = G.synthesis(ws, c, neural_rendering_resolution=16)
     out["image_raw"].square().mean().backward()
     assert ws.grad is not None and ws.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("up", [1, 2])
+def test_modulated_conv_differentiated_through_the_styles_equals_the_fused_formula(up):
+    """With a gradient to the styles, batch 1 runs the non-fused order (no weight gradient to compute): its
+    value and its gradients (activations, styles) are the per-sample-weight formula's."""
+    import torch.nn.functional as F
+
+    from innout.eg3d.layers import conv3x3_up2, fir_filter_1331, modulated_conv2d
+
+    torch.manual_seed(0)
+    weight = torch.randn(6, 4, 3, 3)
+    fir = fir_filter_1331()
+    x = torch.randn(1, 4, 8, 8, requires_grad=True)
+    styles = torch.randn(1, 4, requires_grad=True)
+    out = modulated_conv2d(x, weight, styles, demodulate=True, up=up, fir=fir)
+    probe = torch.randn_like(out)
+    grads = torch.autograd.grad((out * probe).sum(), (x, styles))
+
+    per_sample = weight * styles.reshape(1, -1, 1, 1)
+    per_sample = per_sample * (per_sample.square().sum(dim=[1, 2, 3], keepdim=True) + 1e-8).rsqrt()
+    ref = conv3x3_up2(x, per_sample, fir, groups=1) if up == 2 else F.conv2d(x, per_sample, padding=1)
+    ref_grads = torch.autograd.grad((ref * probe).sum(), (x, styles))
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    for got, want in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+    with torch.no_grad():  # and the fused order (no gradient) gives the same value
+        torch.testing.assert_close(modulated_conv2d(x, weight, styles, demodulate=True, up=up, fir=fir), ref,
+                                   atol=1e-5, rtol=1e-5)  # fmt: skip
