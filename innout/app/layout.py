@@ -15,8 +15,8 @@ from .runtime import Runtime, example_clips, world_example_clip, world_example_s
 
 MAX_EDITS = 6  # slider slots; directions beyond this are listed but not shown
 PRESET_HINTS = {
-    "preview": "12 frames at most, 64² rays: 5 min 13 s for the 8-frame synthetic example with the faces demo "
-    "generator on a 2-core CPU (measured 2026-11-30); longer with EG3D",
+    "preview": "12 frames at most, 64² rays: 3 min 53 s for 12 frames with EG3D's full-size network on a 2-core "
+    "CPU (measured 2026-12-07, preparation included)",
     "fast": "every frame and every loss term of the paper, batched: about 33 min for 200 frames on an H200 "
     "(extrapolated from its measured steps, 2026-11-30); GPU only (hours on a CPU)",
     "paper": "the paper's settings: about 46-48 min for 200 frames on an H200 (extrapolated from its measured steps, "
